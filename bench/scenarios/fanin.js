@@ -1,0 +1,1 @@
+module.exports = { name: 'fanin', cases: () => [], available: async () => 'not written yet' };

@@ -1,0 +1,1 @@
+module.exports = { name: 'futex-wake', cases: () => [], available: async () => 'not written yet' };

@@ -1,0 +1,1 @@
+module.exports = { name: 'idle-cpu', cases: () => [], available: async () => 'not written yet' };

@@ -1,0 +1,1 @@
+module.exports = { name: 'latency', cases: () => [], available: async () => 'not written yet' };

@@ -1,0 +1,1 @@
+module.exports = { name: 'memory', cases: () => [], available: async () => 'not written yet' };

@@ -1,0 +1,1 @@
+module.exports = { name: 'micro', cases: () => [], available: async () => 'not written yet' };

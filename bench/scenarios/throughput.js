@@ -1,0 +1,162 @@
+'use strict';
+/*
+ * shmring throughput, one producer to one or more consumers (every consumer receives everything).
+ *
+ *   producer process ─▶ ring (1 MiB, tethered) ─▶ consumer process          (1 → 1)
+ *   producer process ─▶ ring (1 MiB, tethered) ─▶ consumer process ×2 / ×4  (1 → N, broadcast)
+ *
+ * Payloads (bench/lib/payloads.js): raw 16 B / 64 B / 1 KiB / 16 KiB with sendBytes; the telemetry object
+ * with send (MessagePack, the library's default codec); 16 KiB Float32Array frames built in place with
+ * claim/commit. The consumer does the same work as the C reference ring: copies each raw payload out
+ * (tryReceiveBytes gives a view) and checks its sequence number; objects are decoded (tryReceive).
+ * Both sides use the library's defaults: the consumer is 'spin-then-sleep' (receiveBytesSync when the
+ * ring is empty), the producer waits with sendBytesSync when tethered consumers hold the ring full.
+ * Timed: from the producer's first send (GO) to the moment the last consumer has the end marker, on
+ * one clock (process.hrtime.bigint, CLOCK_MONOTONIC). Compared with: uds, ipc, worker, zeromq, c-ring.
+ */
+const path = require('path');
+const { PAYLOADS, telemetry } = require('../lib/payloads');
+const { main, ready, nowNs, cpuSeconds } = require('../lib/role');
+
+const DIST = path.join(__dirname, '..', '..', 'dist');
+const WAIT_SLICE_MS = 1000; // every blocking wait is bounded; the overall run is bounded by the harness
+
+async function producer({ name, capacity, payload, durationMs, maxMessages, consumers }) {
+  const { Producer } = require(DIST);
+  const def = PAYLOADS[payload];
+  const p = Producer.create(name, { capacity, maxConsumers: Math.max(4, consumers) });
+  try {
+    const raw = def.kind === 'raw' ? new Uint8Array(def.size).fill(0xab) : null;
+    const frameTemplate = def.kind === 'f32' ? new Float32Array(def.size / 4).fill(0.5) : null;
+    await ready();
+    const cpu0 = process.cpuUsage();
+    const t0 = nowNs();
+    const deadline = t0 + durationMs * 1e6;
+    const giveUp = deadline + 20e9;
+    let sent = 0;
+    let stalls = 0;
+    while (sent < maxMessages && (sent & 63 || nowNs() < deadline)) {
+      if (raw) {
+        raw[0] = sent; raw[1] = sent >>> 8; raw[2] = sent >>> 16; raw[3] = sent >>> 24;
+        if (!p.sendBytes(raw)) {
+          stalls++;
+          while (!p.sendBytesSync(raw, WAIT_SLICE_MS)) if (nowNs() > giveUp) throw new Error('consumers stopped reading');
+        }
+      } else if (frameTemplate) {
+        let c = p.claim(def.size);
+        if (c === undefined) {
+          stalls++;
+          // No blocking claim in the API: spin (bounded) until tethered consumers free space.
+          while ((c = p.claim(def.size)) === undefined) if ((stalls++ & 1023) === 0 && nowNs() > giveUp) throw new Error('consumers stopped reading');
+        }
+        const f32 = c.float32;
+        f32.set(frameTemplate);
+        f32[0] = sent;
+        c.commit();
+      } else {
+        const value = telemetry(sent);
+        if (!p.send(value)) {
+          stalls++;
+          while (!p.sendSync(value, WAIT_SLICE_MS)) if (nowNs() > giveUp) throw new Error('consumers stopped reading');
+        }
+      }
+      sent++;
+    }
+    // End marker: a 1-byte raw message (or `null` for objects), which no measured message is.
+    if (def.kind === 'obj') { while (!p.sendSync(null, WAIT_SLICE_MS)) if (nowNs() > giveUp) break; } else { while (!p.sendBytesSync(Uint8Array.of(0xee), WAIT_SLICE_MS)) if (nowNs() > giveUp) break; }
+    const prodCpuS = cpuSeconds(cpu0);
+    return { t0, sent, prodCpuS, stalls };
+  } finally {
+    p.close();
+  }
+}
+
+async function consumer({ name, payload, durationMs }) {
+  const { Consumer } = require(DIST);
+  const def = PAYLOADS[payload];
+  const k = Consumer.open(name, { tethered: true, from: 'next' });
+  try {
+    const local = new Uint8Array(def.size || 1);
+    await ready();
+    const giveUp = nowNs() + (durationMs + 30000) * 1e6;
+    const cpu0 = process.cpuUsage();
+    let messages = 0;
+    let bytes = 0;
+    let sequenceErrors = 0;
+    let checksum = 0;
+    if (def.kind === 'obj') {
+      for (;;) {
+        let v = k.tryReceive();
+        if (v === undefined) {
+          v = k.receiveSync(WAIT_SLICE_MS);
+          if (v === undefined) { if (k.ended || nowNs() > giveUp) throw new Error('no end marker'); continue; }
+        }
+        if (v === null) break;
+        checksum += v.tags.core;
+        messages++;
+      }
+    } else {
+      const size = def.size;
+      const f32 = def.kind === 'f32';
+      for (;;) {
+        let m = k.tryReceiveBytes();
+        if (m === undefined) {
+          m = k.receiveBytesSync(WAIT_SLICE_MS);
+          if (m === undefined) { if (k.ended || nowNs() > giveUp) throw new Error('no end marker'); continue; }
+        }
+        if (m.length !== size) break;
+        local.set(m); // same work as the C reference: copy the payload out of the ring
+        if (f32) {
+          if (new Float32Array(local.buffer, 0, 1)[0] !== messages) sequenceErrors++;
+        } else if ((local[0] | (local[1] << 8) | (local[2] << 16) | (local[3] << 24)) >>> 0 !== messages >>> 0) {
+          sequenceErrors++;
+        }
+        messages++;
+        bytes += size;
+      }
+    }
+    const tEnd = nowNs();
+    return { tEnd, messages, bytes, sequenceErrors, consCpuS: cpuSeconds(cpu0), checksum };
+  } finally {
+    k.close();
+  }
+}
+
+function libraryAvailable() {
+  try {
+    const lib = require(DIST);
+    return typeof lib.Producer === 'function' && typeof lib.Consumer === 'function' ? true : 'dist/ has no Producer/Consumer';
+  } catch (err) {
+    return `shmring is not built (npm run build): ${err.message.split('\n')[0]}`;
+  }
+}
+
+module.exports = {
+  name: 'throughput',
+  title: 'shmring throughput, 1 producer → N consumers',
+  available: async () => libraryAvailable(),
+  libraryAvailable,
+  cases(opts) {
+    const payloads = opts.quick ? ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'] : ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'];
+    const cases = payloads.map((payload) => ({ id: `shmring.tput.${payload}`, group: 'throughput', transport: 'shmring', payload, consumers: 1 }));
+    for (const n of [2, 4]) cases.push({ id: `shmring.fanout${n}.raw64`, group: 'fanout', transport: 'shmring', payload: 'raw64', consumers: n });
+    cases.push({ id: 'shmring.fanout2.obj', group: 'fanout', transport: 'shmring', payload: 'obj', consumers: 2 });
+    return cases;
+  },
+  async runOnce(c, ctx) {
+    const name = ctx.uniqueSegmentName('tput');
+    const specs = [{
+      script: __filename,
+      role: 'producer',
+      params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, maxMessages: 100e6, consumers: c.consumers },
+      trigger: true,
+    }];
+    for (let i = 0; i < c.consumers; i++) {
+      specs.push({ script: __filename, role: 'consumer', params: { name, payload: c.payload, durationMs: ctx.tputMs } });
+    }
+    const [prod, ...cons] = await ctx.runProcesses(specs, { timeoutMs: ctx.runTimeoutMs });
+    return { ...ctx.throughputMetrics(prod, cons, c.payload), producer_stalls: prod.stalls };
+  },
+};
+
+if (require.main === module) main({ producer, consumer });

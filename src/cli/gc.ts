@@ -1,0 +1,108 @@
+/**
+ * `shmring gc`: remove every ring that nothing alive uses any more (left behind by crashed or killed
+ * processes), and say what was removed and what was kept, and why. Foreign files are never touched.
+ */
+import type { Command } from 'commander';
+import { snapshotAll } from '../inspect';
+import { scanShmUsage } from '../procmaps';
+import { colorsFor, ExitCode, formatBytes, makeTable, printJson, tableText, type OutputOptions } from './common';
+import { isForeign, removeSegment, type RemovalResult } from './remove';
+import { prefixFilter } from './survey';
+
+interface GcOptions extends OutputOptions {
+  prefix?: string;
+  dryRun?: boolean;
+  force?: boolean;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  force: boolean;
+  removed: RemovalResult[];
+  kept: RemovalResult[];
+  failed: RemovalResult[];
+  /** Non-shmring files in /dev/shm: never removed by gc. */
+  foreign: string[];
+  freedBytes: number;
+}
+
+export function runGc(options: { prefix?: string; dryRun: boolean; force: boolean }): GcReport {
+  const snapshots = snapshotAll(prefixFilter(options.prefix));
+  const usage = scanShmUsage();
+  const report: GcReport = { dryRun: options.dryRun, force: options.force, removed: [], kept: [], failed: [], foreign: [], freedBytes: 0 };
+  for (const snapshot of snapshots) {
+    if (isForeign(snapshot)) {
+      report.foreign.push(snapshot.file.name);
+      continue;
+    }
+    const result = removeSegment(snapshot, usage, { force: options.force, dryRun: options.dryRun, allowForeign: false });
+    if (result.action === 'removed' || result.action === 'would-remove') {
+      report.removed.push(result);
+      report.freedBytes += result.size;
+    } else if (result.action === 'failed') report.failed.push(result);
+    else report.kept.push(result);
+  }
+  return report;
+}
+
+export function registerGc(program: Command): void {
+  program
+    .command('gc')
+    .description('remove every ring left behind by dead processes; report what was removed and kept, and why')
+    .option('--prefix <prefix>', 'only rings whose name starts with this')
+    .option('-n, --dry-run', 'say what would be removed, remove nothing')
+    .option('-f, --force', 'also remove rings that are in use (prints a warning for each); never foreign files')
+    .option('--json', 'machine-readable output')
+    .option('--no-color', 'no colour even on a terminal')
+    .addHelpText(
+      'after',
+      `
+A ring is removed when its producer is dead, closed or never started, every registered consumer is dead,
+and no process maps it or holds it open. A stopped process (SIGSTOP, a debugger) is alive: its rings stay.
+Files in /dev/shm that are not shmring rings are never removed by gc (use \`shmring rm --force NAME\`).
+Exits 0 when done (also when rings were kept), 1 when a removal failed.
+
+Examples:
+  $ shmring gc --dry-run
+  $ shmring gc --prefix /myapp.
+  $ shmring gc --json | jq '.removed[].name'`,
+    )
+    .action((options: GcOptions) => {
+      const report = runGc({ prefix: options.prefix, dryRun: options.dryRun === true, force: options.force === true });
+      if (report.failed.length > 0) process.exitCode = ExitCode.ERROR;
+      if (options.json) {
+        printJson(report);
+        return;
+      }
+      const colors = colorsFor(options);
+      const errColors = colorsFor(options, process.stderr);
+      for (const result of report.removed) {
+        if (result.forced) {
+          process.stderr.write(
+            `${errColors.yellow('warning:')} ${result.name} is in use by pid ${result.pids.join(', ')}; ` +
+              `${options.dryRun ? 'would remove' : 'removed'} anyway (--force)\n`,
+          );
+        }
+      }
+      const rows: [string, RemovalResult][] = [
+        ...report.removed.map((r): [string, RemovalResult] => [options.dryRun ? colors.yellow('would remove') : colors.green('removed'), r]),
+        ...report.failed.map((r): [string, RemovalResult] => [colors.red('failed'), r]),
+        ...report.kept.map((r): [string, RemovalResult] => [colors.dim('kept'), r]),
+      ];
+      if (rows.length === 0) {
+        process.stdout.write('No shmring rings in /dev/shm.\n');
+      } else {
+        const table = makeTable(['ACTION', 'RING', 'SIZE', 'WHY'], colors, ['left', 'left', 'right', 'left']);
+        for (const [action, r] of rows) {
+          table.push([action, r.name, formatBytes(r.size), r.error ? `${r.error.message}${r.error.hint ? ` (${r.error.hint})` : ''}` : r.reasons.join('; ')]);
+        }
+        process.stdout.write(`${tableText(table)}\n`);
+      }
+      const verb = options.dryRun ? 'would remove' : 'removed';
+      process.stdout.write(
+        `${verb} ${report.removed.length} ring(s) (${formatBytes(report.freedBytes)}), kept ${report.kept.length}` +
+          `${report.failed.length ? `, failed ${report.failed.length}` : ''}` +
+          `${report.foreign.length ? `; ${report.foreign.length} foreign file(s) left alone` : ''}.\n`,
+      );
+    });
+}

@@ -1,0 +1,242 @@
+/**
+ * One error class for failures of the environment or of a segment, with a closed set of codes.
+ * Misuse (bad arguments) is a TypeError/RangeError instead, thrown before any system call.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+
+export type ShmRingErrorCode =
+  // segments and the environment
+  | 'SEGMENT_EXISTS'
+  | 'SEGMENT_NOT_FOUND'
+  | 'PERMISSION_DENIED'
+  | 'NO_SPACE'
+  | 'SEGMENT_TOO_SMALL'
+  | 'FOREIGN_OWNER'
+  | 'LIMIT_EXCEEDED'
+  | 'UNSUPPORTED_PLATFORM'
+  | 'UNSUPPORTED_KERNEL'
+  | 'NATIVE_MISSING'
+  | 'CLOSED'
+  | 'SYSTEM_ERROR'
+  // the ring
+  | 'INCOMPATIBLE_VERSION'
+  | 'CORRUPT_SEGMENT'
+  | 'NOT_A_RING'
+  | 'PRODUCER_ALIVE'
+  | 'PRODUCER_DIED'
+  | 'MESSAGE_TOO_LARGE'
+  | 'NO_FREE_SLOT'
+  | 'CONSUMER_EVICTED'
+  | 'TIMEOUT'
+  | 'ABORTED'
+  | 'INIT_TIMEOUT';
+
+export interface ShmRingErrorOptions {
+  /** errno number of the failed system call, if one failed. */
+  errno?: number;
+  /** Name of the failed system call, e.g. 'shm_open'. */
+  syscall?: string;
+  /** Segment name, e.g. '/telemetry'. */
+  segment?: string;
+  /** What a person can do about it. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export class ShmRingError extends Error {
+  readonly code: ShmRingErrorCode;
+  readonly errno?: number;
+  readonly syscall?: string;
+  readonly segment?: string;
+  readonly hint?: string;
+
+  constructor(code: ShmRingErrorCode, message: string, options: ShmRingErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ShmRingError';
+    this.code = code;
+    if (options.errno !== undefined) this.errno = options.errno;
+    if (options.syscall !== undefined) this.syscall = options.syscall;
+    if (options.segment !== undefined) this.segment = options.segment;
+    if (options.hint !== undefined) this.hint = options.hint;
+  }
+}
+
+export function isShmRingError(value: unknown, code?: ShmRingErrorCode): value is ShmRingError {
+  return value instanceof ShmRingError && (code === undefined || value.code === code);
+}
+
+/** The mount point behind POSIX shared memory on Linux. */
+export const SHM_DIRECTORY = '/dev/shm';
+
+/** Shape of the errors thrown by the native addon (and by Node's fs). */
+export interface SystemErrorLike {
+  message?: string;
+  code?: string;
+  errno?: number;
+  syscall?: string;
+}
+
+export interface SystemErrorContext {
+  /** Segment name, as given by the caller. */
+  segment: string;
+  /** Bytes the caller asked for, when relevant (create). */
+  size?: number;
+}
+
+/** Bytes, as a person reads them: 512 B, 3.2 MB, 24 GB. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 10 ? 0 : 1;
+  return `${value.toFixed(digits)} ${units[unit]}`;
+}
+
+/** Total and free bytes of the filesystem behind /dev/shm, or undefined when it cannot be read. */
+export function shmDirectoryStatsOrUndefined(): { totalBytes: number; freeBytes: number } | undefined {
+  try {
+    const stats = fs.statfsSync(SHM_DIRECTORY);
+    return { totalBytes: stats.blocks * stats.bsize, freeBytes: stats.bavail * stats.bsize };
+  } catch {
+    return undefined;
+  }
+}
+
+function describeOwner(segment: string): string {
+  const me = `this process runs as uid ${process.geteuid?.() ?? '?'}`;
+  try {
+    const st = fs.statSync(`${SHM_DIRECTORY}${segment}`);
+    return `${SHM_DIRECTORY}${segment} is owned by uid ${st.uid} (gid ${st.gid}) with mode ` +
+      `${(st.mode & 0o7777).toString(8).padStart(4, '0')}; ${me}`;
+  } catch {
+    return me;
+  }
+}
+
+function errnoName(errno: number | undefined, code: string | undefined): string {
+  if (code !== undefined && /^E[A-Z0-9]+$/.test(code)) return code;
+  if (errno === undefined) return 'UNKNOWN';
+  for (const [name, value] of Object.entries(os.constants.errno)) {
+    if (value === errno) return name;
+  }
+  return `E${errno}`;
+}
+
+interface HintEntry {
+  code: ShmRingErrorCode;
+  summary: (ctx: SystemErrorContext) => string;
+  hint: (ctx: SystemErrorContext, syscall: string) => string;
+}
+
+const ulimitLockHint = (): string =>
+  'the locked-memory limit is too low for `lock: true`: raise it with `ulimit -l` (or LimitMEMLOCK= in a ' +
+  'systemd unit, --ulimit memlock=... in Docker), or map without `lock`';
+
+/** Every errno we explain, with what it means for a segment and what a person can do. */
+const HINTS: Record<string, HintEntry> = {
+  EEXIST: {
+    code: 'SEGMENT_EXISTS',
+    summary: (c) => `segment ${c.segment} already exists`,
+    hint: (c) =>
+      `another producer may be running, or an old one exited without removing it. Inspect it with ` +
+      `\`npx shmring inspect ${c.segment}\` or \`ls -l ${SHM_DIRECTORY}${c.segment}\`; remove it with ` +
+      `\`npx shmring rm ${c.segment}\` if nothing uses it`,
+  },
+  ENOENT: {
+    code: 'SEGMENT_NOT_FOUND',
+    summary: (c) => `segment ${c.segment} does not exist`,
+    hint: () => `the producer may not have created it yet, or has closed it; list segments with \`ls ${SHM_DIRECTORY}\``,
+  },
+  EACCES: {
+    code: 'PERMISSION_DENIED',
+    summary: (c) => `permission denied for segment ${c.segment}`,
+    hint: (c) => `${describeOwner(c.segment)}. Run as the owner, or have the producer create it with a wider \`mode\` (and \`gid\`)`,
+  },
+  EPERM: {
+    code: 'PERMISSION_DENIED',
+    summary: (c) => `operation not permitted on segment ${c.segment}`,
+    hint: (c) => `${describeOwner(c.segment)}. Run as the owner, or have the producer create it with a wider \`mode\` (and \`gid\`)`,
+  },
+  ENOSPC: {
+    code: 'NO_SPACE',
+    summary: (c) => `no space in ${SHM_DIRECTORY} for segment ${c.segment}`,
+    hint: (c) => {
+      const stats = shmDirectoryStatsOrUndefined();
+      const asked = c.size !== undefined ? `${formatBytes(c.size)} (${c.size} bytes) were asked for` : 'the segment did not fit';
+      const have = stats
+        ? `${SHM_DIRECTORY} has ${formatBytes(stats.freeBytes)} free of ${formatBytes(stats.totalBytes)}`
+        : `${SHM_DIRECTORY} is full`;
+      return `${have} and ${asked}. Remove unused segments (\`ls -l ${SHM_DIRECTORY}\`), grow it with ` +
+        `\`mount -o remount,size=... ${SHM_DIRECTORY}\`, or in Docker run with \`--shm-size\` ` +
+        '(the default is 64 MB), or ask for a smaller ring';
+    },
+  },
+  EFBIG: {
+    code: 'NO_SPACE',
+    summary: (c) => `segment ${c.segment} is too large for ${SHM_DIRECTORY}`,
+    hint: (c) => `${c.size !== undefined ? `${c.size} bytes were asked for; ` : ''}ask for a smaller ring or raise the file-size limit (\`ulimit -f\`)`,
+  },
+  EMFILE: {
+    code: 'LIMIT_EXCEEDED',
+    summary: () => 'this process has too many open files',
+    hint: () => 'raise the per-process open-file limit (`ulimit -n`) or close unused segments',
+  },
+  ENFILE: {
+    code: 'LIMIT_EXCEEDED',
+    summary: () => 'the system has too many open files',
+    hint: () => 'raise fs.file-max (`sysctl fs.file-max`) or close unused segments and files',
+  },
+  ENOMEM: {
+    code: 'LIMIT_EXCEEDED',
+    summary: (c) => `not enough memory (or address space) to map segment ${c.segment}`,
+    hint: (_c, syscall) =>
+      syscall === 'mlock'
+        ? ulimitLockHint()
+        : 'check `ulimit -v`, vm.max_map_count (`sysctl vm.max_map_count`) and free memory, or map a smaller region',
+  },
+  EAGAIN: {
+    code: 'LIMIT_EXCEEDED',
+    summary: (c) => `the kernel refused to lock segment ${c.segment} in memory`,
+    hint: () => ulimitLockHint(),
+  },
+  ENOSYS: {
+    code: 'UNSUPPORTED_KERNEL',
+    summary: () => 'this kernel lacks a system call shmring needs',
+    hint: (_c, syscall) =>
+      syscall === 'futex_waitv'
+        ? 'waiting on several words at once needs futex_waitv (Linux 5.16+); upgrade the kernel or wait on one word'
+        : 'shmring needs Linux with POSIX shared memory and futexes',
+  },
+};
+
+/**
+ * Maps an errno-carrying error (from the native addon or Node) to a ShmRingError whose message names
+ * the segment and the failed system call, with a hint a person can act on.
+ */
+export function fromSystemError(err: unknown, context: SystemErrorContext): ShmRingError {
+  if (err instanceof ShmRingError) return err;
+  const system = (typeof err === 'object' && err !== null ? err : {}) as SystemErrorLike;
+  const errno = typeof system.errno === 'number' ? Math.abs(system.errno) : undefined;
+  const name = errnoName(errno, system.code);
+  const syscall = system.syscall ?? 'unknown';
+  let entry = HINTS[name];
+  if (syscall === 'mlock' && (name === 'EPERM' || name === 'ENOMEM' || name === 'EAGAIN')) {
+    entry = { code: 'LIMIT_EXCEEDED', summary: (c) => `cannot lock segment ${c.segment} in memory`, hint: ulimitLockHint };
+  }
+  const code: ShmRingErrorCode = entry?.code ?? 'SYSTEM_ERROR';
+  const summary = entry ? entry.summary(context) : `system call failed for segment ${context.segment}`;
+  const hint = entry?.hint(context, syscall);
+  const message = `${summary} (${syscall}: ${name})${hint ? `: ${hint}` : ''}`;
+  return new ShmRingError(code, message, {
+    ...(errno !== undefined ? { errno } : {}),
+    syscall,
+    segment: context.segment,
+    ...(hint !== undefined ? { hint } : {}),
+    cause: err,
+  });
+}

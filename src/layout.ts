@@ -1,0 +1,173 @@
+/**
+ * The segment layout: every offset, length, magic and version of a shmring segment, defined once.
+ *
+ * A segment is a control region (header, producer words, counters, consumer slots; a whole number of
+ * pages) followed by the data region (the ring of records; `capacity` bytes, a power of two). Consumers
+ * map the control region read-write and the data region read-only.
+ *
+ * Naming: `_OFFSET` is bytes from the start of the region named in the group, `_LENGTH` is bytes, `_I32`
+ * and `_F64` are indexes into an `Int32Array` / `Float64Array` over the control region. A *position*
+ * grows forever (32-bit, compared with wrap-around arithmetic); an *offset* is `position & (capacity - 1)`.
+ *
+ * docs/protocol.md draws this layout; test/layout.test.ts checks that the two agree.
+ */
+
+export const CACHE_LINE_LENGTH = 64;
+/** Hot words get a block of two cache lines: adjacent-line prefetch makes 64 B too small to avoid false sharing. */
+export const BLOCK_LENGTH = 2 * CACHE_LINE_LENGTH;
+export const PAGE_LENGTH = 4096;
+
+/** "shmring\0" in ASCII: the first 8 bytes of every segment. */
+export const MAGIC = Uint8Array.of(0x73, 0x68, 0x6d, 0x72, 0x69, 0x6e, 0x67, 0x00);
+/** Bumped on any incompatible change to this file. 0 in the segment means "still being initialised". */
+export const LAYOUT_VERSION = 1;
+
+export function alignUp(value: number, alignment: number): number {
+  return Math.ceil(value / alignment) * alignment;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Control region. Offsets are bytes from the start of the segment.
+// ---------------------------------------------------------------------------------------------------
+let offset = 0;
+
+// Block 0: written once by the creator, read by everyone. The version word is written last.
+export const MAGIC_OFFSET = offset; offset += 8;
+export const LAYOUT_VERSION_OFFSET = offset; offset += 4;
+export const CONTROL_LENGTH_OFFSET = offset; offset += 4;
+export const CAPACITY_OFFSET = offset; offset += 4;
+export const MAX_MESSAGE_LENGTH_OFFSET = offset; offset += 4;
+export const MAX_CONSUMERS_OFFSET = offset; offset += 4;
+export const FLAGS_OFFSET = offset; offset += 4;
+export const CREATOR_PID_OFFSET = offset; offset += 4;
+offset += 4; // keeps the f64 fields 8-byte aligned
+export const CREATOR_START_TIME_OFFSET = offset; offset += 8;
+export const CREATED_AT_MS_OFFSET = offset; offset += 8;
+export const CREATOR_PID_NAMESPACE_OFFSET = offset; offset += 8;
+export const HEADER_LENGTH = offset;
+
+// Block 1: the producer's identity. PRODUCER_PID is the producer lock (0 = no producer; claimed by CAS).
+offset = alignUp(offset, BLOCK_LENGTH);
+export const PRODUCER_PID_OFFSET = offset; offset += 4;
+export const PRODUCER_STATE_OFFSET = offset; offset += 4;
+export const PRODUCER_EPOCH_OFFSET = offset; offset += 4;
+offset += 4;
+export const PRODUCER_START_TIME_OFFSET = offset; offset += 8;
+export const PRODUCER_PID_NAMESPACE_OFFSET = offset; offset += 8;
+
+// Block 2: positions the producer publishes, read by every consumer on its hot path.
+offset = alignUp(offset, BLOCK_LENGTH);
+/** Position just past the last committed record; also the futex word consumers sleep on. */
+export const PUBLISHED_TAIL_OFFSET = offset; offset += 4;
+/** Position up to which the producer may be writing right now (raised before it overwrites anything). */
+export const TAIL_INTENT_OFFSET = offset; offset += 4;
+/** Start of the oldest record that has not been overwritten. */
+export const OLDEST_POSITION_OFFSET = offset; offset += 4;
+/** Sequence number the next published record will carry (messages published, modulo 2^32). */
+export const NEXT_SEQUENCE_OFFSET = offset; offset += 4;
+
+// Block 3: written by consumers when they go to sleep; read by the producer after every publish.
+offset = alignUp(offset, BLOCK_LENGTH);
+export const DATA_WAITERS_OFFSET = offset; offset += 4;
+
+// Block 4: the producer's sleep for space (tethered consumers hold the ring full).
+offset = alignUp(offset, BLOCK_LENGTH);
+export const PRODUCER_WAITING_OFFSET = offset; offset += 4;
+/** Futex word the producer sleeps on; a consumer that frees space while PRODUCER_WAITING is set bumps it. */
+export const SPACE_WAKE_OFFSET = offset; offset += 4;
+
+// Block 5: counters (float64, exact to 2^53), written by the producer once per send with plain stores,
+// read by tools without joining the ring.
+offset = alignUp(offset, BLOCK_LENGTH);
+export const MESSAGES_SENT_OFFSET = offset; offset += 8;
+export const BYTES_SENT_OFFSET = offset; offset += 8;
+export const PRODUCER_STALLS_OFFSET = offset; offset += 8;
+export const WAKES_SENT_OFFSET = offset; offset += 8;
+export const CONSUMERS_RECLAIMED_OFFSET = offset; offset += 8;
+export const TAKEOVERS_OFFSET = offset; offset += 8;
+export const LAST_SEND_AT_MS_OFFSET = offset; offset += 8;
+
+// Consumer slots: one block each, from here to the end of the control region.
+offset = alignUp(offset, BLOCK_LENGTH);
+export const SLOTS_OFFSET = offset;
+export const SLOT_LENGTH = BLOCK_LENGTH;
+
+// Fields of one consumer slot, as bytes from the start of the slot.
+let field = 0;
+/** SlotState: free, claiming (being filled in), active. */
+export const SLOT_STATE_OFFSET = field; field += 4;
+/** Bit 0: tethered. */
+export const SLOT_FLAGS_OFFSET = field; field += 4;
+/** The consumer's published position: everything before it may be overwritten (for tethered consumers). */
+export const SLOT_HEAD_OFFSET = field; field += 4;
+export const SLOT_PID_OFFSET = field; field += 4;
+export const SLOT_START_TIME_OFFSET = field; field += 8;
+export const SLOT_PID_NAMESPACE_OFFSET = field; field += 8;
+export const SLOT_RECEIVED_OFFSET = field; field += 8;
+export const SLOT_LOST_OFFSET = field; field += 8;
+export const SLOT_JOINED_AT_MS_OFFSET = field; field += 8;
+export const SLOT_FIELDS_LENGTH = field;
+
+export const SlotState = { FREE: 0, CLAIMING: 1, ACTIVE: 2 } as const;
+export const SLOT_FLAG_TETHERED = 1;
+
+export const ProducerState = { NONE: 0, LIVE: 1, CLOSED: 2 } as const;
+
+/** Bytes of the control region for a ring with `maxConsumers` slots: a whole number of pages. */
+export function controlLength(maxConsumers: number): number {
+  return alignUp(SLOTS_OFFSET + maxConsumers * SLOT_LENGTH, PAGE_LENGTH);
+}
+
+export function slotOffset(index: number): number {
+  return SLOTS_OFFSET + index * SLOT_LENGTH;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Data region: records. Offsets are bytes from the start of the record.
+// ---------------------------------------------------------------------------------------------------
+//   0        4        8        12       16
+//   +--------+--------+--------+--------+------------------------------+---------+
+//   | length |  type  |sequence|reserved| payload (length bytes)       | padding |
+//   +--------+--------+--------+--------+------------------------------+---------+
+// Every record starts and ends on a RECORD_ALIGNMENT boundary, so payloads are 16-byte aligned
+// (Float64Array views work) and a padding record always fits in front of the wrap.
+export const RECORD_LENGTH_OFFSET = 0;
+export const RECORD_TYPE_OFFSET = 4;
+export const RECORD_SEQUENCE_OFFSET = 8;
+export const RECORD_RESERVED_OFFSET = 12;
+export const RECORD_HEADER_LENGTH = 16;
+export const RECORD_ALIGNMENT = 16;
+
+export const RecordType = {
+  /** A MessagePack-encoded value (or another codec's bytes). */
+  MESSAGE: 1,
+  /** Raw bytes, no codec. */
+  BYTES: 2,
+  /** Fills the space before the wrap; skipped by consumers. */
+  PADDING: 3,
+  /** Written by Producer#close(): end of stream after everything before it. */
+  END: 4,
+} as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+
+/** Bytes a record with `payloadLength` bytes of payload occupies in the ring. */
+export function recordLength(payloadLength: number): number {
+  return alignUp(RECORD_HEADER_LENGTH + payloadLength, RECORD_ALIGNMENT);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Limits and defaults.
+// ---------------------------------------------------------------------------------------------------
+export const MIN_CAPACITY = PAGE_LENGTH;
+/** Positions are 32-bit and compared with wrap-around arithmetic, which stays correct below 2^31 apart. */
+export const MAX_CAPACITY = 2 ** 30;
+export const DEFAULT_CAPACITY = 2 ** 20;
+export const MAX_CONSUMERS_LIMIT = 1024;
+export const DEFAULT_MAX_CONSUMERS = 16;
+/** A record may be at most half the ring, so a record and the padding before it always fit. */
+export function maxMessageLengthLimit(capacity: number): number {
+  return capacity / 2 - RECORD_HEADER_LENGTH;
+}
+export function defaultMaxMessageLength(capacity: number): number {
+  return capacity / 4 - RECORD_HEADER_LENGTH;
+}

@@ -1,0 +1,121 @@
+/**
+ * The one place that loads the native addon (build/Release/shmring.node or a prebuild), with a typed
+ * interface. Everything here is low level: each function does one system call's job and throws an
+ * Error with `code` (errno name), `errno` and `syscall`. src/segment.ts and src/futex.ts add
+ * validation and ShmRingError mapping; use those instead.
+ */
+import * as path from 'path';
+import { ShmRingError } from './errors';
+
+export interface NativeShmOpenFlags {
+  create: boolean;
+  exclusive: boolean;
+  readWrite: boolean;
+}
+
+export interface NativeStat {
+  size: number;
+  uid: number;
+  gid: number;
+  /** Full st_mode (file type bits included). */
+  mode: number;
+  ino: number;
+  dev: number;
+}
+
+export interface NativeMapOptions {
+  /** MAP_POPULATE: prefault every page now. */
+  populate?: boolean;
+  /** mlock the pages (EPERM/ENOMEM/EAGAIN with syscall 'mlock' when RLIMIT_MEMLOCK is too low). */
+  lock?: boolean;
+  /** madvise(MADV_HUGEPAGE), best effort. */
+  hugePages?: boolean;
+}
+
+/** Waiter callback result codes. */
+export const WAITER_OK = 0;
+export const WAITER_NOT_EQUAL = 1;
+export const WAITER_TIMED_OUT = 2;
+export const WAITER_CANCELLED = 3;
+
+export interface NativeWaiter {
+  /**
+   * Arms one wait (one outstanding per Waiter; throws if one is armed). The callback later receives
+   * (result, index): 0 ok (index = woken word), 1 not-equal, 2 timed-out, 3 cancelled (after cancel()),
+   * or a negative -errno (index -1). Keeps the buffers alive while armed.
+   */
+  arm(buffers: ArrayBuffer[], byteOffsets: number[], expected: number[], timeoutMs: number): void;
+  /** Disarms; the callback gets 3 (cancelled) on a later turn of the event loop. */
+  cancel(): void;
+  /** An armed wait keeps the event loop alive (the default). An idle Waiter never does. */
+  ref(): void;
+  /** An armed wait does not keep the event loop alive. */
+  unref(): void;
+  /** Stops and joins the thread; an armed wait is dropped without a callback. Idempotent. */
+  close(): void;
+}
+
+export interface NativeExitWatcher {
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface NativeAddon {
+  shmOpen(name: string, flags: NativeShmOpenFlags, mode: number): number;
+  shmUnlink(name: string): void;
+  fstat(fd: number): NativeStat;
+  fchmod(fd: number, mode: number): void;
+  /** uid or gid -1 leaves it unchanged. */
+  fchown(fd: number, uid: number, gid: number): void;
+  ftruncate(fd: number, size: number): void;
+  /** posix_fallocate(fd, 0, size). */
+  fallocate(fd: number, size: number): void;
+  close(fd: number): void;
+  /** An external ArrayBuffer over MAP_SHARED pages; unmapped by the GC if never munmap'ed. */
+  mmap(fd: number, offset: number, length: number, writable: boolean, options: NativeMapOptions): ArrayBuffer;
+  /** Detaches the buffer (byteLength becomes 0) and unmaps it. Idempotent. */
+  munmap(buffer: ArrayBuffer): void;
+  /** 0 ok | 1 not-equal | 2 timed-out. timeoutMs Infinity or < 0: forever. Blocks the thread. */
+  futexWait(buffer: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): number;
+  futexWake(buffer: ArrayBuffer, byteOffset: number, count: number): number;
+  /** Index of a woken word | -1 timed-out | -2 not-equal. Throws code ENOSYS before Linux 5.16. */
+  futexWaitAny(buffers: ArrayBuffer[], byteOffsets: number[], expected: number[], timeoutMs: number): number;
+  Waiter: new (callback: (result: number, index: number) => void) => NativeWaiter;
+  /**
+   * Calls back once when `pid` exits (pidfd_open + poll on a thread), then stops by itself.
+   * Ref'd by default like other Node handles. Throws code ESRCH (no such process), ENOSYS or EPERM.
+   */
+  ExitWatcher: new (pid: number, callback: () => void) => NativeExitWatcher;
+  pageSize(): number;
+  futexWaitvSupported(): boolean;
+}
+
+/** Package root: dist/.. when built, src/.. under ts-jest. */
+const PACKAGE_ROOT = path.join(__dirname, '..');
+
+function loadNative(): NativeAddon {
+  if (process.platform !== 'linux') {
+    throw new ShmRingError(
+      'UNSUPPORTED_PLATFORM',
+      `shmring needs Linux (futex, POSIX shared memory in /dev/shm); this is ${process.platform}`,
+      { hint: 'run it on Linux, or in a Linux container' },
+    );
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const load = require('node-gyp-build') as (dir: string) => unknown;
+    return load(PACKAGE_ROOT) as NativeAddon;
+  } catch (cause) {
+    const hint =
+      'rebuild it with `npm rebuild shmring` (needs g++, make and python3; on Debian/Ubuntu ' +
+      '`apt-get install g++ make python3`)';
+    throw new ShmRingError(
+      'NATIVE_MISSING',
+      `shmring's native addon could not be loaded from ${PACKAGE_ROOT}: ${(cause as Error)?.message ?? cause}; ${hint}`,
+      { hint, cause },
+    );
+  }
+}
+
+export const native: NativeAddon = loadNative();

@@ -1,0 +1,182 @@
+/**
+ * Which processes use a file in /dev/shm right now, from /proc.
+ *
+ * A process uses a segment if it maps it (a line of /proc/<pid>/maps) or holds it open (a link in
+ * /proc/<pid>/fd). Both matter: a creator holds the fd between shm_open and mmap, and a process may
+ * close the fd right after mmap. This is the ground truth `ipcs`' "nattch" gives for System V memory and
+ * that POSIX shared memory otherwise lacks ("how can you tell if a segment is still in use?").
+ *
+ * Matching is by inode, not by name: a process that still maps a segment that was unlinked and re-created
+ * under the same name maps the *old* inode, and does not use the new file.
+ *
+ * Reading another user's /proc/<pid>/maps needs ptrace access (root, or the same user): such processes
+ * are counted in `unreadablePids`, so callers can say the picture is incomplete instead of guessing.
+ */
+import * as fs from 'fs';
+
+export const SHM_DIRECTORY = '/dev/shm';
+
+export interface ShmUser {
+  pid: number;
+  /** /proc/<pid>/comm; '' when it cannot be read. */
+  command: string;
+  /** The process has the segment mapped. */
+  mapped: boolean;
+  /** Some mapping of the segment is writable. */
+  writable: boolean;
+  /** The process holds an open file descriptor on the segment. */
+  openFd: boolean;
+}
+
+export interface ShmUsage {
+  /** Users of each inode in /dev/shm, by inode number. */
+  byInode: Map<number, ShmUser[]>;
+  /** Pids whose maps or fds could not be read (permissions); the picture is incomplete when non-empty. */
+  unreadablePids: number[];
+  /** Bytes still mapped from /dev/shm files that were already unlinked, by process (memory held by ghosts). */
+  deletedMappings: { pid: number; command: string; path: string; bytes: number }[];
+}
+
+interface MapsEntry {
+  inode: number;
+  writable: boolean;
+  bytes: number;
+  path: string;
+  deleted: boolean;
+}
+
+const DELETED_SUFFIX = ' (deleted)';
+
+/** Parses the /dev/shm lines of one /proc/<pid>/maps text. */
+export function parseShmMaps(text: string, directory = SHM_DIRECTORY): MapsEntry[] {
+  const entries: MapsEntry[] = [];
+  const prefix = directory.endsWith('/') ? directory : `${directory}/`;
+  for (const line of text.split('\n')) {
+    // "start-end perms offset dev inode    pathname"; the pathname may contain spaces.
+    const match = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+\S+\s+\S+\s+(\d+)\s+(.*)$/.exec(line);
+    if (!match) continue;
+    let path = match[5];
+    if (!path.startsWith(prefix)) continue;
+    const deleted = path.endsWith(DELETED_SUFFIX);
+    if (deleted) path = path.slice(0, -DELETED_SUFFIX.length);
+    entries.push({
+      inode: Number(match[4]),
+      writable: match[3].includes('w'),
+      bytes: parseInt(match[2], 16) - parseInt(match[1], 16),
+      path,
+      deleted,
+    });
+  }
+  return entries;
+}
+
+function readCommand(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function listPids(): number[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+/**
+ * One pass over every process: who maps or holds open each file of `directory`. The calling process is
+ * left out (a tool that has just read a segment is not one of its users).
+ */
+export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
+  const byInode = new Map<number, ShmUser[]>();
+  const unreadablePids: number[] = [];
+  const deletedMappings: ShmUsage['deletedMappings'] = [];
+  const prefix = directory.endsWith('/') ? directory : `${directory}/`;
+
+  for (const pid of listPids()) {
+    if (pid === process.pid) continue;
+    const users = new Map<number, ShmUser>();
+    let command: string | undefined;
+    const userFor = (inode: number): ShmUser => {
+      let user = users.get(inode);
+      if (!user) {
+        command ??= readCommand(pid);
+        user = { pid, command, mapped: false, writable: false, openFd: false };
+        users.set(inode, user);
+      }
+      return user;
+    };
+    let unreadable = false;
+
+    let maps: string | undefined;
+    try {
+      maps = fs.readFileSync(`/proc/${pid}/maps`, 'latin1');
+    } catch (error) {
+      // ENOENT/ESRCH: the process exited during the scan; it uses nothing any more.
+      if (isPermissionError(error)) unreadable = true;
+    }
+    if (maps !== undefined) {
+      const deletedBytes = new Map<string, number>();
+      for (const entry of parseShmMaps(maps, directory)) {
+        if (entry.deleted) {
+          deletedBytes.set(entry.path, (deletedBytes.get(entry.path) ?? 0) + entry.bytes);
+          continue;
+        }
+        const user = userFor(entry.inode);
+        user.mapped = true;
+        if (entry.writable) user.writable = true;
+      }
+      for (const [path, bytes] of deletedBytes) {
+        command ??= readCommand(pid);
+        deletedMappings.push({ pid, command, path, bytes });
+      }
+    }
+
+    let fds: string[] = [];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch (error) {
+      if (isPermissionError(error)) unreadable = true;
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue; // closed meanwhile
+      }
+      if (!target.startsWith(prefix) || target.endsWith(DELETED_SUFFIX)) continue;
+      let inode: number;
+      try {
+        // stat through the magic link: the inode the process really holds, even if the name was reused.
+        inode = fs.statSync(`/proc/${pid}/fd/${fd}`).ino;
+      } catch {
+        continue;
+      }
+      userFor(inode).openFd = true;
+    }
+
+    if (unreadable) unreadablePids.push(pid);
+    for (const [inode, user] of users) {
+      const list = byInode.get(inode);
+      if (list) list.push(user);
+      else byInode.set(inode, [user]);
+    }
+  }
+  return { byInode, unreadablePids, deletedMappings };
+}
+
+/** The users of one file (by its inode), in pid order. */
+export function usersOf(usage: ShmUsage, inode: number): ShmUser[] {
+  return [...(usage.byInode.get(inode) ?? [])].sort((a, b) => a.pid - b.pid);
+}
+
+function isPermissionError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EACCES' || code === 'EPERM';
+}

@@ -1,0 +1,67 @@
+/**
+ * Mapping an existing ring: open the segment, wait (bounded) for its creator to finish the header,
+ * validate the header against the segment's real size, then map the control region read-write and the
+ * data region read-only (consumers) or read-write (a producer taking over).
+ */
+import { ShmRingError } from '../errors';
+import { readGeometry, readLayoutVersion, RingGeometry } from '../header';
+import * as L from '../layout';
+import { Segment } from '../segment';
+import { RingMemory } from './memory';
+
+export interface OpenRingOptions {
+  writableData: boolean;
+  allowForeignOwner: boolean;
+  /** How long to wait for a creator that is still writing the header. */
+  initTimeoutMs: number;
+}
+
+export interface OpenedRing {
+  segment: Segment;
+  memory: RingMemory;
+  geometry: RingGeometry;
+}
+
+export const DEFAULT_INIT_TIMEOUT_MS = 2000;
+
+/** Sleeps the thread without spinning (header initialisation takes microseconds; this is a rare path). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export function openRing(name: string, options: OpenRingOptions): OpenedRing {
+  const segment = Segment.open(name, { minSize: L.PAGE_LENGTH, allowForeignOwner: options.allowForeignOwner });
+  try {
+    const probe = segment.map(0, L.PAGE_LENGTH, { writable: false });
+    const deadline = Date.now() + options.initTimeoutMs;
+    // The creator writes the layout version last; until then the header is not to be trusted.
+    while (readLayoutVersion(probe) === 0 && hasMagicOrBlank(probe)) {
+      if (Date.now() >= deadline) {
+        throw new ShmRingError('INIT_TIMEOUT', `${name} was still being initialised after ${options.initTimeoutMs} ms`, {
+          segment: name,
+          hint: 'Its creator may have died while creating it. `npx shmring inspect` shows it; `npx shmring gc` removes rings left by dead processes.',
+        });
+      }
+      sleepSync(1);
+    }
+    const geometry = readGeometry(probe, segment.size, name);
+    const control = segment.map(0, geometry.controlLength, { writable: true });
+    const data = segment.map(geometry.controlLength, geometry.capacity, { writable: options.writableData });
+    return { segment, memory: new RingMemory(name, geometry, control, data), geometry };
+  } catch (error) {
+    segment.close();
+    throw error;
+  }
+}
+
+/** A header still being written is all zeros or has the magic; anything else is not worth waiting for. */
+function hasMagicOrBlank(probe: ArrayBuffer): boolean {
+  const bytes = new Uint8Array(probe, 0, L.MAGIC.length);
+  let blank = true;
+  let magic = true;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== 0) blank = false;
+    if (bytes[i] !== L.MAGIC[i]) magic = false;
+  }
+  return blank || magic;
+}

@@ -1,0 +1,270 @@
+/**
+ * A consumer's side of the ring: finding the next record, validating everything read from shared memory,
+ * detecting and counting loss, and publishing how far it has read. Synchronous; sleeping and events live
+ * in src/consumer.ts.
+ *
+ * Tethered readers hold the producer back (it never overwrites what they have not released), so they
+ * hand out views straight into the ring. Untethered readers never hold it back: they copy each record
+ * out, then check that the producer had not started overwriting it while they copied (TAIL_INTENT), so a
+ * torn record is never delivered.
+ */
+import { ShmRingError } from '../errors';
+import * as futex from '../futex';
+import * as L from '../layout';
+import {
+  distance,
+  OLDEST_POSITION_I32,
+  PRODUCER_WAITING_I32,
+  PUBLISHED_TAIL_I32,
+  RECORD_LENGTH_I32,
+  RECORD_SEQUENCE_I32,
+  RECORD_TYPE_I32,
+  RingMemory,
+  SPACE_WAKE_I32,
+  TAIL_INTENT_I32,
+  DATA_WAITERS_I32,
+} from './memory';
+import { publishSlotCounters, slotHeadIndex } from './slots';
+
+/** read() found nothing new. */
+export const NOTHING = 0;
+
+/** After this many resynchronisations in a row without delivering anything, jump to the tail. */
+const MAX_RESYNCS = 8;
+/** A record loop that meets more padding than this in one read() is looking at a hostile ring. */
+const MAX_SKIPS_PER_READ = 4;
+
+export class RingReader {
+  /** Position of the next record to read. */
+  position: number;
+  /** Messages this reader missed (overwritten before it read them). */
+  lost = 0;
+  /** Messages delivered. */
+  received = 0;
+  /** Times this reader was lapped and had to resynchronise. */
+  laps = 0;
+
+  // The record returned by the last read().
+  payloadOffset = 0;
+  payloadLength = 0;
+  sequence = 0;
+
+  private cachedTail: number;
+  private publishedHead: number;
+  private expectedSequence = 0;
+  private hasSequence = false;
+  private resyncsInARow = 0;
+  /** Whether the last record returned lives in `scratch` rather than in the ring. */
+  private lastWasCopy = false;
+  /** Copy of the last record for untethered readers (grown on demand, up to maxMessageLength). */
+  private scratch = new Uint8Array(0);
+  /** Tethered readers validate like untethered ones until they pass this position (the join race). */
+  private validateUntil: number;
+
+  private readonly words: Int32Array;
+  private readonly data: Int32Array;
+  private readonly bytes: Uint8Array;
+  private readonly capacity: number;
+  private readonly mask: number;
+  private readonly maxMessageLength: number;
+  private readonly headIndex: number;
+  private readonly releaseEvery: number;
+
+  constructor(
+    readonly memory: RingMemory,
+    readonly tethered: boolean,
+    /** Slot this reader publishes its head into; -1 for a reader without a slot. */
+    readonly slot: number,
+    start: number,
+  ) {
+    this.words = memory.controlI32;
+    this.data = memory.dataI32;
+    this.bytes = memory.dataBytes;
+    this.capacity = memory.capacity;
+    this.mask = memory.mask;
+    this.maxMessageLength = memory.geometry.maxMessageLength;
+    this.headIndex = slot >= 0 ? slotHeadIndex(slot) : -1;
+    this.releaseEvery = this.capacity >> 2;
+    this.position = start | 0;
+    this.publishedHead = this.position;
+    this.cachedTail = this.position;
+    this.validateUntil = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+  }
+
+  /** The payload of the last record read: a view valid until the next read(). */
+  payload(): Uint8Array {
+    if (this.lastWasCopy) return this.scratch.subarray(0, this.payloadLength);
+    return this.bytes.subarray(this.payloadOffset, this.payloadOffset + this.payloadLength);
+  }
+
+  /** Whether anything is published past our position (cheap: one atomic load). */
+  hasData(): boolean {
+    return Atomics.load(this.words, PUBLISHED_TAIL_I32) !== this.position;
+  }
+
+  /**
+   * Reads the next record. Returns its type (RecordType.MESSAGE, BYTES or END), or NOTHING. The payload
+   * is then available through payload(). Throws CORRUPT_SEGMENT when the ring contradicts itself.
+   */
+  read(): number {
+    if (distance(this.position, this.publishedHead) >= this.releaseEvery) this.release();
+    for (let skips = 0; skips <= MAX_SKIPS_PER_READ; ) {
+      const position = this.position;
+      if (position === this.cachedTail) {
+        // Caught up: let the producer reuse everything we have read before looking for more.
+        this.release();
+        // SYNC POINT: acquire. Pairs with RingWriter#commit's Atomics.store of PUBLISHED_TAIL.
+        this.cachedTail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+        if (position === this.cachedTail) return NOTHING;
+      }
+      const available = distance(this.cachedTail, position);
+      const validate = this.mustValidate(position);
+      if (available < 0 || available > this.capacity) {
+        // Behind by more than a ring (lapped), or ahead of the tail (a producer restarted the positions).
+        this.resync();
+        continue;
+      }
+      if (validate && this.lapped(position)) {
+        this.resync();
+        continue;
+      }
+      const offset = position & this.mask;
+      const index = offset >> 2;
+      const payloadLength = this.data[index + RECORD_LENGTH_I32];
+      const type = this.data[index + RECORD_TYPE_I32];
+      const sequence = this.data[index + RECORD_SEQUENCE_I32];
+      const length = type === L.RecordType.PADDING ? this.capacity - offset : L.recordLength(payloadLength);
+      const valid =
+        type >= L.RecordType.MESSAGE &&
+        type <= L.RecordType.END &&
+        payloadLength >= 0 &&
+        payloadLength <= this.maxMessageLength &&
+        (type !== L.RecordType.PADDING || payloadLength === length - L.RECORD_HEADER_LENGTH) &&
+        offset + length <= this.capacity &&
+        length <= available;
+      if (!valid) {
+        // Garbage in a header is expected while an untethered reader is being lapped; otherwise the
+        // ring is corrupt.
+        if (validate && this.lapped(position)) {
+          this.resync();
+          continue;
+        }
+        throw this.corrupt(position, payloadLength, type);
+      }
+      if (type === L.RecordType.PADDING) {
+        this.position = (position + length) | 0;
+        skips++;
+        continue;
+      }
+      const payloadOffset = offset + L.RECORD_HEADER_LENGTH;
+      if (validate) {
+        if (this.scratch.length < payloadLength) this.scratch = new Uint8Array(Math.max(payloadLength, 256, this.scratch.length * 2));
+        this.scratch.set(this.bytes.subarray(payloadOffset, payloadOffset + payloadLength));
+        // SYNC POINT: pairs with RingWriter#raiseIntent. If the producer had not announced overwriting
+        // this record by the time we finished copying, the copy is whole.
+        if (this.lapped(position)) {
+          this.resync();
+          continue;
+        }
+      }
+      this.lastWasCopy = validate;
+      this.position = (position + length) | 0;
+      this.payloadOffset = payloadOffset;
+      this.payloadLength = payloadLength;
+      this.sequence = sequence;
+      this.resyncsInARow = 0;
+      if (type === L.RecordType.END) {
+        // END carries the sequence the next message would have had; it is not a message.
+        this.expectedSequence = sequence;
+        this.hasSequence = true;
+        return type;
+      }
+      if (this.hasSequence) {
+        const gap = distance(sequence, this.expectedSequence);
+        if (gap > 0) this.lost += gap;
+      }
+      this.expectedSequence = (sequence + 1) | 0;
+      this.hasSequence = true;
+      this.received += 1;
+      return type;
+    }
+    throw this.corrupt(this.position, -1, L.RecordType.PADDING);
+  }
+
+  /** Whether the record at `position` is no longer safe to read (the producer may be overwriting it). */
+  private lapped(position: number): boolean {
+    return distance(Atomics.load(this.words, TAIL_INTENT_I32), position) > this.capacity;
+  }
+
+  private mustValidate(position: number): boolean {
+    return !this.tethered || distance(this.validateUntil, position) > 0;
+  }
+
+  /**
+   * Lapped: jump to the oldest record the producer still guarantees, or to the tail when even that keeps
+   * escaping us. Loss is counted from the sequence numbers of the next record delivered, so it is exact.
+   */
+  private resync(): void {
+    this.laps += 1;
+    this.resyncsInARow += 1;
+    const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+    const oldest = Atomics.load(this.words, OLDEST_POSITION_I32);
+    const ahead = distance(tail, oldest);
+    const usable = ahead >= 0 && ahead <= this.capacity && distance(oldest, this.position) > 0;
+    this.position = usable && this.resyncsInARow < MAX_RESYNCS ? oldest : tail;
+    this.cachedTail = tail;
+    if (this.tethered) this.validateUntil = tail;
+  }
+
+  /**
+   * Publishes our head, so a tethered producer may reuse everything before it, and wakes the producer if
+   * it is asleep waiting for space.
+   */
+  release(): void {
+    if (this.headIndex < 0 || this.position === this.publishedHead) return;
+    this.publishedHead = this.position;
+    publishSlotCounters(this.memory, this.slot, this.received, this.lost);
+    // SYNC POINT: pairs with RingWriter#refreshLimit's Atomics.load of the head: once visible, the
+    // producer may overwrite everything before it, so it is stored only after we are done with it.
+    Atomics.store(this.words, this.headIndex, this.position);
+    // SYNC POINT: Dekker pair with the producer's sleep (store PRODUCER_WAITING, then re-scan heads).
+    if (Atomics.load(this.words, PRODUCER_WAITING_I32) !== 0) {
+      Atomics.add(this.words, SPACE_WAKE_I32, 1);
+      futex.wake(this.memory.control, SPACE_WAKE_I32 << 2, 1);
+    }
+  }
+
+  /**
+   * Announces that we are about to sleep. Returns the tail value to sleep on, or undefined when data
+   * arrived meanwhile (then call doneSleeping() and read).
+   */
+  prepareToSleep(): number | undefined {
+    this.release();
+    Atomics.add(this.words, DATA_WAITERS_I32, 1);
+    // SYNC POINT: Dekker pair with RingWriter#commit (store PUBLISHED_TAIL, then load DATA_WAITERS).
+    const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+    if (tail !== this.position) {
+      this.doneSleeping();
+      return undefined;
+    }
+    return tail;
+  }
+
+  doneSleeping(): void {
+    Atomics.sub(this.words, DATA_WAITERS_I32, 1);
+  }
+
+  /** Byte offset of the futex word consumers sleep on. */
+  static readonly WAKE_WORD_OFFSET = PUBLISHED_TAIL_I32 << 2;
+
+  private corrupt(position: number, payloadLength: number, type: number): ShmRingError {
+    return new ShmRingError(
+      'CORRUPT_SEGMENT',
+      `${this.memory.name} has a corrupt record at position ${position >>> 0} (type ${type}, length ${payloadLength})`,
+      {
+        segment: this.memory.name,
+        hint: 'Something other than its producer wrote into the ring. `npx shmring inspect` shows it; restart the producer to replace the ring.',
+      },
+    );
+  }
+}

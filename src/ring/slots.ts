@@ -1,0 +1,126 @@
+/**
+ * The consumer slot registry in the control region.
+ *
+ * A slot's pid word is its lock: a consumer claims a free slot with CAS(pid: 0 -> own pid), fills in the
+ * rest, then marks it ACTIVE. Reclaiming a dead consumer's slot CASes its pid to a tombstone first, so a
+ * slot freed and claimed again by a new consumer in the meantime is never freed by mistake.
+ */
+import * as L from '../layout';
+import type { ProcessIdentity } from '../liveness';
+import { RingMemory } from './memory';
+
+/** Pid word value while a slot is being reclaimed: no claimer can CAS it from 0. */
+const TOMBSTONE = -1;
+
+export interface SlotSnapshot {
+  index: number;
+  state: number;
+  tethered: boolean;
+  head: number;
+  pid: number;
+  startTime: number;
+  pidNamespace: number;
+  received: number;
+  lost: number;
+  joinedAtMs: number;
+}
+
+function i32(index: number, fieldOffset: number): number {
+  return (L.slotOffset(index) + fieldOffset) >> 2;
+}
+function f64(index: number, fieldOffset: number): number {
+  return (L.slotOffset(index) + fieldOffset) >> 3;
+}
+
+export function slotHeadIndex(index: number): number {
+  return i32(index, L.SLOT_HEAD_OFFSET);
+}
+
+/**
+ * Claims a free slot for `identity`, starting at `head`. Returns the slot index, or -1 when every slot is
+ * taken.
+ */
+export function claimSlot(memory: RingMemory, identity: ProcessIdentity, tethered: boolean, head: number): number {
+  const { controlI32: words, controlF64: doubles } = memory;
+  for (let index = 0; index < memory.geometry.maxConsumers; index++) {
+    if (Atomics.compareExchange(words, i32(index, L.SLOT_PID_OFFSET), 0, identity.pid) !== 0) continue;
+    doubles[f64(index, L.SLOT_START_TIME_OFFSET)] = identity.startTime;
+    doubles[f64(index, L.SLOT_PID_NAMESPACE_OFFSET)] = identity.pidNamespace;
+    doubles[f64(index, L.SLOT_RECEIVED_OFFSET)] = 0;
+    doubles[f64(index, L.SLOT_LOST_OFFSET)] = 0;
+    doubles[f64(index, L.SLOT_JOINED_AT_MS_OFFSET)] = Date.now();
+    words[i32(index, L.SLOT_FLAGS_OFFSET)] = tethered ? L.SLOT_FLAG_TETHERED : 0;
+    Atomics.store(words, i32(index, L.SLOT_HEAD_OFFSET), head);
+    // SYNC POINT: the slot becomes visible to the producer's limit scan (readTetheredHeads) only now,
+    // with its head already in place.
+    Atomics.store(words, i32(index, L.SLOT_STATE_OFFSET), L.SlotState.ACTIVE);
+    return index;
+  }
+  return -1;
+}
+
+/** Frees a slot this process holds (no-op when the slot no longer belongs to `pid`). */
+export function releaseSlot(memory: RingMemory, index: number, pid: number): void {
+  const words = memory.controlI32;
+  if (Atomics.load(words, i32(index, L.SLOT_PID_OFFSET)) !== pid) return;
+  Atomics.store(words, i32(index, L.SLOT_STATE_OFFSET), L.SlotState.FREE);
+  Atomics.store(words, i32(index, L.SLOT_PID_OFFSET), 0);
+}
+
+/** Frees the slot of a consumer found dead, if it still holds the slot. Returns whether it did. */
+export function reclaimSlot(memory: RingMemory, index: number, deadPid: number): boolean {
+  const words = memory.controlI32;
+  const pidIndex = i32(index, L.SLOT_PID_OFFSET);
+  if (deadPid === 0 || Atomics.compareExchange(words, pidIndex, deadPid, TOMBSTONE) !== deadPid) return false;
+  Atomics.store(words, i32(index, L.SLOT_STATE_OFFSET), L.SlotState.FREE);
+  Atomics.store(words, pidIndex, 0);
+  return true;
+}
+
+export function slotOwner(memory: RingMemory, index: number): number {
+  return Atomics.load(memory.controlI32, i32(index, L.SLOT_PID_OFFSET));
+}
+
+export function publishSlotCounters(memory: RingMemory, index: number, received: number, lost: number): void {
+  memory.controlF64[f64(index, L.SLOT_RECEIVED_OFFSET)] = received;
+  memory.controlF64[f64(index, L.SLOT_LOST_OFFSET)] = lost;
+}
+
+export function readSlot(memory: RingMemory, index: number): SlotSnapshot {
+  const { controlI32: words, controlF64: doubles } = memory;
+  return {
+    index,
+    state: Atomics.load(words, i32(index, L.SLOT_STATE_OFFSET)),
+    tethered: (words[i32(index, L.SLOT_FLAGS_OFFSET)] & L.SLOT_FLAG_TETHERED) !== 0,
+    head: Atomics.load(words, i32(index, L.SLOT_HEAD_OFFSET)),
+    pid: Atomics.load(words, i32(index, L.SLOT_PID_OFFSET)),
+    startTime: doubles[f64(index, L.SLOT_START_TIME_OFFSET)],
+    pidNamespace: doubles[f64(index, L.SLOT_PID_NAMESPACE_OFFSET)],
+    received: doubles[f64(index, L.SLOT_RECEIVED_OFFSET)],
+    lost: doubles[f64(index, L.SLOT_LOST_OFFSET)],
+    joinedAtMs: doubles[f64(index, L.SLOT_JOINED_AT_MS_OFFSET)],
+  };
+}
+
+/** Every slot whose pid word is set (claiming, active, or a process that died holding it). */
+export function occupiedSlots(memory: RingMemory): SlotSnapshot[] {
+  const result: SlotSnapshot[] = [];
+  for (let index = 0; index < memory.geometry.maxConsumers; index++) {
+    const pid = Atomics.load(memory.controlI32, i32(index, L.SLOT_PID_OFFSET));
+    if (pid !== 0 && pid !== TOMBSTONE) result.push(readSlot(memory, index));
+  }
+  return result;
+}
+
+/** Indexes into controlI32 of the state, flags and head words of every slot, for the producer's scan. */
+export function slotWordIndexes(maxConsumers: number): { state: Int32Array; flags: Int32Array; head: Int32Array } {
+  const state = new Int32Array(maxConsumers);
+  const flags = new Int32Array(maxConsumers);
+  const head = new Int32Array(maxConsumers);
+  for (let index = 0; index < maxConsumers; index++) {
+    state[index] = i32(index, L.SLOT_STATE_OFFSET);
+    flags[index] = i32(index, L.SLOT_FLAGS_OFFSET);
+    head[index] = i32(index, L.SLOT_HEAD_OFFSET);
+  }
+  return { state, flags, head };
+}

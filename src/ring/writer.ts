@@ -1,0 +1,251 @@
+/**
+ * The producer's side of the ring: reserving space, writing records, publishing them, and waking
+ * sleeping consumers. Synchronous and allocation-free on the hot path; everything about processes
+ * (liveness, sleeping for space, events) lives in src/producer.ts.
+ */
+import * as futex from '../futex';
+import * as L from '../layout';
+import {
+  BYTES_SENT_F64,
+  DATA_WAITERS_I32,
+  distance,
+  LAST_SEND_AT_MS_F64,
+  MESSAGES_SENT_F64,
+  NEXT_SEQUENCE_I32,
+  OLDEST_POSITION_I32,
+  PUBLISHED_TAIL_I32,
+  RECORD_LENGTH_I32,
+  RECORD_RESERVED_I32,
+  RECORD_SEQUENCE_I32,
+  RECORD_TYPE_I32,
+  RingMemory,
+  TAIL_INTENT_I32,
+  WAKES_SENT_F64,
+} from './memory';
+import { slotWordIndexes } from './slots';
+
+/** Where a writer starts: zeros for a new ring, the published words of a dead producer on takeover. */
+export interface WriterStart {
+  tail: number;
+  tailIntent: number;
+  oldest: number;
+  sequence: number;
+}
+
+export class RingWriter {
+  /** Position just past the last published record (our copy of PUBLISHED_TAIL). */
+  private tail: number;
+  private tailIntent: number;
+  private oldest: number;
+  private sequence: number;
+  /** Writing is allowed below this position: the slowest tethered consumer's head + capacity. */
+  private limit: number;
+  private readonly capacity: number;
+  private readonly mask: number;
+  private readonly words: Int32Array;
+  private readonly doubles: Float64Array;
+  private readonly data: Int32Array;
+  /** How far ahead of the record being written TAIL_INTENT is raised, so most sends skip that store. */
+  private readonly intentChunk: number;
+  private readonly slotWords: ReturnType<typeof slotWordIndexes>;
+
+  // The record reserved by tryReserve and not yet committed.
+  private reservedStart = 0;
+  private reservedEnd = 0;
+  private reservedLength = -1;
+
+  /** Slot index of the slowest tethered consumer found by the last limit refresh (-1: none). */
+  blockingSlot = -1;
+  messagesSent: number;
+  bytesSent: number;
+  wakesSent: number;
+
+  constructor(readonly memory: RingMemory, start: WriterStart) {
+    this.capacity = memory.capacity;
+    this.mask = memory.mask;
+    this.words = memory.controlI32;
+    this.doubles = memory.controlF64;
+    this.data = memory.dataI32;
+    this.intentChunk = Math.max(L.RECORD_ALIGNMENT, this.capacity / 8);
+    this.slotWords = slotWordIndexes(memory.geometry.maxConsumers);
+    this.tail = start.tail | 0;
+    this.tailIntent = start.tailIntent | 0;
+    this.oldest = start.oldest | 0;
+    this.sequence = start.sequence | 0;
+    this.limit = this.tail;
+    this.messagesSent = this.doubles[MESSAGES_SENT_F64];
+    this.bytesSent = this.doubles[BYTES_SENT_F64];
+    this.wakesSent = this.doubles[WAKES_SENT_F64];
+  }
+
+  /** Resets every published word to `start` (a new ring, or a takeover that validated them). */
+  publishStart(): void {
+    Atomics.store(this.words, OLDEST_POSITION_I32, this.oldest);
+    Atomics.store(this.words, TAIL_INTENT_I32, this.tailIntent);
+    this.words[NEXT_SEQUENCE_I32] = this.sequence;
+    Atomics.store(this.words, PUBLISHED_TAIL_I32, this.tail);
+  }
+
+  get publishedTail(): number {
+    return this.tail;
+  }
+
+  get nextSequence(): number {
+    return this.sequence;
+  }
+
+  /**
+   * Reserves a record of `type` with `payloadLength` bytes. Returns the byte offset of the payload in the
+   * data region, or -1 when tethered consumers hold the ring full. Nothing is visible to consumers until
+   * commit(); a reservation abandoned (abort, or the process dying) is overwritten by the next one.
+   */
+  tryReserve(type: number, payloadLength: number): number {
+    const length = L.recordLength(payloadLength);
+    const start = this.tail;
+    const offset = start & this.mask;
+    const toEnd = this.capacity - offset;
+    const padding = toEnd < length ? toEnd : 0;
+    const end = (start + padding + length) | 0;
+    if (distance(end, this.limit) > 0 && distance(end, this.refreshLimit()) > 0) return -1;
+    if (distance(end, this.tailIntent) > 0) this.raiseIntent(end);
+
+    let recordOffset = offset;
+    if (padding !== 0) {
+      this.writeHeader(offset, padding - L.RECORD_HEADER_LENGTH, L.RecordType.PADDING, this.sequence);
+      recordOffset = 0;
+    }
+    this.writeHeader(recordOffset, payloadLength, type, this.sequence);
+    this.reservedStart = start;
+    this.reservedEnd = end;
+    this.reservedLength = payloadLength;
+    return recordOffset + L.RECORD_HEADER_LENGTH;
+  }
+
+  /** Shrinks the reserved record's payload (for claims that wrote less than they asked for). */
+  shrinkReserved(payloadLength: number): void {
+    const recordOffset = (this.reservedEnd - L.recordLength(this.reservedLength)) & this.mask;
+    this.data[(recordOffset >> 2) + RECORD_LENGTH_I32] = payloadLength;
+    this.reservedEnd = (this.reservedEnd - L.recordLength(this.reservedLength) + L.recordLength(payloadLength)) | 0;
+    this.reservedLength = payloadLength;
+  }
+
+  /** Publishes the reserved record; returns whether a sleeping consumer had to be woken. */
+  commit(countsAsMessage = true): boolean {
+    if (this.reservedLength < 0) throw new Error('commit without a reservation');
+    this.tail = this.reservedEnd;
+    if (countsAsMessage) {
+      this.sequence = (this.sequence + 1) | 0;
+      this.messagesSent += 1;
+      this.bytesSent += this.reservedLength;
+      this.doubles[MESSAGES_SENT_F64] = this.messagesSent;
+      this.doubles[BYTES_SENT_F64] = this.bytesSent;
+    }
+    this.reservedLength = -1;
+    this.words[NEXT_SEQUENCE_I32] = this.sequence;
+    // SYNC POINT: publish. Pairs with the consumers' Atomics.load of PUBLISHED_TAIL in RingReader#read:
+    // the record headers and payload written above are visible before the new tail is.
+    Atomics.store(this.words, PUBLISHED_TAIL_I32, this.tail);
+    // SYNC POINT: Dekker pair with RingReader#prepareToSleep (add DATA_WAITERS, then load PUBLISHED_TAIL):
+    // with both sides sequentially consistent, either we see the sleeper or it sees the new tail.
+    if (Atomics.load(this.words, DATA_WAITERS_I32) === 0) return false;
+    this.wakeConsumers();
+    return true;
+  }
+
+  abort(): void {
+    this.reservedLength = -1;
+  }
+
+  get hasReservation(): boolean {
+    return this.reservedLength >= 0;
+  }
+
+  /** Wakes every consumer sleeping on PUBLISHED_TAIL. */
+  wakeConsumers(): void {
+    futex.wake(this.memory.control, PUBLISHED_TAIL_I32 << 2, 0x7fffffff);
+    this.wakesSent += 1;
+    this.doubles[WAKES_SENT_F64] = this.wakesSent;
+  }
+
+  noteSendTime(now: number): void {
+    this.doubles[LAST_SEND_AT_MS_F64] = now;
+  }
+
+  /** Free bytes before the slowest tethered consumer, as of the last refresh. */
+  get freeBytes(): number {
+    return distance(this.limit, this.tail);
+  }
+
+  /**
+   * Recomputes the write limit from the active tethered consumers' heads and returns it. A head that is
+   * impossible (ahead of our tail, or more than a ring behind it) comes from a corrupt or hostile slot:
+   * it is clamped so it can neither let us overwrite unread data nor push the limit out of range.
+   */
+  refreshLimit(): number {
+    const { state, flags, head } = this.slotWords;
+    const words = this.words;
+    let maxBehind = -1; // how far behind our tail the slowest tethered consumer's head is
+    let blocking = -1;
+    for (let index = 0; index < state.length; index++) {
+      if (Atomics.load(words, state[index]) !== L.SlotState.ACTIVE) continue;
+      if ((words[flags[index]] & L.SLOT_FLAG_TETHERED) === 0) continue;
+      let behind = distance(this.tail, Atomics.load(words, head[index]));
+      if (behind < 0) behind = 0;
+      if (behind > this.capacity) behind = this.capacity;
+      if (behind > maxBehind) {
+        maxBehind = behind;
+        blocking = index;
+      }
+    }
+    this.blockingSlot = blocking;
+    this.limit = (this.tail + (blocking === -1 ? this.capacity : this.capacity - maxBehind)) | 0;
+    return this.limit;
+  }
+
+  /**
+   * Raises TAIL_INTENT past `end` before anything at or beyond the old intent is written, advancing
+   * OLDEST_POSITION first so that a reader who sees the new intent also sees an oldest record that is
+   * still intact. The intent runs a chunk ahead so that most sends store nothing here, but never past the
+   * limit: a tethered consumer must never look lapped.
+   */
+  private raiseIntent(end: number): void {
+    let intent = (end + this.intentChunk) | 0;
+    if (distance(intent, this.limit) > 0) intent = this.limit;
+    if (distance(intent, (this.tail + this.capacity) | 0) > 0) intent = (this.tail + this.capacity) | 0;
+    if (distance(intent, end) < 0) intent = end;
+    this.advanceOldest((intent - this.capacity) | 0);
+    // SYNC POINT: pairs with the reader's loads of TAIL_INTENT after copying a record: once this store is
+    // visible, bytes below intent - capacity may be overwritten at any moment.
+    Atomics.store(this.words, OLDEST_POSITION_I32, this.oldest);
+    Atomics.store(this.words, TAIL_INTENT_I32, intent);
+    this.tailIntent = intent;
+  }
+
+  /** Walks our own records forward from `oldest` until it is at or past `target` (never past the tail). */
+  private advanceOldest(target: number): void {
+    let oldest = this.oldest;
+    const data = this.data;
+    while (distance(target, oldest) > 0 && distance(this.tail, oldest) > 0) {
+      const offset = oldest & this.mask;
+      const type = data[(offset >> 2) + RECORD_TYPE_I32];
+      const payloadLength = data[(offset >> 2) + RECORD_LENGTH_I32];
+      let length =
+        type === L.RecordType.PADDING ? this.capacity - offset : L.recordLength(payloadLength);
+      // The data region is ours (consumers map it read-only), but a record we never finished writing or a
+      // damaged one must not send the walk out of the ring: step to the wrap instead.
+      if (!(length > 0) || offset + length > this.capacity || payloadLength < 0) length = this.capacity - offset;
+      oldest = (oldest + length) | 0;
+    }
+    if (distance(oldest, this.tail) > 0) oldest = this.tail;
+    this.oldest = oldest;
+  }
+
+  private writeHeader(offset: number, payloadLength: number, type: number, sequence: number): void {
+    const index = offset >> 2;
+    const data = this.data;
+    data[index + RECORD_LENGTH_I32] = payloadLength;
+    data[index + RECORD_TYPE_I32] = type;
+    data[index + RECORD_SEQUENCE_I32] = sequence;
+    data[index + RECORD_RESERVED_I32] = 0;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * `shmring rm` and `shmring gc` decide from liveness and /proc, never from a guess: rings used by a live
+ * or stopped process stay, rings left by killed processes go, other programs' files are never touched.
+ * Every gc here is limited with --prefix to this test's own names: other tests run at the same time.
+ */
+import { ExitCode } from '../../src/cli/common';
+import { exists, Fixtures, runCli, runJson } from './cli-helpers';
+
+const fixtures = new Fixtures();
+afterEach(() => fixtures.cleanup());
+
+describe('shmring rm', () => {
+  it('refuses to remove a ring whose producer is alive (exit 4, naming the pid), and --force removes it', async () => {
+    const { name } = fixtures.family('cli-rm-live');
+    const child = await fixtures.startRing({ name: name('ring') });
+    const refused = runCli(['rm', name('ring')]);
+    expect(refused.code).toBe(ExitCode.IN_USE);
+    expect(refused.stderr).toContain(`in use by pid ${child.pid}`);
+    expect(exists(name('ring'))).toBe(true);
+
+    const json = runJson(['rm', name('ring')]);
+    expect(json.code).toBe(ExitCode.IN_USE);
+    expect(json.json).toMatchObject({ action: 'kept', inUse: true, pids: [child.pid] });
+
+    const forced = runCli(['rm', '--force', name('ring')]);
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toContain('warning');
+    expect(exists(name('ring'))).toBe(false);
+  });
+
+  it('refuses to remove a ring whose producer is stopped (SIGSTOP is alive)', async () => {
+    const { name } = fixtures.family('cli-rm-stopped');
+    const pid = await fixtures.stoppedRing({ name: name('ring') });
+    const refused = runCli(['rm', name('ring')]);
+    expect(refused.code).toBe(ExitCode.IN_USE);
+    expect(refused.stderr).toContain(`producer pid ${pid} is alive (stopped)`);
+    expect(exists(name('ring'))).toBe(true);
+  });
+
+  it('refuses while a live consumer is registered, even when the producer is dead', async () => {
+    const { name } = fixtures.family('cli-rm-consumer');
+    const consumer = await fixtures.startRing({ name: name('holder'), producer: false });
+    await fixtures.deadRing({ name: name('ring'), consumers: [{ pid: consumer.pid, tethered: true }] });
+    const refused = runJson(['rm', name('ring')]);
+    expect(refused.code).toBe(ExitCode.IN_USE);
+    expect(refused.json.reasons.join(';')).toContain(`consumer pid ${consumer.pid}`);
+  });
+
+  it('removes a ring whose producer was killed, and says why; --dry-run removes nothing', async () => {
+    const { name } = fixtures.family('cli-rm-dead');
+    const pid = await fixtures.deadRing({ name: name('ring') });
+    const dry = runCli(['rm', '--dry-run', name('ring')]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('would remove');
+    expect(exists(name('ring'))).toBe(true);
+
+    const { code, json } = runJson(['rm', name('ring')]);
+    expect(code).toBe(0);
+    expect(json).toMatchObject({ action: 'removed', forced: false, inUse: false });
+    expect(json.reasons.join(';')).toContain(`pid ${pid} is dead`);
+    expect(exists(name('ring'))).toBe(false);
+    expect(runCli(['rm', name('ring')]).code).toBe(ExitCode.NOT_FOUND);
+  });
+
+  it('removes a corrupt ring nobody maps', () => {
+    const { name } = fixtures.family('cli-rm-corrupt');
+    fixtures.corruptRing(name('ring'), 'capacity');
+    expect(runCli(['rm', name('ring')]).code).toBe(0);
+    expect(exists(name('ring'))).toBe(false);
+  });
+
+  it('never removes a foreign file unless --force names it', () => {
+    const { name } = fixtures.family('cli-rm-foreign');
+    fixtures.foreignFile(name('file'));
+    const refused = runCli(['rm', name('file')]);
+    expect(refused.code).toBe(ExitCode.NOT_A_RING);
+    expect(refused.stderr).toContain('not a shmring ring');
+    expect(exists(name('file'))).toBe(true);
+    const forced = runCli(['rm', '--force', name('file')]);
+    expect(forced.code).toBe(0);
+    expect(exists(name('file'))).toBe(false);
+  });
+});
+
+describe('shmring gc', () => {
+  it('removes rings of killed processes, keeps live and stopped ones, never touches foreign files', async () => {
+    const { prefix, name } = fixtures.family('cli-gc');
+    const live = await fixtures.startRing({ name: name('live') });
+    const stoppedPid = await fixtures.stoppedRing({ name: name('stopped') });
+    await fixtures.deadRing({ name: name('dead1') });
+    await fixtures.deadRing({ name: name('dead2'), consumers: [{ pid: 999_999, startTime: 1, tethered: true }] });
+    fixtures.foreignFile(name('foreign'));
+
+    const dry = runJson(['gc', '--dry-run', '--prefix', prefix]);
+    expect(dry.code).toBe(0);
+    expect(dry.json.removed.map((r: any) => r.name).sort()).toEqual([name('dead1'), name('dead2')]);
+    expect(dry.json.removed.every((r: any) => r.action === 'would-remove')).toBe(true);
+    expect(dry.json.kept.map((r: any) => r.name).sort()).toEqual([name('live'), name('stopped')]);
+    expect(dry.json.foreign).toEqual([name('foreign')]);
+    for (const suffix of ['live', 'stopped', 'dead1', 'dead2', 'foreign']) expect(exists(name(suffix))).toBe(true);
+
+    const text = runCli(['gc', '--prefix', prefix]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`removed\\s+${escape(name('dead1'))}`));
+    expect(text.stdout).toMatch(new RegExp(`kept\\s+${escape(name('live'))}.*producer pid ${live.pid} is alive`));
+    expect(text.stdout).toMatch(new RegExp(`kept\\s+${escape(name('stopped'))}.*producer pid ${stoppedPid} is alive \\(stopped\\)`));
+    expect(text.stdout).toContain('removed 2 ring(s)');
+    expect(text.stdout).toContain('1 foreign file(s) left alone');
+    expect(exists(name('dead1'))).toBe(false);
+    expect(exists(name('dead2'))).toBe(false);
+    expect(exists(name('live'))).toBe(true);
+    expect(exists(name('stopped'))).toBe(true);
+    expect(exists(name('foreign'))).toBe(true);
+
+    // --force removes the rings still in use, with a warning each, and still never the foreign file.
+    const forced = runCli(['gc', '--force', '--prefix', prefix]);
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toContain(`in use by pid ${live.pid}`);
+    expect(exists(name('live'))).toBe(false);
+    expect(exists(name('stopped'))).toBe(false);
+    expect(exists(name('foreign'))).toBe(true);
+  });
+
+  it('removes corrupt rings nobody uses and reports nothing to do afterwards', () => {
+    const { prefix, name } = fixtures.family('cli-gc-corrupt');
+    fixtures.corruptRing(name('bad'), 'version');
+    const first = runJson(['gc', '--prefix', prefix]);
+    expect(first.json.removed.map((r: any) => r.name)).toEqual([name('bad')]);
+    const second = runCli(['gc', '--prefix', prefix]);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('No shmring rings');
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

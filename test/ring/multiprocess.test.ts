@@ -1,0 +1,86 @@
+/**
+ * One producer, several consumers, each in its own process: tethered consumers get every message in
+ * order; an untethered, deliberately slow one gets an in-order subsequence and counts exactly what it
+ * missed; nobody loses a wakeup.
+ */
+import { Producer } from '../../src';
+import { occupiedSlots } from '../../src/ring/slots';
+import { killAllChildren, runFixture, within } from '../support/children';
+import { removeSegment, uniqueName } from '../support/names';
+
+let names: string[] = [];
+afterEach(() => {
+  killAllChildren();
+  for (const name of names) removeSegment(name);
+  names = [];
+});
+
+async function waitForConsumers(producer: Producer, count: number): Promise<void> {
+  const memory = (producer as unknown as { memory: Parameters<typeof occupiedSlots>[0] }).memory;
+  const deadline = Date.now() + 10_000;
+  while (occupiedSlots(memory).length < count) {
+    if (Date.now() > deadline) throw new Error(`only ${occupiedSlots(memory).length} of ${count} consumers joined`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function produce(producer: Producer, count: number): Promise<void> {
+  for (let id = 0; id < count; id++) {
+    const message = { id, check: `m${id}` };
+    if (!producer.send(message)) await producer.sendAsync(message);
+  }
+}
+
+describe('one producer, three consumer processes', () => {
+  it('delivers every message in order to two tethered consumers while an untethered slow one counts its loss exactly', async () => {
+    const name = uniqueName('mp');
+    names.push(name);
+    const producer = Producer.create(name, { capacity: 16 * 1024 });
+    try {
+      const iterating = runFixture('ring-consumer.js', [name, 'tethered', 'iterate']);
+      const events = runFixture('ring-consumer.js', [name, 'tethered', 'events']);
+      const slow = runFixture('ring-consumer.js', [name, 'untethered', 'slow']);
+      await waitForConsumers(producer, 3);
+      const count = 60_000;
+      await within(produce(producer, count), 60_000, 'producing');
+      producer.close();
+      const results = await within(Promise.all([iterating, events, slow].map((c) => c.waitForLine((m) => m.done, 30_000))), 40_000, 'consumers');
+      for (const tethered of results.slice(0, 2)) {
+        expect(tethered).toMatchObject({ received: count, first: 0, last: count - 1, inOrder: true, contiguous: true, lost: 0 });
+        expect(tethered.error).toBeUndefined();
+      }
+      const untethered = results[2];
+      expect(untethered.error).toBeUndefined();
+      expect(untethered.inOrder).toBe(true);
+      expect(untethered.last).toBe(count - 1);
+      expect(untethered.lost).toBeGreaterThan(0); // it was slow on purpose
+      expect(untethered.received + untethered.lost).toBe(count - untethered.first);
+    } finally {
+      producer.close();
+    }
+  });
+
+  it('loses no wakeup on a tiny ring: blocking sendSync against sleeping receiveSync and iterating consumers', async () => {
+    const name = uniqueName('wake');
+    names.push(name);
+    const producer = Producer.create(name, { capacity: 4096, maxMessageLength: 256 });
+    try {
+      const sync = runFixture('ring-consumer.js', [name, 'tethered', 'sync']);
+      const iterating = runFixture('ring-consumer.js', [name, 'tethered', 'iterate']);
+      await waitForConsumers(producer, 2);
+      // ~40 messages fit in the ring: 20 000 messages are ~500 laps, with both sides sleeping often.
+      const count = 20_000;
+      for (let id = 0; id < count; id++) {
+        expect(producer.sendSync({ id, check: `m${id}` }, 10_000)).toBe(true);
+      }
+      producer.close();
+      const results = await Promise.all([sync, iterating].map((c) => c.waitForLine((m) => m.done, 30_000)));
+      for (const result of results) {
+        expect(result).toMatchObject({ received: count, last: count - 1, inOrder: true, contiguous: true, lost: 0 });
+      }
+      expect(producer.stats.producerStalls).toBeGreaterThan(0);
+    } finally {
+      producer.close();
+    }
+  });
+});
