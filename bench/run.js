@@ -81,6 +81,7 @@ function makeContext(opts) {
     resultsDir: RESULTS_DIR,
     repeats: opts.repeats || (quick ? 3 : 5),
     tputMs: quick ? 200 : 1000,
+    warmupMs: quick ? 150 : 300,
     runTimeoutMs: quick ? 20000 : 60000,
     pingRounds: quick ? 3000 : 20000,
     idleMs: quick ? 3000 : 10000,

@@ -19,6 +19,9 @@ const env = { ...process.env };
 const prefix = path.dirname(path.dirname(process.execPath));
 const hasHeaders = fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'));
 if (!env.npm_config_nodedir && hasHeaders) env.npm_config_nodedir = prefix;
+// Outside `npm install` (running this script by hand) node-gyp is not on PATH: use the one bundled with npm.
+const npmNodeGypBin = path.join(prefix, 'lib', 'node_modules', 'npm', 'bin', 'node-gyp-bin');
+env.PATH = [env.PATH, path.join(__dirname, '..', 'node_modules', '.bin'), npmNodeGypBin].filter(Boolean).join(path.delimiter);
 
 const bin = require.resolve('node-gyp-build/bin.js');
 const result = spawnSync(process.execPath, [bin], { stdio: 'inherit', env, cwd: path.join(__dirname, '..') });

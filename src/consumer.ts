@@ -356,6 +356,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     if (this.closed) return;
     this.closed = true;
     this.flowing = false;
+    this.reader.doneSleeping();
     if (this.slot >= 0) {
       this.reader.release();
       releaseSlot(this.memory, this.slot, this.pid);

@@ -106,6 +106,8 @@ export const SLOT_PID_NAMESPACE_OFFSET = field; field += 8;
 export const SLOT_RECEIVED_OFFSET = field; field += 8;
 export const SLOT_LOST_OFFSET = field; field += 8;
 export const SLOT_JOINED_AT_MS_OFFSET = field; field += 8;
+/** 1 while the consumer is counted in DATA_WAITERS, so a producer reclaiming a dead one can uncount it. */
+export const SLOT_SLEEPING_OFFSET = field; field += 4;
 export const SLOT_FIELDS_LENGTH = field;
 
 export const SlotState = { FREE: 0, CLAIMING: 1, ACTIVE: 2 } as const;

@@ -12,7 +12,8 @@
  *   naive    one socket.write per message, each frame in its own Buffer;
  *   batched  frames concatenated into 64 KiB chunks, one write per chunk (what a careful user does;
  *            faster than cork/uncork, which still builds one writev entry per frame).
- * A length-0 frame ends the stream. Only the part between GO and the end frame is timed.
+ * A length-0 frame ends the stream. The producer first sends untimed for warmupMs (JIT warm-up, as in
+ * the shmring scenario), then a 2-byte start frame; only the part from there to the end frame is timed.
  */
 const net = require('net');
 const { PAYLOADS, telemetry } = require('../lib/payloads');
@@ -68,10 +69,11 @@ async function tputConsumer({ socketPath, payload }) {
   let bytes = 0;
   let sequenceErrors = 0;
   let checksum = 0;
-  const cpu0 = process.cpuUsage();
+  let cpu0 = process.cpuUsage();
   return new Promise((resolve) => {
     socket.on('data', frameReader(
       (buf, start, len) => {
+        if (len === 2) { messages = 0; bytes = 0; sequenceErrors = 0; cpu0 = process.cpuUsage(); return; }
         if (kind === 'obj') {
           const value = decoder.decode(buf.subarray(start, start + len));
           checksum += value.tags.core;
@@ -92,7 +94,7 @@ async function tputConsumer({ socketPath, payload }) {
   });
 }
 
-async function tputProducer({ socketPath, payload, mode, durationMs, maxMessages }) {
+async function tputProducer({ socketPath, payload, mode, durationMs, warmupMs = 0, maxMessages }) {
   const socket = await connect(socketPath);
   const def = PAYLOADS[payload];
   const { Encoder } = require('@msgpack/msgpack');
@@ -100,9 +102,11 @@ async function tputProducer({ socketPath, payload, mode, durationMs, maxMessages
   const raw = def.kind === 'obj' ? null : Buffer.alloc(def.size, 0xab);
   const waitDrain = () => new Promise((resolve) => socket.once('drain', resolve));
   await ready();
-  const cpu0 = process.cpuUsage();
-  const t0 = nowNs();
-  const deadline = t0 + durationMs * 1e6;
+  let cpu0 = process.cpuUsage();
+  let t0 = nowNs();
+  let deadline = t0 + warmupMs * 1e6;
+  let warm = warmupMs <= 0;
+  if (warm) deadline = t0 + durationMs * 1e6;
   let sent = 0;
   let chunk = mode === 'batched' ? Buffer.allocUnsafe(BATCH_CHUNK) : null;
   let used = 0;
@@ -113,7 +117,20 @@ async function tputProducer({ socketPath, payload, mode, durationMs, maxMessages
     chunk = Buffer.allocUnsafe(BATCH_CHUNK);
     used = 0;
   };
-  while (sent < maxMessages && (sent & 63 || nowNs() < deadline)) {
+  for (;;) {
+    if (!(sent < maxMessages && (sent & 63 || nowNs() < deadline))) {
+      if (warm) break;
+      // Warm-up over: a 2-byte start frame tells the consumer to reset its counts.
+      if (mode === 'batched') flush();
+      writable = socket.write(Buffer.from([2, 0, 0, 0, 0, 0]));
+      if (!writable) { await waitDrain(); writable = true; }
+      warm = true;
+      sent = 0;
+      cpu0 = process.cpuUsage();
+      t0 = nowNs();
+      deadline = t0 + durationMs * 1e6;
+      continue;
+    }
     let body;
     if (raw) { raw.writeUInt32LE(sent >>> 0, 0); body = raw; } else { body = encoder.encodeSharedRef(telemetry(sent)); }
     const frameLength = 4 + body.length;
@@ -252,7 +269,7 @@ module.exports = {
     if (c.group === 'throughput') {
       const [cons, prod] = await runProcesses([
         { script: __filename, role: 'tput-consumer', params: { socketPath, payload: c.payload } },
-        { script: __filename, role: 'tput-producer', params: { socketPath, payload: c.payload, mode: c.mode, durationMs: ctx.tputMs, maxMessages: 50e6 }, trigger: true },
+        { script: __filename, role: 'tput-producer', params: { socketPath, payload: c.payload, mode: c.mode, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, maxMessages: 50e6 }, trigger: true },
       ], { timeoutMs: ctx.runTimeoutMs });
       return ctx.throughputMetrics(prod, cons, c.payload);
     }

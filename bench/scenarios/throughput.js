@@ -11,7 +11,8 @@
  * (tryReceiveBytes gives a view) and checks its sequence number; objects are decoded (tryReceive).
  * Both sides use the library's defaults: the consumer is 'spin-then-sleep' (receiveBytesSync when the
  * ring is empty), the producer waits with sendBytesSync when tethered consumers hold the ring full.
- * Timed: from the producer's first send (GO) to the moment the last consumer has the end marker, on
+ * Warm-up: the producer first sends for warmupMs untimed, then a start marker (consumers reset their
+ * counts), so the figure is steady state, as for the uds baseline. Timed: from the producer's first send to the moment the last consumer has the end marker, on
  * one clock (process.hrtime.bigint, CLOCK_MONOTONIC). Compared with: uds, ipc, worker, zeromq, c-ring.
  */
 const path = require('path');
@@ -21,7 +22,7 @@ const { main, ready, nowNs, cpuSeconds } = require('../lib/role');
 const DIST = path.join(__dirname, '..', '..', 'dist');
 const WAIT_SLICE_MS = 1000; // every blocking wait is bounded; the overall run is bounded by the harness
 
-async function producer({ name, capacity, payload, durationMs, maxMessages, consumers }) {
+async function producer({ name, capacity, payload, durationMs, warmupMs, maxMessages, consumers }) {
   const { Producer } = require(DIST);
   const def = PAYLOADS[payload];
   const p = Producer.create(name, { capacity, maxConsumers: Math.max(4, consumers) });
@@ -29,13 +30,28 @@ async function producer({ name, capacity, payload, durationMs, maxMessages, cons
     const raw = def.kind === 'raw' ? new Uint8Array(def.size).fill(0xab) : null;
     const frameTemplate = def.kind === 'f32' ? new Float32Array(def.size / 4).fill(0.5) : null;
     await ready();
-    const cpu0 = process.cpuUsage();
-    const t0 = nowNs();
-    const deadline = t0 + durationMs * 1e6;
-    const giveUp = deadline + 20e9;
+    let cpu0 = process.cpuUsage();
+    let t0 = nowNs();
+    let deadline = t0 + warmupMs * 1e6;
+    let giveUp = deadline + 20e9;
     let sent = 0;
     let stalls = 0;
-    while (sent < maxMessages && (sent & 63 || nowNs() < deadline)) {
+    let warm = warmupMs <= 0;
+    if (warm) deadline = t0 + durationMs * 1e6;
+    for (;;) {
+      if (!(sent < maxMessages && (sent & 63 || nowNs() < deadline))) {
+        if (warm) break;
+        // Warm-up over (JIT tiers settled): the start marker tells consumers to reset their counts.
+        if (def.kind === 'obj') { while (!p.sendSync('start', WAIT_SLICE_MS)) if (nowNs() > giveUp) throw new Error('consumers stopped reading'); } else { while (!p.sendBytesSync(new Uint8Array(2), WAIT_SLICE_MS)) if (nowNs() > giveUp) throw new Error('consumers stopped reading'); }
+        warm = true;
+        sent = 0;
+        stalls = 0;
+        cpu0 = process.cpuUsage();
+        t0 = nowNs();
+        deadline = t0 + durationMs * 1e6;
+        giveUp = deadline + 20e9;
+        continue;
+      }
       if (raw) {
         raw[0] = sent; raw[1] = sent >>> 8; raw[2] = sent >>> 16; raw[3] = sent >>> 24;
         if (!p.sendBytes(raw)) {
@@ -44,10 +60,13 @@ async function producer({ name, capacity, payload, durationMs, maxMessages, cons
         }
       } else if (frameTemplate) {
         let c = p.claim(def.size);
-        if (c === undefined) {
+        while (c === undefined) {
+          // No blocking claim in the API: wait for 'drain' on the event loop (a failed claim arms the
+          // producer's async space waiter, which only completes when the event loop runs).
           stalls++;
-          // No blocking claim in the API: spin (bounded) until tethered consumers free space.
-          while ((c = p.claim(def.size)) === undefined) if ((stalls++ & 1023) === 0 && nowNs() > giveUp) throw new Error('consumers stopped reading');
+          await new Promise((resolve) => { const t = setTimeout(resolve, WAIT_SLICE_MS); p.once('drain', () => { clearTimeout(t); resolve(); }); });
+          if (nowNs() > giveUp) throw new Error('consumers stopped reading');
+          c = p.claim(def.size);
         }
         const f32 = c.float32;
         f32.set(frameTemplate);
@@ -71,15 +90,15 @@ async function producer({ name, capacity, payload, durationMs, maxMessages, cons
   }
 }
 
-async function consumer({ name, payload, durationMs }) {
+async function consumer({ name, payload, durationMs, wait = 'spin-then-sleep' }) {
   const { Consumer } = require(DIST);
   const def = PAYLOADS[payload];
-  const k = Consumer.open(name, { tethered: true, from: 'next' });
+  const k = Consumer.open(name, { tethered: true, from: 'next', wait });
   try {
     const local = new Uint8Array(def.size || 1);
     await ready();
     const giveUp = nowNs() + (durationMs + 30000) * 1e6;
-    const cpu0 = process.cpuUsage();
+    let cpu0 = process.cpuUsage();
     let messages = 0;
     let bytes = 0;
     let sequenceErrors = 0;
@@ -92,6 +111,7 @@ async function consumer({ name, payload, durationMs }) {
           if (v === undefined) { if (k.ended || nowNs() > giveUp) throw new Error('no end marker'); continue; }
         }
         if (v === null) break;
+        if (v === 'start') { messages = 0; cpu0 = process.cpuUsage(); continue; }
         checksum += v.tags.core;
         messages++;
       }
@@ -104,6 +124,7 @@ async function consumer({ name, payload, durationMs }) {
           m = k.receiveBytesSync(WAIT_SLICE_MS);
           if (m === undefined) { if (k.ended || nowNs() > giveUp) throw new Error('no end marker'); continue; }
         }
+        if (m.length === 2) { messages = 0; bytes = 0; sequenceErrors = 0; cpu0 = process.cpuUsage(); continue; }
         if (m.length !== size) break;
         local.set(m); // same work as the C reference: copy the payload out of the ring
         if (f32) {
@@ -139,6 +160,7 @@ module.exports = {
   cases(opts) {
     const payloads = opts.quick ? ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'] : ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'];
     const cases = payloads.map((payload) => ({ id: `shmring.tput.${payload}`, group: 'throughput', transport: 'shmring', payload, consumers: 1 }));
+    cases.push({ id: 'shmring.tput.raw64.spin', group: 'throughput-spin', transport: 'shmring-spin', payload: 'raw64', consumers: 1, wait: 'spin' });
     for (const n of [2, 4]) cases.push({ id: `shmring.fanout${n}.raw64`, group: 'fanout', transport: 'shmring', payload: 'raw64', consumers: n });
     cases.push({ id: 'shmring.fanout2.obj', group: 'fanout', transport: 'shmring', payload: 'obj', consumers: 2 });
     return cases;
@@ -148,11 +170,11 @@ module.exports = {
     const specs = [{
       script: __filename,
       role: 'producer',
-      params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, maxMessages: 100e6, consumers: c.consumers },
+      params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, maxMessages: 100e6, consumers: c.consumers },
       trigger: true,
     }];
     for (let i = 0; i < c.consumers; i++) {
-      specs.push({ script: __filename, role: 'consumer', params: { name, payload: c.payload, durationMs: ctx.tputMs } });
+      specs.push({ script: __filename, role: 'consumer', params: { name, payload: c.payload, durationMs: ctx.tputMs, wait: c.wait || 'spin-then-sleep' } });
     }
     const [prod, ...cons] = await ctx.runProcesses(specs, { timeoutMs: ctx.runTimeoutMs });
     return { ...ctx.throughputMetrics(prod, cons, c.payload), producer_stalls: prod.stalls };

@@ -24,7 +24,7 @@ import {
   TAIL_INTENT_I32,
   DATA_WAITERS_I32,
 } from './memory';
-import { publishSlotCounters, slotHeadIndex } from './slots';
+import { publishSlotCounters, slotHeadIndex, slotSleepingIndex } from './slots';
 
 /** read() found nothing new. */
 export const NOTHING = 0;
@@ -54,6 +54,8 @@ export class RingReader {
   private expectedSequence = 0;
   private hasSequence = false;
   private resyncsInARow = 0;
+  /** Whether we are counted in DATA_WAITERS (between prepareToSleep and doneSleeping). */
+  private sleeping = false;
   /** Whether the last record returned lives in `scratch` rather than in the ring. */
   private lastWasCopy = false;
   /** Copy of the last record for untethered readers (grown on demand, up to maxMessageLength). */
@@ -68,6 +70,7 @@ export class RingReader {
   private readonly mask: number;
   private readonly maxMessageLength: number;
   private readonly headIndex: number;
+  private readonly sleepingIndex: number;
   private readonly releaseEvery: number;
 
   constructor(
@@ -84,6 +87,7 @@ export class RingReader {
     this.mask = memory.mask;
     this.maxMessageLength = memory.geometry.maxMessageLength;
     this.headIndex = slot >= 0 ? slotHeadIndex(slot) : -1;
+    this.sleepingIndex = slot >= 0 ? slotSleepingIndex(slot) : -1;
     this.releaseEvery = this.capacity >> 2;
     this.position = start | 0;
     this.publishedHead = this.position;
@@ -240,9 +244,11 @@ export class RingReader {
    */
   prepareToSleep(): number | undefined {
     this.release();
+    if (this.sleepingIndex >= 0) Atomics.store(this.words, this.sleepingIndex, 1);
     Atomics.add(this.words, DATA_WAITERS_I32, 1);
     // SYNC POINT: Dekker pair with RingWriter#commit (store PUBLISHED_TAIL, then load DATA_WAITERS).
     const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+    this.sleeping = true;
     if (tail !== this.position) {
       this.doneSleeping();
       return undefined;
@@ -250,8 +256,12 @@ export class RingReader {
     return tail;
   }
 
+  /** Undoes prepareToSleep (idempotent). */
   doneSleeping(): void {
+    if (!this.sleeping) return;
+    this.sleeping = false;
     Atomics.sub(this.words, DATA_WAITERS_I32, 1);
+    if (this.sleepingIndex >= 0) Atomics.store(this.words, this.sleepingIndex, 0);
   }
 
   /** Byte offset of the futex word consumers sleep on. */

@@ -36,6 +36,10 @@ export function slotHeadIndex(index: number): number {
   return i32(index, L.SLOT_HEAD_OFFSET);
 }
 
+export function slotSleepingIndex(index: number): number {
+  return i32(index, L.SLOT_SLEEPING_OFFSET);
+}
+
 /**
  * Claims a free slot for `identity`, starting at `head`. Returns the slot index, or -1 when every slot is
  * taken.
@@ -49,6 +53,7 @@ export function claimSlot(memory: RingMemory, identity: ProcessIdentity, tethere
     doubles[f64(index, L.SLOT_RECEIVED_OFFSET)] = 0;
     doubles[f64(index, L.SLOT_LOST_OFFSET)] = 0;
     doubles[f64(index, L.SLOT_JOINED_AT_MS_OFFSET)] = Date.now();
+    Atomics.store(words, i32(index, L.SLOT_SLEEPING_OFFSET), 0);
     words[i32(index, L.SLOT_FLAGS_OFFSET)] = tethered ? L.SLOT_FLAG_TETHERED : 0;
     Atomics.store(words, i32(index, L.SLOT_HEAD_OFFSET), head);
     // SYNC POINT: the slot becomes visible to the producer's limit scan (readTetheredHeads) only now,
@@ -72,6 +77,11 @@ export function reclaimSlot(memory: RingMemory, index: number, deadPid: number):
   const words = memory.controlI32;
   const pidIndex = i32(index, L.SLOT_PID_OFFSET);
   if (deadPid === 0 || Atomics.compareExchange(words, pidIndex, deadPid, TOMBSTONE) !== deadPid) return false;
+  // A consumer killed while asleep is still counted in DATA_WAITERS: uncount it, or the producer would
+  // make a futex syscall on every publish forever after.
+  if (Atomics.exchange(words, i32(index, L.SLOT_SLEEPING_OFFSET), 0) !== 0) {
+    Atomics.sub(words, L.DATA_WAITERS_OFFSET >> 2, 1);
+  }
   Atomics.store(words, i32(index, L.SLOT_STATE_OFFSET), L.SlotState.FREE);
   Atomics.store(words, pidIndex, 0);
   return true;
