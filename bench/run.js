@@ -97,6 +97,7 @@ function makeContext(opts) {
     releaseResources: child.releaseResources,
     runCommand: child.runCommand,
     uniqueSegmentName: child.uniqueSegmentName,
+    trackSegment: child.trackSegment,
     uniqueSocketPath: child.uniqueSocketPath,
     distPath: (file) => path.join(__dirname, '..', 'dist', file),
     /** Derives throughput and CPU-per-million figures from a producer and a consumer result. */
@@ -220,8 +221,10 @@ async function main() {
       const runs = [];
       const errors = [];
       const caseStart = Date.now();
-      for (let r = 0; r < ctx.repeats; r++) {
-        progress(`[${done}/${totalCases}] ${c.id} run ${r + 1}/${ctx.repeats} ... `);
+      // Long single-shot cases (idle CPU, memory) run once in quick mode.
+      const repeats = ctx.quick && c.repeatsQuick && !opts.repeats ? c.repeatsQuick : ctx.repeats;
+      for (let r = 0; r < repeats; r++) {
+        progress(`[${done}/${totalCases}] ${c.id} run ${r + 1}/${repeats} ... `);
         try {
           const metrics = await scenario.runOnce(c, ctx);
           runs.push(metrics);
@@ -234,7 +237,7 @@ async function main() {
       }
       const { runOnce, ...meta } = c; void runOnce;
       results.cases[c.id] = { ...meta, scenario: scenario.name, runId, runs, summary: summarize(runs), errors };
-      progress(`    ${c.id}: ${runs.length}/${ctx.repeats} runs in ${fmtDuration(Date.now() - caseStart)}\n`);
+      progress(`    ${c.id}: ${runs.length}/${repeats} runs in ${fmtDuration(Date.now() - caseStart)}\n`);
     }
   }
   results.runIds = [...new Set(Object.values(results.cases).map((c) => c.runId))].sort();

@@ -77,6 +77,8 @@ export interface ProducerOptions {
   livenessIntervalMs?: number;
   /** @internal Start positions here (tests of 32-bit wrap-around). Default: 0. */
   startPosition?: number;
+  /** @internal Start message sequence numbers here (tests of 32-bit wrap-around). Default: 0. */
+  startSequence?: number;
 }
 
 export const DEFAULT_MODE = 0o600;
@@ -85,7 +87,7 @@ export { DEFAULT_CAPACITY, DEFAULT_MAX_CONSUMERS } from './layout';
 
 const PRODUCER_OPTION_KEYS = [
   'capacity', 'maxConsumers', 'maxMessageLength', 'mode', 'gid', 'codec', 'prefault', 'lock', 'hugePages',
-  'unlinkOnClose', 'wipeOnClose', 'existing', 'livenessIntervalMs', 'startPosition',
+  'unlinkOnClose', 'wipeOnClose', 'existing', 'livenessIntervalMs', 'startPosition', 'startSequence',
 ] as const;
 
 interface ResolvedProducerOptions {
@@ -103,6 +105,7 @@ interface ResolvedProducerOptions {
   existing: 'takeover' | 'replace' | 'fail';
   livenessIntervalMs: number;
   startPosition: number;
+  startSequence: number;
 }
 
 function resolveOptions(input: unknown): ResolvedProducerOptions {
@@ -140,6 +143,7 @@ function resolveOptions(input: unknown): ResolvedProducerOptions {
     existing,
     livenessIntervalMs: durationOption(what, 'livenessIntervalMs', options.livenessIntervalMs, DEFAULT_LIVENESS_INTERVAL_MS, false),
     startPosition: integerOption(what, 'startPosition', options.startPosition ?? 0, 0, -(2 ** 31), 2 ** 32 - 1) & ~(L.RECORD_ALIGNMENT - 1),
+    startSequence: integerOption(what, 'startSequence', options.startSequence ?? 0, 0, -(2 ** 31), 2 ** 32 - 1) | 0,
   };
 }
 
@@ -623,7 +627,7 @@ function tryCreateFresh(name: string, geometry: RingGeometry, options: ResolvedP
     lockProducer(memory, me, 0);
     writeHeader(control, geometry, { ...me, createdAtMs: Date.now() });
     const start = options.startPosition | 0;
-    return { segment, memory, start: { tail: start, tailIntent: start, oldest: start, sequence: 0 }, tookOver: false };
+    return { segment, memory, start: { tail: start, tailIntent: start, oldest: start, sequence: options.startSequence }, tookOver: false };
   } catch (error) {
     segment.close();
     try {

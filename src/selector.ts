@@ -254,7 +254,8 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
       {
         has: (name) => this.entries.has(name),
         add: (name, consumerOptions) => {
-          this.add(name, { ...this.options.consumer, ...consumerOptions });
+          // Discovery finds a ring some time after its producer started: read it from its oldest message.
+          this.add(name, { from: 'oldest', ...this.options.consumer, ...consumerOptions });
         },
         warn: (error) => this.emit('warning', error),
         followerClosed: (closed) => this.followerClosed(closed),

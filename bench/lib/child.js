@@ -21,6 +21,11 @@ function uniqueSegmentName(tag) {
   return name;
 }
 
+/** Registers a segment name created by a child so that it is unlinked after the run. */
+function trackSegment(name) {
+  liveResources.add(path.join('/dev/shm', name.slice(1)));
+}
+
 function uniqueSocketPath(tag) {
   const p = path.join(os.tmpdir(), `shmring-bench.${process.pid}.${++uniqueCounter}.${tag}.sock`);
   liveResources.add(p);
@@ -148,4 +153,4 @@ function runCommand(command, args, { timeoutMs = 60000 } = {}) {
   });
 }
 
-module.exports = { spawnRole, runProcesses, runCommand, uniqueSegmentName, uniqueSocketPath, releaseResources, killAll };
+module.exports = { trackSegment, spawnRole, runProcesses, runCommand, uniqueSegmentName, uniqueSocketPath, releaseResources, killAll };

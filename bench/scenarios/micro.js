@@ -1,1 +1,103 @@
-module.exports = { name: 'micro', cases: () => [], available: async () => 'not written yet' };
+'use strict';
+/*
+ * In-process micro-benchmarks with the `benchmark` package (one fresh process per repeat):
+ *
+ *   one process: producer ─▶ ring (1 MiB) ─▶ consumer      (no second process: the cost of the code alone)
+ *
+ *   codec encode+decode   the library's MessagePack codec on the telemetry object, no ring (the floor)
+ *   codec encode          the same, encode only
+ *   send (no consumer)    Producer#send of the object: encode into the ring, publish
+ *   send + tryReceive     the same plus a tethered consumer's decode: the whole object path
+ *   sendBytes 64 B (+ tryReceiveBytes)
+ *   claim/commit 16 KiB Float32 frame (+ drain with tryReceiveBytes)
+ * Ring overhead (issue 8 goal: ≤ 10%) = (send + tryReceive) / (codec encode+decode) − 1.
+ */
+const path = require('path');
+const { main } = require('../lib/role');
+const { telemetry } = require('../lib/payloads');
+
+const DIST = path.join(__dirname, '..', '..', 'dist');
+
+async function bench({ name, maxTime }) {
+  const Benchmark = require('benchmark');
+  const lib = require(DIST);
+  const codec = lib.createMessagePackCodec();
+  const objects = Array.from({ length: 64 }, (_, i) => telemetry(i));
+  const results = {};
+  const run = (label, fn) => {
+    const b = new Benchmark(label, fn, { maxTime, minSamples: 5, initCount: 1000 });
+    b.run({ async: false });
+    if (b.error) throw b.error;
+    results[label] = { ns: 1e9 / b.hz, rme: b.stats.rme };
+  };
+
+  let i = 0;
+  run('codec_encode_decode', () => { const bytes = codec.encode(objects[i++ & 63]); if (codec.decode(bytes).tags === undefined) throw new Error('bad'); });
+  run('codec_encode', () => { codec.encode(objects[i++ & 63]); });
+
+  const alone = lib.Producer.create(`${name}.alone`, { capacity: 1 << 20 });
+  const u64 = new Uint8Array(64);
+  const frameTemplate = new Float32Array(4096).fill(0.5);
+  try {
+    // No consumer: the producer never waits, the ring just wraps.
+    run('send_no_consumer', () => { alone.send(objects[i++ & 63]); });
+    run('sendBytes64_no_consumer', () => { alone.sendBytes(u64); });
+    run('claim_commit_f32_16k_no_consumer', () => { const c = alone.claim(16384); c.float32.set(frameTemplate); c.commit(); });
+  } finally {
+    alone.close();
+  }
+
+  const p = lib.Producer.create(`${name}.pair`, { capacity: 1 << 20 });
+  const k = lib.Consumer.open(`${name}.pair`, { tethered: true, wait: 'spin' });
+  try {
+    run('send_tryReceive', () => {
+      if (!p.send(objects[i++ & 63])) throw new Error('ring full');
+      if (k.tryReceive() === undefined) throw new Error('nothing received');
+    });
+    run('sendBytes64_tryReceiveBytes', () => {
+      if (!p.sendBytes(u64)) throw new Error('ring full');
+      if (k.tryReceiveBytes() === undefined) throw new Error('nothing received');
+    });
+    run('claim_commit_f32_16k_drain', () => {
+      const c = p.claim(16384);
+      if (c === undefined) throw new Error('ring full');
+      c.float32.set(frameTemplate);
+      c.commit();
+      if (k.tryReceiveBytes() === undefined) throw new Error('nothing received');
+    });
+  } finally {
+    k.close();
+    p.close();
+  }
+  const out = {};
+  for (const [label, r] of Object.entries(results)) {
+    out[`${label}_ns_per_op`] = r.ns;
+    out[`${label}_rme_percent`] = r.rme;
+  }
+  out.ring_overhead_percent = (results.send_tryReceive.ns / results.codec_encode_decode.ns - 1) * 100;
+  return out;
+}
+
+module.exports = {
+  name: 'micro',
+  title: 'in-process micro-benchmarks (benchmark package)',
+  async available() {
+    try { require.resolve('benchmark'); } catch { return 'the benchmark package is not installed (devDependency)'; }
+    return require('./throughput').libraryAvailable();
+  },
+  cases() {
+    return [{ id: 'shmring.micro', group: 'micro', transport: 'shmring' }];
+  },
+  async runOnce(c, ctx) {
+    const name = ctx.uniqueSegmentName('micro');
+    // The two rings this run creates are named <name>.alone and <name>.pair: track them too.
+    ctx.trackSegment(`${name}.alone`);
+    ctx.trackSegment(`${name}.pair`);
+    const [r] = await ctx.runProcesses([
+      { script: __filename, role: 'bench', params: { name, maxTime: ctx.microMaxTime } },
+    ], { timeoutMs: ctx.runTimeoutMs * 2 });
+    return r;
+  },
+};
+
+if (require.main === module) main({ bench: async (params) => bench(params) });

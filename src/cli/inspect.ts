@@ -149,7 +149,7 @@ export function renderInspect(snapshot: RingSnapshot, extra: ReturnType<typeof a
       `messages ${n(c.messagesSent)}, bytes ${n(c.bytesSent)}, producer stalls ${n(c.producerStalls)}, ` +
         `wakes ${n(c.wakesSent)}, consumers reclaimed ${n(c.consumersReclaimed)}, takeovers ${n(c.takeovers)}`,
     ]);
-    fields.push(['last send', ago(c.lastSendAtMs, now)]);
+    fields.push(['last send', c.lastSendAtMs === null && c.messagesSent ? 'not recorded' : ago(c.lastSendAtMs, now)]);
   }
   if (snapshot.waiting) {
     fields.push([

@@ -88,6 +88,7 @@ export function registerTail(program: Command): void {
     .option('--bytes <n>', 'bytes of binary data shown per value', parseNonNegativeInteger('--bytes'), DEFAULT_PREVIEW.bytes)
     .option('--hex', 'show binary data as hex instead of base64')
     .option('--allow-foreign-owner', "follow a ring owned by another user (e.g. as root)")
+    .option('--json', 'accepted for symmetry with the other commands: the output is always JSON lines')
     .addHelpText(
       'after',
       `

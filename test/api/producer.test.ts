@@ -67,8 +67,8 @@ describe('send() and drain', () => {
     const producer = track(Producer.create(name, { capacity: 4096 }));
     const consumer = track(Consumer.open(name, { tethered: false }));
     for (let i = 0; i < 2000; i++) expect(producer.send({ i })).toBe(true);
-    expect(consumer.tryReceive()).toBeDefined();
-    expect(consumer.lost).toBeGreaterThan(0);
+    // Lapped many times over: it resumes at the oldest message still in the ring.
+    expect((consumer.tryReceive() as { i: number }).i).toBeGreaterThan(1000);
   });
 });
 
