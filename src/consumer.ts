@@ -154,6 +154,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
   private producerExited = false;
   private producerDeadSince = 0;
   private lastProducerCheck = Date.now();
+  private emptyPolls = 0;
   private endState: 'open' | 'ended' | 'failed' = 'open';
   private failure: ShmRingError | undefined;
   private closed = false;
@@ -258,7 +259,9 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     const deadline = Date.now() + durationOption('receive', 'timeout', options?.timeout, Infinity);
     let started = false;
     for (;;) {
-      signal?.throwIfAborted();
+      if (signal?.aborted) {
+        throw new ShmRingError('ABORTED', `receiving from ${this.name} was aborted`, { segment: this.name, cause: signal.reason });
+      }
       if (this.closed && started) return undefined;
       started = true;
       const value = this.next(true);
@@ -410,7 +413,9 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       if (this.endState === 'failed') throw this.failure;
       const type = this.reader.read();
       if (type === NOTHING) {
-        this.checkProducer(false);
+        // Reading the clock costs as much as an empty poll: look at it only every 64 empty polls, or when
+        // a wait timed out or the kernel said the producer exited (both zero lastProducerCheck).
+        if (this.lastProducerCheck === 0 || this.producerExited || (++this.emptyPolls & 63) === 0) this.checkProducer(false);
         if (this.endState === 'open') return NONE;
         continue;
       }
@@ -440,7 +445,8 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       const tail = this.reader.prepareToSleep();
       if (tail === undefined) continue;
       try {
-        futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.options.producerCheckIntervalMs));
+        const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.options.producerCheckIntervalMs));
+        if (result === 'timed-out') this.lastProducerCheck = 0;
       } finally {
         this.reader.doneSleeping();
       }

@@ -11,6 +11,8 @@ export {
   DEFAULT_MAX_BATCH,
 } from './consumer';
 export type { ConsumerOptions, ConsumerStats, ReceiveOptions, WaitStrategy } from './consumer';
+export { createReadStream, createWriteStream, DEFAULT_OBJECT_HIGH_WATER_MARK, DEFAULT_BYTE_HIGH_WATER_MARK } from './streams';
+export type { ReadStreamOptions, WriteStreamOptions } from './streams';
 export { ShmRingError, isShmRingError } from './errors';
 export type { ShmRingErrorCode } from './errors';
 export { createMessagePackCodec, ExtensionCodec, TYPED_ARRAY_EXTENSIONS } from './codec';

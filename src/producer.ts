@@ -225,6 +225,9 @@ export class Producer extends EventEmitter {
   private spaceWait: Promise<void> | undefined;
   private drainPending = false;
   private neededBytes = 0;
+  /** Records the time of the last send once a second, so the hot path never reads the clock. */
+  private readonly sendClock: NodeJS.Timeout;
+  private messagesAtLastTick = -1;
 
   private constructor(name: string, opened: { segment: Segment; memory: RingMemory; start: WriterStart; tookOver: boolean }, options: ResolvedProducerOptions) {
     super();
@@ -241,6 +244,14 @@ export class Producer extends EventEmitter {
     this.writer = new RingWriter(opened.memory, opened.start);
     this.writer.publishStart();
     this.stalls = this.memory.controlF64[PRODUCER_STALLS_F64];
+    this.sendClock = setInterval(() => this.recordSendTime(), 1000);
+    this.sendClock.unref();
+  }
+
+  private recordSendTime(): void {
+    if (this.closed || this.writer.messagesSent === this.messagesAtLastTick) return;
+    this.messagesAtLastTick = this.writer.messagesSent;
+    this.writer.noteSendTime(Date.now());
   }
 
   /**
@@ -346,7 +357,9 @@ export class Producer extends EventEmitter {
    */
   close(): void {
     if (this.closed) return;
+    this.recordSendTime();
     this.closed = true;
+    clearInterval(this.sendClock);
     if (this.claimOpen) this._abortClaim();
     this.spaceWaiter?.close();
     this.spaceWaiter = undefined;
@@ -488,7 +501,9 @@ export class Producer extends EventEmitter {
     const deadline = Date.now() + timeout;
     for (;;) {
       this.checkOpen();
-      signal?.throwIfAborted();
+      if (signal?.aborted) {
+        throw new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: signal.reason });
+      }
       if (!this.claimOpen) {
         const payloadOffset = this.writer.tryReserve(type, bytes.length);
         if (payloadOffset >= 0) {

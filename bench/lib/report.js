@@ -1,2 +1,288 @@
 'use strict';
-module.exports = { buildReport: (r) => JSON.stringify(Object.fromEntries(Object.entries(r.cases).map(([k, v]) => [k, Object.fromEntries(Object.entries(v.summary).map(([m, s]) => [m, +s.median.toPrecision(4)]))])), null, 1) };
+// Markdown report from bench/results/latest.json: machine facts, goal verdicts (issue 8), one table per
+// scenario. Every figure is the median over runs, with (min–max).
+const { PAYLOADS } = require('./payloads');
+
+const TRANSPORTS = [
+  ['shmring', 'shmring'],
+  ['shmring-spin', 'shmring (spin consumer)'],
+  ['uds-naive', 'UDS naive'],
+  ['uds-batched', 'UDS batched'],
+  ['ipc', 'child_process IPC'],
+  ['worker', 'worker MessagePort†'],
+  ['zeromq', 'zeromq ipc://'],
+  ['c-ring', 'C ring'],
+];
+const PAYLOAD_ORDER = ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'];
+
+function stat(results, id, metric) {
+  const c = results.cases[id];
+  return c && c.summary && c.summary[metric] ? c.summary[metric] : undefined;
+}
+
+function findCase(results, pred) {
+  return Object.values(results.cases).find(pred);
+}
+
+function caseId(results, pred) {
+  const c = findCase(results, pred);
+  return c ? c.id : undefined;
+}
+
+function sig(v, digits = 3) {
+  if (v === undefined || Number.isNaN(v)) return '–';
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  return `${+v.toPrecision(digits)}`;
+}
+
+function rate(v) {
+  if (v === undefined) return '–';
+  if (v >= 1e6) return `${sig(v / 1e6)} M`;
+  if (v >= 1e3) return `${sig(v / 1e3)} k`;
+  return sig(v);
+}
+
+function bytesRate(v) {
+  if (v === undefined) return '–';
+  if (v >= 1e9) return `${sig(v / 1e9)} GB/s`;
+  if (v >= 1e6) return `${sig(v / 1e6)} MB/s`;
+  return `${sig(v / 1e3)} kB/s`;
+}
+
+/** "median (min–max)" with a formatter. */
+function cell(s, fmt = sig) {
+  if (!s) return '–';
+  if (s.n === 1 || s.min === s.max) return fmt(s.median);
+  return `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+}
+
+function table(header, rows) {
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map((h, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
+  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+function tputId(results, transport, payload, consumers = 1) {
+  return caseId(results, (c) => (c.group === 'throughput' || c.group === 'throughput-spin') && c.transport === transport && c.payload === payload && (c.consumers || 1) === consumers);
+}
+
+function latId(results, transport, mode) {
+  return caseId(results, (c) => c.group === 'latency' && c.transport === transport && c.latencyMode === mode);
+}
+
+/** Goal verdicts of issue 8, from medians of the same run. */
+function goals(results) {
+  const g = [];
+  const m = (id, metric) => (id ? stat(results, id, metric) : undefined);
+  const med = (id, metric) => { const s = m(id, metric); return s ? s.median : undefined; };
+  const add = (goal, measured, target, ok, detail) => {
+    g.push({ goal, measured, target, verdict: ok === undefined ? 'not measured' : ok ? 'met' : 'NOT met', detail });
+  };
+  const ring64 = med(tputId(results, 'shmring', 'raw64'), 'msgs_per_s');
+  const udsB64 = med(tputId(results, 'uds-batched', 'raw64'), 'msgs_per_s');
+  const c64 = med(tputId(results, 'c-ring', 'raw64'), 'msgs_per_s');
+  const ratio = (a, b) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+  let r = ratio(ring64, udsB64);
+  add('raw 64 B throughput vs batched UDS', r === undefined ? '–' : `${sig(r)}× (${rate(ring64)} vs ${rate(udsB64)} msg/s)`, '≥ 3×', r === undefined ? undefined : r >= 3);
+  r = ratio(ring64, c64);
+  add('raw 64 B throughput vs C ring', r === undefined ? '–' : `${sig(r * 100)}% (${rate(ring64)} vs ${rate(c64)} msg/s)`, '≥ 30%', r === undefined ? undefined : r >= 0.3);
+  const ringObj = med(tputId(results, 'shmring', 'obj'), 'msgs_per_s');
+  const udsNObj = med(tputId(results, 'uds-naive', 'obj'), 'msgs_per_s');
+  const udsBObj = med(tputId(results, 'uds-batched', 'obj'), 'msgs_per_s');
+  r = ratio(ringObj, udsNObj);
+  add('MessagePack object throughput vs naive UDS', r === undefined ? '–' : `${sig(r)}× (${rate(ringObj)} vs ${rate(udsNObj)} msg/s)`, '≥ 3×', r === undefined ? undefined : r >= 3);
+  r = ratio(ringObj, udsBObj);
+  add('MessagePack object throughput vs batched UDS', r === undefined ? '–' : `${sig(r)}× (${rate(ringObj)} vs ${rate(udsBObj)} msg/s)`, '≥ 1.5×', r === undefined ? undefined : r >= 1.5);
+  const overhead = med('shmring.micro', 'ring_overhead_percent');
+  const encDec = med('shmring.micro', 'codec_encode_decode_ns_per_op');
+  const ringPath = med('shmring.micro', 'send_tryReceive_ns_per_op');
+  add('ring overhead on top of encode+decode alone (in-process)', overhead === undefined ? '–' : `${sig(overhead)}% (${sig(ringPath)} vs ${sig(encDec)} ns/msg)`, '≤ 10%', overhead === undefined ? undefined : overhead <= 10);
+  const spin50 = med(latId(results, 'shmring', 'spin'), 'p50_us');
+  const spin999 = med(latId(results, 'shmring', 'spin'), 'p999_us');
+  const c50 = med(latId(results, 'c-ring', 'pingpong'), 'p50_us');
+  r = ratio(spin50, c50);
+  add('busy-spin one-way p50 vs C ping-pong', r === undefined ? '–' : `${sig(r)}× (${sig(spin50)} vs ${sig(c50)} µs)`, '≤ 2×', r === undefined ? undefined : r <= 2);
+  add('busy-spin one-way p99.9', spin999 === undefined ? '–' : `${sig(spin999)} µs`, '≤ 10 µs', spin999 === undefined ? undefined : spin999 <= 10);
+  const ev50 = med(latId(results, 'shmring', 'event-loop'), 'p50_us');
+  const ev99 = med(latId(results, 'shmring', 'event-loop'), 'p99_us');
+  const uds50 = med(latId(results, 'uds', 'paced'), 'p50_us');
+  const uds99 = med(latId(results, 'uds', 'paced'), 'p99_us');
+  add('default consumer (event loop, 10k msg/s) p50 vs UDS p50', ev50 === undefined || uds50 === undefined ? '–' : `${sig(ev50)} vs ${sig(uds50)} µs`, '≤ UDS', ev50 === undefined || uds50 === undefined ? undefined : ev50 <= uds50);
+  add('default consumer (event loop, 10k msg/s) p99 vs UDS p99', ev99 === undefined || uds99 === undefined ? '–' : `${sig(ev99)} vs ${sig(uds99)} µs`, '≤ ½ UDS', ev99 === undefined || uds99 === undefined ? undefined : ev99 <= uds99 / 2);
+  const low50 = med(latId(results, 'shmring', 'low-rate'), 'p50_us');
+  const low99 = med(latId(results, 'shmring', 'low-rate'), 'p99_us');
+  const udsLow50 = med(latId(results, 'uds', 'low-rate'), 'p50_us');
+  const udsLow99 = med(latId(results, 'uds', 'low-rate'), 'p99_us');
+  add('default consumer at 1 000 msg/s: p50 vs UDS p50', low50 === undefined || udsLow50 === undefined ? '–' : `${sig(low50)} vs ${sig(udsLow50)} µs`, '≤ UDS', low50 === undefined || udsLow50 === undefined ? undefined : low50 <= udsLow50);
+  add('default consumer at 1 000 msg/s: p99 vs UDS p99', low99 === undefined || udsLow99 === undefined ? '–' : `${sig(low99)} vs ${sig(udsLow99)} µs`, '≤ ½ UDS', low99 === undefined || udsLow99 === undefined ? undefined : low99 <= udsLow99 / 2);
+  const f32 = med(tputId(results, 'shmring', 'f32'), 'bytes_per_s');
+  const c16k = med(tputId(results, 'c-ring', 'raw16k'), 'bytes_per_s');
+  r = ratio(f32, c16k);
+  add('16 KiB Float32Array frames (claim/commit) vs C ring bytes/s', r === undefined ? '–' : `${sig(r * 100)}% (${bytesRate(f32)} vs ${bytesRate(c16k)})`, '≥ 30%', r === undefined ? undefined : r >= 0.3);
+  const idle = med('shmring.idle.event-loop', 'core_percent');
+  add('idle consumer CPU', idle === undefined ? '–' : `${sig(idle)}% of a core`, '≤ 1%', idle === undefined ? undefined : idle <= 1);
+  return g;
+}
+
+function buildReport(results) {
+  const out = [];
+  const mc = results.machine || {};
+  out.push('# shmring benchmark report');
+  out.push('');
+  out.push(`Generated by \`npm run bench${results.mode === 'quick' ? ' -- --quick' : ''}\` (bench/run.js) from bench/results/latest.json. ` +
+    `Every figure: median over ${results.repeats} runs (each run in fresh processes), with (min–max).`);
+  out.push('');
+  out.push(`- CPU: ${mc.cpuModel} × ${mc.cores} cores${mc.governor ? ` (governor ${mc.governor})` : ''}; ${mc.memoryGiB} GiB RAM`);
+  out.push(`- Kernel: ${mc.kernel}; Node ${mc.node} (V8 ${mc.v8}), ${mc.arch}`);
+  out.push(`- Date: ${mc.date}; load average at start: ${(mc.loadAverage || []).join(', ')}${mc.commit ? `; commit ${mc.commit}` : ''}`);
+  out.push(`- Mode: ${results.mode}${results.elapsedMs ? `, ${Math.round(results.elapsedMs / 1000)} s` : ''}`);
+  if (results.runIds && results.runIds.length > 1) {
+    out.push(`- **Note:** figures come from ${results.runIds.length} separate invocations (\`--only\` merges); ratios across them are not from one run. Run without \`--only\` for a single-run report.`);
+  }
+  out.push('');
+
+  out.push('## Goals (issue 8), from the medians of this run');
+  out.push('');
+  const gs = goals(results);
+  out.push(table(['Goal', 'Measured', 'Target', 'Verdict'], gs.map((g) => [g.goal, g.measured, g.target, g.verdict === 'met' ? 'met' : g.verdict === 'NOT met' ? '**NOT met**' : g.verdict])));
+  out.push('');
+
+  // Throughput 1 → 1
+  const present = TRANSPORTS.filter(([t]) => PAYLOAD_ORDER.some((p) => tputId(results, t, p)));
+  if (present.length) {
+    out.push('## Throughput, one producer → one consumer (messages/s)');
+    out.push('');
+    out.push('Separate processes; the consumer checks every sequence number. shmring: library defaults (spin-then-sleep consumer). † threads in one process (reference only). The telemetry object goes through MessagePack everywhere except child_process IPC, which uses its own JSON serialization.');
+    out.push('');
+    const header = ['Payload', ...present.map(([, label]) => label), 'shmring / C ring'];
+    const rows = PAYLOAD_ORDER.filter((p) => present.some(([t]) => tputId(results, t, p))).map((p) => {
+      const cRef = p === 'f32' ? tputId(results, 'c-ring', 'raw16k') : tputId(results, 'c-ring', p);
+      const ring = tputId(results, 'shmring', p);
+      const ringBytes = ring && stat(results, ring, 'bytes_per_s');
+      const cBytes = cRef && stat(results, cRef, 'bytes_per_s');
+      const frac = ringBytes && cBytes ? `${sig((ringBytes.median / cBytes.median) * 100)}%` : '–';
+      return [PAYLOADS[p].label, ...present.map(([t]) => { const id = tputId(results, t, p); return id ? cell(stat(results, id, 'msgs_per_s'), rate) : '–'; }), frac];
+    });
+    out.push(table(header, rows));
+    out.push('');
+    out.push('Bytes per second (payload bytes):');
+    out.push('');
+    out.push(table(['Payload', ...present.map(([, label]) => label)], PAYLOAD_ORDER.filter((p) => present.some(([t]) => tputId(results, t, p))).map((p) => [
+      PAYLOADS[p].label, ...present.map(([t]) => { const id = tputId(results, t, p); return id ? cell(stat(results, id, 'bytes_per_s'), bytesRate) : '–'; }),
+    ])));
+    out.push('');
+    out.push('CPU seconds per million messages (producer / consumer):');
+    out.push('');
+    out.push(table(['Payload', ...present.map(([, label]) => label)], PAYLOAD_ORDER.filter((p) => present.some(([t]) => tputId(results, t, p))).map((p) => [
+      PAYLOADS[p].label, ...present.map(([t]) => {
+        const id = tputId(results, t, p);
+        if (!id) return '–';
+        const a = stat(results, id, 'prod_cpu_s_per_M');
+        const b = stat(results, id, 'cons_cpu_s_per_M');
+        return a && b ? `${sig(a.median)} / ${sig(b.median)}` : '–';
+      }),
+    ])));
+    out.push('');
+  }
+
+  const fan = Object.values(results.cases).filter((c) => c.group === 'fanout').sort((a, b) => a.consumers - b.consumers);
+  if (fan.length) {
+    out.push('## Throughput, one producer → N consumers (every consumer receives everything)');
+    out.push('');
+    const rows = [];
+    for (const payload of ['raw64', 'obj']) {
+      const one = tputId(results, 'shmring', payload);
+      if (one) rows.push([PAYLOADS[payload].label, '1', cell(stat(results, one, 'msgs_per_s'), rate), cell(stat(results, one, 'cons_cpu_s_per_M'))]);
+      for (const c of fan.filter((x) => x.payload === payload)) rows.push([PAYLOADS[payload].label, String(c.consumers), cell(stat(results, c.id, 'msgs_per_s'), rate), cell(stat(results, c.id, 'cons_cpu_s_per_M'))]);
+    }
+    out.push(table(['Payload', 'Consumers', 'msg/s (each consumer)', 'consumer CPU s / M msgs'], rows));
+    out.push('');
+  }
+
+  const lat = Object.values(results.cases).filter((c) => c.group === 'latency');
+  if (lat.length) {
+    out.push('## One-way latency (µs)');
+    out.push('');
+    out.push('Timestamp (process.hrtime.bigint, CLOCK_MONOTONIC) written in a 64 B message by the producer, read by the consumer on receipt; paced sends; first 5% of samples dropped. C ring: busy-spin ping-pong, RTT/2.');
+    out.push('');
+    const order = [['c-ring', 'pingpong', 'C ring ping-pong (busy-spin, RTT/2)'], ['shmring', 'spin', 'shmring, busy-spin consumer, 10k msg/s'], ['shmring', 'event-loop', 'shmring, default consumer in event loop, 10k msg/s'], ['uds', 'paced', 'UDS, event-loop consumer, 10k msg/s'], ['shmring', 'low-rate', 'shmring, default consumer, 1k msg/s'], ['uds', 'low-rate', 'UDS, event-loop consumer, 1k msg/s']];
+    const rows = order.map(([t, m, label]) => { const id = latId(results, t, m); return id ? [label, cell(stat(results, id, 'p50_us')), cell(stat(results, id, 'p99_us')), cell(stat(results, id, 'p999_us'))] : null; }).filter(Boolean);
+    out.push(table(['Mode', 'p50', 'p99', 'p99.9'], rows));
+    out.push('');
+  }
+
+  const wake = Object.values(results.cases).filter((c) => c.group === 'wake');
+  if (wake.length) {
+    out.push('## Cross-process wake round trip (issue 2), µs');
+    out.push('');
+    out.push('Both sides sleep for every message: futex wait/wake through the native core vs a ping-pong over a Unix domain socket (net, event loop on both sides).');
+    out.push('');
+    out.push(table(['Mechanism', 'RTT p50', 'RTT p99', 'RTT p99.9'], wake.map((c) => [c.mechanism || c.id, cell(stat(results, c.id, 'rtt_p50_us')), cell(stat(results, c.id, 'rtt_p99_us')), cell(stat(results, c.id, 'rtt_p999_us'))])));
+    out.push('');
+  }
+
+  const idle = Object.values(results.cases).filter((c) => c.group === 'idle');
+  if (idle.length) {
+    out.push('## Idle consumer CPU');
+    out.push('');
+    out.push(table(['Process', '% of one core'], idle.map((c) => [c.transport === 'node' ? 'plain Node process (a timer only), the floor' : 'shmring consumer, defaults, \'message\' listener, nothing sent', cell(stat(results, c.id, 'core_percent'))])));
+    out.push('');
+  }
+
+  const mem = Object.values(results.cases).filter((c) => c.group === 'memory');
+  if (mem.length) {
+    out.push('## Memory growth on the raw path');
+    out.push('');
+    out.push(table(['Messages', 'producer heap', 'producer RSS', 'consumer heap', 'consumer RSS'], mem.map((c) => [
+      sig(c.messages), cell(stat(results, c.id, 'prod_heap_growth_mib')), cell(stat(results, c.id, 'prod_rss_growth_mib')), cell(stat(results, c.id, 'cons_heap_growth_mib')), cell(stat(results, c.id, 'cons_rss_growth_mib')),
+    ])));
+    out.push('');
+    out.push('MiB, after a forced GC, between 5% and 100% of the messages (raw 64 B, sendBytes / tryReceiveBytes).');
+    out.push('');
+  }
+
+  const micro = results.cases['shmring.micro'];
+  if (micro && micro.summary) {
+    out.push('## In-process micro-benchmarks (benchmark package), ns per message');
+    out.push('');
+    const labels = {
+      codec_encode_decode: 'codec encode + decode of the telemetry object (no ring)',
+      codec_encode: 'codec encode only',
+      send_no_consumer: 'send(object), no consumer (encode into the ring)',
+      send_tryReceive: 'send(object) + tryReceive() (tethered consumer, same process)',
+      sendBytes64_no_consumer: 'sendBytes 64 B, no consumer',
+      sendBytes64_tryReceiveBytes: 'sendBytes 64 B + tryReceiveBytes',
+      claim_commit_f32_16k_no_consumer: 'claim/commit 16 KiB Float32Array frame (fill + commit), no consumer',
+      claim_commit_f32_16k_drain: 'claim/commit 16 KiB frame + drain (tryReceiveBytes)',
+    };
+    out.push(table(['Operation', 'ns / message'], Object.entries(labels).filter(([k]) => micro.summary[`${k}_ns_per_op`]).map(([k, label]) => [label, cell(micro.summary[`${k}_ns_per_op`])])));
+    out.push('');
+    if (micro.summary.ring_overhead_percent) out.push(`Ring overhead over encode+decode alone: ${cell(micro.summary.ring_overhead_percent)}%.`);
+    out.push('');
+  }
+
+  const fanin = Object.values(results.cases).filter((c) => c.group === 'fanin');
+  if (fanin.length) {
+    out.push('## Fan-in: N producer rings → one consumer (issue 5), next to one UDS server with N clients');
+    out.push('');
+    out.push(table(['Rings / clients', 'Transport', 'aggregate msg/s', 'wake latency p50 (µs)', 'p99 (µs)'], fanin.map((c) => [
+      String(c.rings), c.transport, cell(stat(results, c.id, 'msgs_per_s'), rate), cell(stat(results, c.id, 'p50_us')), cell(stat(results, c.id, 'p99_us')),
+    ])));
+    out.push('');
+  }
+
+  const skipped = Object.entries(results.skipped || {});
+  const failed = Object.values(results.cases).filter((c) => c.errors && c.errors.length);
+  if (skipped.length || failed.length) {
+    out.push('## Skipped and failed');
+    out.push('');
+    for (const [name, why] of skipped) out.push(`- ${name}: skipped: ${why}`);
+    for (const c of failed) out.push(`- ${c.id}: ${c.errors.length} failed run(s): ${c.errors[0].split('\n')[0]}`);
+    out.push('');
+  }
+  return `${out.join('\n')}\n`;
+}
+
+module.exports = { buildReport, goals, stat, tputId, latId, TRANSPORTS, PAYLOAD_ORDER };

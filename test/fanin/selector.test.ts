@@ -212,4 +212,3 @@ describe('Selector (one process)', () => {
     expect(result.status).toBe(0);
   });
 });
-});

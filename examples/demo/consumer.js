@@ -1,0 +1,66 @@
+'use strict';
+// Demo consumer. 'fast': tethered, the 'message' event form (every available message per wakeup).
+// 'slow': untethered, for await with a pause now and then: it falls behind, is overwritten, and counts
+// exactly what it lost, without ever holding the producer back.
+const { Consumer } = require('shmring');
+
+const [name, kind] = process.argv.slice(2);
+const consumer = Consumer.open(name, { tethered: kind !== 'slow', openTimeout: 5000 });
+let latencyMs = 0;
+
+function report(extra = {}) {
+  const { received, lost, lagBytes } = consumer.isClosed ? { ...last, lagBytes: 0 } : consumer.stats;
+  last = { received, lost };
+  process.send?.({ role: kind, received, lost, lagBytes, latencyMs, ...extra });
+}
+let last = { received: 0, lost: 0 };
+
+const timer = setInterval(report, 250);
+
+function finish() {
+  if (consumer.isClosed) return;
+  report();
+  clearInterval(timer);
+  consumer.close();
+  report({ closed: true });
+  process.disconnect?.();
+}
+
+// SIGINT/SIGTERM: read what is already in the ring, then leave (the producer unlinks the segment).
+function drainAndLeave() {
+  if (consumer.isClosed) return;
+  try {
+    consumer.drain(() => {});
+  } catch {
+    // the producer died: nothing more to read
+  }
+  finish();
+}
+process.on('SIGINT', drainAndLeave);
+process.on('SIGTERM', drainAndLeave);
+
+async function slow() {
+  let count = 0;
+  for await (const message of consumer) {
+    latencyMs = Date.now() - message.sentAt;
+    if (++count % 2000 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function fast() {
+  return new Promise((resolve, reject) => {
+    consumer.on('message', (message) => {
+      latencyMs = Date.now() - message.sentAt;
+    });
+    consumer.on('end', resolve);
+    consumer.on('error', reject);
+    consumer.on('close', resolve);
+  });
+}
+
+process.send?.({ role: kind, ready: true });
+(kind === 'slow' ? slow() : fast()).then(finish, (error) => {
+  console.error(`consumer ${kind}: ${error.message}`);
+  finish();
+  process.exitCode = 1;
+});

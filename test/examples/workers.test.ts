@@ -1,0 +1,72 @@
+/**
+ * examples/workers: a producer process and a consumer in a worker thread, sleeping or busy-spinning;
+ * the main thread keeps running; the example exits 0 by itself and leaves /dev/shm clean.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { within } from '../support/children';
+import { removeSegment, uniqueName } from '../support/names';
+
+const ROOT = path.join(__dirname, '..', '..');
+const running: ChildProcess[] = [];
+const names: string[] = [];
+
+afterEach(() => {
+  for (const child of running.splice(0)) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const name of names.splice(0)) removeSegment(name);
+});
+
+function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [path.join(ROOT, 'examples/workers/run.js'), ...args], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.push(child);
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+describe('examples/workers', () => {
+  it.each([[[] as string[]], [['--spin']]])('delivers every message to the worker (%j) and exits cleanly', async (extra) => {
+    const name = uniqueName('workers');
+    names.push(name);
+    const example = run(['--seconds', '1.5', '--rate', '5000', '--name', name, ...extra]);
+    expect(await within(example.exited, 15000, 'workers exit')).toBe(0);
+    const output = example.output();
+    expect(output).toMatch(/main thread alive \(\d+ timer ticks\)/);
+    const summary = /summary: sent (\d+), worker received (\d+), lost 0; worker exit 0, producer exit 0; \/dev\/shm clean/.exec(output);
+    expect(summary).not.toBeNull();
+    expect(Number(summary![2])).toBe(Number(summary![1]));
+    expect(Number(summary![1])).toBeGreaterThan(0);
+    expect(fs.existsSync(`/dev/shm${name}`)).toBe(false);
+  });
+
+  it('shuts down cleanly on SIGINT to the whole process group (Ctrl-C)', async () => {
+    const name = uniqueName('workers-int');
+    names.push(name);
+    const example = run(['--seconds', '60', '--name', name]);
+    await within(new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (/main thread alive/.test(example.output())) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 20);
+    }), 15000, 'the first status line');
+    process.kill(-example.child.pid!, 'SIGINT');
+    expect(await within(example.exited, 15000, 'workers exit')).toBe(0);
+    expect(example.output()).toMatch(/summary: .* \/dev\/shm clean/);
+    expect(fs.existsSync(`/dev/shm${name}`)).toBe(false);
+  });
+});
