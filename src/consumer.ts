@@ -38,6 +38,7 @@ import { DEFAULT_INIT_TIMEOUT_MS, openRing } from './ring/open';
 import { NOTHING, RingReader } from './ring/reader';
 import { claimSlot, releaseSlot, slotOwner } from './ring/slots';
 import { Segment, validateSegmentName } from './segment';
+import { followSharedWait } from './shared-wait';
 
 export type WaitStrategy = 'spin' | 'spin-then-sleep' | 'sleep';
 
@@ -480,36 +481,12 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     this.dataWait ??= this.sleepUntilData().finally(() => {
       this.dataWait = undefined;
     });
-    if (signal === undefined && !Number.isFinite(deadline)) return this.dataWait;
-    const shared = this.dataWait;
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => {
-        cleanup();
-        reject(new ShmRingError('ABORTED', `receiving from ${this.name} was aborted`, { segment: this.name, cause: signal?.reason }));
-      };
-      const cleanup = (): void => {
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      if (Number.isFinite(deadline)) {
-        timer = setTimeout(() => {
-          cleanup();
-          resolve();
-        }, Math.max(0, deadline - Date.now()));
-        if (!this.refed) timer.unref();
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      shared.then(
-        () => {
-          cleanup();
-          resolve();
-        },
-        (error: unknown) => {
-          cleanup();
-          reject(error);
-        },
-      );
+    return followSharedWait(this.dataWait, {
+      signal,
+      deadline,
+      ref: this.refed,
+      onAbort: (reason) => new ShmRingError('ABORTED', `receiving from ${this.name} was aborted`, { segment: this.name, cause: reason }),
+      onTimeout: () => undefined,
     });
   }
 

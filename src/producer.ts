@@ -43,6 +43,7 @@ import { DEFAULT_INIT_TIMEOUT_MS, openRing } from './ring/open';
 import { readSlot, reclaimSlot } from './ring/slots';
 import { RingWriter, WriterStart } from './ring/writer';
 import { Segment, validateSegmentName } from './segment';
+import { followSharedWait } from './shared-wait';
 
 export interface ProducerOptions {
   /** Bytes in the data region; a power of two from 4 KiB to 1 GiB. Default: DEFAULT_CAPACITY (1 MiB). */
@@ -549,37 +550,15 @@ export class Producer extends EventEmitter {
         this.spaceWait = undefined;
       });
     }
-    if (signal === undefined && deadline === undefined) return this.spaceWait;
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => {
-        cleanup();
-        reject(new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: signal?.reason }));
-      };
-      const cleanup = (): void => {
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      if (deadline !== undefined && Number.isFinite(deadline)) {
-        timer = setTimeout(() => {
-          cleanup();
-          reject(new ShmRingError('TIMEOUT', `no space in ${this.name} before the timeout`, {
-            segment: this.name,
-            hint: 'A tethered consumer is not keeping up. `npx shmring inspect` shows which one; make slow consumers untethered.',
-          }));
-        }, Math.max(0, deadline - Date.now()));
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.spaceWait!.then(
-        () => {
-          cleanup();
-          resolve();
-        },
-        (error: unknown) => {
-          cleanup();
-          reject(error);
-        },
-      );
+    return followSharedWait(this.spaceWait, {
+      signal,
+      deadline: deadline ?? Infinity,
+      onAbort: (reason) => new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: reason }),
+      onTimeout: () =>
+        new ShmRingError('TIMEOUT', `no space in ${this.name} before the timeout`, {
+          segment: this.name,
+          hint: 'A tethered consumer is not keeping up. `npx shmring inspect` shows which one; make slow consumers untethered.',
+        }),
     });
   }
 

@@ -47,7 +47,7 @@ process.on('SIGTERM', () => shutdown('SIGTERM'));
 function main() {
   console.log(`workers: producer process at ${rate}/s ─▶ consumer in a worker thread (${spin ? "wait: 'spin'" : 'sleeping'}), ${seconds} s`);
   producer = fork(path.join(__dirname, 'producer.js'), [name, String(rate)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const producerExit = new Promise((resolve) => producer.on('exit', (code) => resolve(code)));
+  const producerExit = new Promise((resolve) => producer.on("exit", (code, signal) => resolve(code ?? signal)));
   producer.on('message', (message) => {
     if (message.sent !== undefined) status.sent = message.sent;
     if (!message.ready) return;

@@ -94,12 +94,12 @@ describe('producer killed', () => {
     const detectionMs: number[] = [];
     for (let round = 0; round < 4; round++) {
       const name = ringName('producer-died');
-      const producer = producerChild(name, { count: 3000 });
+      const producer = producerChild(name, { count: 3000, startOnSignal: true });
       await producer.waitForLine((m) => m.ready || m.error);
       // producerCheckIntervalMs 60 s: a prompt PRODUCER_DIED can only come from the exit watcher.
       const consumers = [consumerChild(name, { producerCheckIntervalMs: 60000 }), consumerChild(name, { producerCheckIntervalMs: 60000 })];
       for (const consumer of consumers) await consumer.waitForLine((m) => m.ready);
-      // Consumers joined from 'next' while the producer was already sending: remember where each started.
+      producer.process.kill('SIGUSR1');
       const sentAll = await producer.waitForLine((m) => m.sentAll || m.error);
       await Promise.all(consumers.map((c) => c.waitForLine((m) => m.progress === sentAll.last)));
       const killedAt = Date.now();
@@ -119,10 +119,11 @@ describe('producer killed', () => {
 
   it('with waitForRestartMs and no restart, consumers end with PRODUCER_DIED once the wait is over', async () => {
     const name = ringName('restart-wait');
-    const producer = producerChild(name, { count: 100 });
+    const producer = producerChild(name, { count: 100, startOnSignal: true });
     await producer.waitForLine((m) => m.ready);
     const consumer = consumerChild(name, { waitForRestartMs: 400, producerCheckIntervalMs: 50 });
     await consumer.waitForLine((m) => m.ready);
+    producer.process.kill('SIGUSR1');
     await producer.waitForLine((m) => m.sentAll);
     const killedAt = Date.now();
     producer.process.kill('SIGKILL');
@@ -134,10 +135,11 @@ describe('producer killed', () => {
 
   it('a record whose writer was killed between claim and commit is never delivered and never blocks the ring', async () => {
     const name = ringName('mid-claim');
-    const producer = producerChild(name, { count: 500, hangInClaim: true });
+    const producer = producerChild(name, { count: 500, hangInClaim: true, startOnSignal: true });
     await producer.waitForLine((m) => m.ready);
     const witness = consumerChild(name, { producerCheckIntervalMs: 60000 });
     await witness.waitForLine((m) => m.ready);
+    producer.process.kill('SIGUSR1');
     const inClaim = await producer.waitForLine((m) => m.inClaim !== undefined || m.error);
     producer.process.kill('SIGKILL');
     const witnessRun = await within(witness.exited, 10000, 'witness exit');
@@ -149,6 +151,7 @@ describe('producer killed', () => {
     const follower = consumerChild(name, { waitForRestartMs: 20000, producerCheckIntervalMs: 50 });
     await follower.waitForLine((m) => m.ready);
     const restarted = producerChild(name, { gen: 2, count: 3000 });
+    // (The follower is already in: the restarted producer may start at once.)
     const ready = await restarted.waitForLine((m) => m.ready || m.error);
     expect(ready).toMatchObject({ tookOver: true, start: inClaim.inClaim });
     const sentAll = await restarted.waitForLine((m) => m.sentAll || m.error);
@@ -176,8 +179,6 @@ describe('consumer stopped or killed', () => {
     await until(() => isProcessStopped(consumer.process.pid!), 5000, 'consumer stopped');
     // 20 liveness intervals: the producer checks the stopped consumer and keeps waiting for it.
     await sleep(1000);
-    const before = await producer.waitForLine((m) => m.committed !== undefined && m.t >= stoppedAt, 1);
-    void before;
     consumer.process.kill('SIGCONT');
     const resumedAt = Date.now();
     await consumer.waitForLine((m) => m.progress !== undefined && m.t >= resumedAt, 10000);
@@ -231,8 +232,7 @@ describe('a segment left behind', () => {
 
     const takeover = Producer.create(name, { capacity: 8192, maxConsumers: 8 });
     expect(takeover.tookOver).toBe(true);
-    // Close without unlinking, then leave it as a crash would: a ring with no producer.
-    takeover.close();
+    takeover.close(); // unlinks
     expect(segmentExists(name)).toBe(false);
 
     const second = producerChild(name, { count: 100 });
