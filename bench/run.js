@@ -80,18 +80,19 @@ function makeContext(opts) {
     root: path.join(__dirname, '..'),
     resultsDir: RESULTS_DIR,
     repeats: opts.repeats || (quick ? 3 : 5),
-    tputMs: quick ? 200 : 1000,
-    warmupMs: quick ? 150 : 300,
+    tputMs: quick ? 150 : 1000,
+    warmupMs: quick ? 100 : 300,
     runTimeoutMs: quick ? 20000 : 60000,
-    pingRounds: quick ? 3000 : 20000,
+    pingRounds: quick ? 2000 : 20000,
+    cPingRounds: quick ? 20000 : 1000000,
     idleMs: quick ? 3000 : 10000,
     memoryMessages: quick ? 1e6 : 10e6,
-    microMaxTime: quick ? 0.25 : 1,
+    microMaxTime: quick ? 0.1 : 1,
     capacity: 1 << 20,
-    fanInRings: [1, 8, 64],
+    fanInRings: quick ? [1, 8] : [1, 8, 64],
     latencyModes: [
-      { id: 'paced', rate: 10000, durationMs: quick ? 700 : 3000 },
-      { id: 'low-rate', rate: 1000, durationMs: quick ? 1200 : 5000 },
+      { id: 'paced', rate: 10000, durationMs: quick ? 500 : 3000 },
+      { id: 'low-rate', rate: 1000, durationMs: quick ? 800 : 5000 },
     ],
     runProcesses: child.runProcesses,
     releaseResources: child.releaseResources,
@@ -242,6 +243,7 @@ async function main() {
   }
   results.runIds = [...new Set(Object.values(results.cases).map((c) => c.runId))].sort();
   results.elapsedMs = Date.now() - started;
+  results.loadAverageAtEnd = require('os').loadavg().map((x) => Math.round(x * 100) / 100);
   progress(`bench: ${totalCases} cases in ${fmtDuration(results.elapsedMs)}\n`);
   fs.writeFileSync(LATEST_JSON, `${JSON.stringify(results, null, 1)}\n`);
   finish(results, opts, out);

@@ -430,7 +430,27 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       const payload = this.reader.payload();
       if (!decode) return payload;
       if (type === L.RecordType.BYTES) return payload.slice();
+      return this.decode(payload);
+    }
+  }
+
+  /**
+   * Decodes one message. A payload the codec cannot read (another codec, or damaged memory) is reported
+   * as DECODE_ERROR; the consumer has already moved past it, so the next read goes on.
+   */
+  private decode(payload: Uint8Array): unknown {
+    try {
       return this.codec.decode(payload);
+    } catch (cause) {
+      throw new ShmRingError(
+        'DECODE_ERROR',
+        `${this.name}: message ${this.reader.sequence >>> 0} could not be decoded: ${(cause as Error)?.message ?? cause}`,
+        {
+          segment: this.name,
+          cause,
+          hint: 'The producer uses another codec, or the message was damaged. This message is skipped; the next read goes on.',
+        },
+      );
     }
   }
 

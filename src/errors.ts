@@ -18,6 +18,7 @@ export type ShmRingErrorCode =
   | 'UNSUPPORTED_KERNEL'
   | 'NATIVE_MISSING'
   | 'CLOSED'
+  | 'DECODE_ERROR'
   | 'SYSTEM_ERROR'
   // the ring
   | 'INCOMPATIBLE_VERSION'
@@ -204,6 +205,16 @@ const HINTS: Record<string, HintEntry> = {
     summary: (c) => `the kernel refused to lock segment ${c.segment} in memory`,
     hint: () => ulimitLockHint(),
   },
+  ELOOP: {
+    code: 'NOT_A_RING',
+    summary: (c) => `${SHM_DIRECTORY}${c.segment} is a symbolic link, not a shared-memory segment`,
+    hint: (c) => `${describeOwner(c.segment)}. Another program or user put it there; shmring never follows links. Remove it or pick another name`,
+  },
+  EISDIR: {
+    code: 'NOT_A_RING',
+    summary: (c) => `${SHM_DIRECTORY}${c.segment} is a directory, not a shared-memory segment`,
+    hint: (c) => `${describeOwner(c.segment)}. Another program or user put it there. Remove it or pick another name`,
+  },
   ENOSYS: {
     code: 'UNSUPPORTED_KERNEL',
     summary: () => 'this kernel lacks a system call shmring needs',
@@ -218,6 +229,14 @@ const HINTS: Record<string, HintEntry> = {
  * Maps an errno-carrying error (from the native addon or Node) to a ShmRingError whose message names
  * the segment and the failed system call, with a hint a person can act on.
  */
+function isDirectory(path: string): boolean {
+  try {
+    return fs.lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 export function fromSystemError(err: unknown, context: SystemErrorContext): ShmRingError {
   if (err instanceof ShmRingError) return err;
   const system = (typeof err === 'object' && err !== null ? err : {}) as SystemErrorLike;
@@ -225,6 +244,8 @@ export function fromSystemError(err: unknown, context: SystemErrorContext): ShmR
   const name = errnoName(errno, system.code);
   const syscall = system.syscall ?? 'unknown';
   let entry = HINTS[name];
+  // glibc's shm_open reports a directory under the name as EINVAL.
+  if (syscall === 'shm_open' && name === 'EINVAL' && isDirectory(`${SHM_DIRECTORY}${context.segment}`)) entry = HINTS.EISDIR;
   if (syscall === 'mlock' && (name === 'EPERM' || name === 'ENOMEM' || name === 'EAGAIN')) {
     entry = { code: 'LIMIT_EXCEEDED', summary: (c) => `cannot lock segment ${c.segment} in memory`, hint: ulimitLockHint };
   }

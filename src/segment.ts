@@ -229,18 +229,6 @@ export class Segment {
     }
     try {
       const stat = toStat(native.fstat(fd));
-      if (stat.size < minSize) {
-        throw new ShmRingError(
-          'SEGMENT_TOO_SMALL',
-          `segment ${name} is ${stat.size} bytes but at least ${minSize} bytes are needed`,
-          {
-            segment: name,
-            syscall: 'fstat',
-            hint: 'it may still be being created, or was made by an incompatible program; check it with ' +
-              `\`npx shmring inspect ${name}\``,
-          },
-        );
-      }
       const myUid = process.geteuid?.();
       if (!allowForeignOwner && myUid !== undefined && stat.uid !== myUid) {
         throw new ShmRingError(
@@ -251,6 +239,18 @@ export class Segment {
             segment: name,
             syscall: 'fstat',
             hint: 'another user created it; if you trust that user, pass `allowForeignOwner: true`',
+          },
+        );
+      }
+      if (stat.size < minSize) {
+        throw new ShmRingError(
+          'SEGMENT_TOO_SMALL',
+          `segment ${name} is ${stat.size} bytes but at least ${minSize} bytes are needed`,
+          {
+            segment: name,
+            syscall: 'fstat',
+            hint: 'it may still be being created, or was made by an incompatible program; check it with ' +
+              `\`npx shmring inspect ${name}\``,
           },
         );
       }

@@ -55,7 +55,7 @@ module.exports = {
           cons_cpu_s_per_M: (r.cons_cpu_s / r.messages) * 1e6,
         };
       }
-      const rounds = ctx.quick ? 100000 : 1000000;
+      const rounds = ctx.cPingRounds;
       const out = await ctx.runCommand(bin, ['pingpong', name, String(rounds), '10000'], { timeoutMs: ctx.runTimeoutMs });
       return JSON.parse(out.trim().split('\n').pop());
     } finally {

@@ -137,7 +137,11 @@ function buildReport(results) {
   out.push(`- CPU: ${mc.cpuModel} × ${mc.cores} cores${mc.governor ? ` (governor ${mc.governor})` : ''}; ${mc.memoryGiB} GiB RAM`);
   out.push(`- Kernel: ${mc.kernel}; Node ${mc.node} (V8 ${mc.v8}), ${mc.arch}`);
   out.push(`- Date: ${mc.date}; load average at start: ${(mc.loadAverage || []).join(', ')}${mc.commit ? `; commit ${mc.commit}` : ''}`);
-  out.push(`- Mode: ${results.mode}${results.elapsedMs ? `, ${Math.round(results.elapsedMs / 1000)} s` : ''}`);
+  out.push(`- Mode: ${results.mode}${results.elapsedMs ? `, ${Math.round(results.elapsedMs / 1000)} s` : ''}${results.loadAverageAtEnd ? `; load average at end: ${results.loadAverageAtEnd.join(', ')}` : ''}`);
+  const busiest = Math.max(...(mc.loadAverage || [0]), ...(results.loadAverageAtEnd || [0]));
+  if (mc.cores && busiest > mc.cores * 0.5) {
+    out.push(`- **Warning:** the machine was busy (load average up to ${busiest} on ${mc.cores} cores): other processes competed for the CPUs, which inflates tail latencies and spreads throughput. Rerun on an idle machine before quoting these figures.`);
+  }
   if (results.runIds && results.runIds.length > 1) {
     out.push(`- **Note:** figures come from ${results.runIds.length} separate invocations (\`--only\` merges); ratios across them are not from one run. Run without \`--only\` for a single-run report.`);
   }

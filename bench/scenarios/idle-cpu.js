@@ -6,7 +6,7 @@
  *
  * The consumer uses the defaults (spin-then-sleep) with a 'message' listener in an ordinary event loop,
  * and measures its own process.cpuUsage() over the window (10 s full, 3 s quick). A plain idle Node
- * process (a timer and nothing else) is measured the same way as the floor.
+ * process (a timer and nothing else) is measured the same way as the floor (full mode only).
  */
 const path = require('path');
 const { main, ready, cpuSeconds } = require('../lib/role');
@@ -48,11 +48,10 @@ module.exports = {
   name: 'idle-cpu',
   title: 'CPU of an idle consumer',
   available: async () => require('./throughput').libraryAvailable(),
-  cases() {
-    return [
-      { id: 'shmring.idle.event-loop', group: 'idle', transport: 'shmring', repeatsQuick: 1 },
-      { id: 'node.idle.plain', group: 'idle', transport: 'node', repeatsQuick: 1, plain: true },
-    ];
+  cases(ctx) {
+    const cases = [{ id: 'shmring.idle.event-loop', group: 'idle', transport: 'shmring', repeatsQuick: 1 }];
+    if (!ctx.quick) cases.push({ id: 'node.idle.plain', group: 'idle', transport: 'node', plain: true });
+    return cases;
   },
   async runOnce(c, ctx) {
     if (c.plain) {

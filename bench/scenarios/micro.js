@@ -86,7 +86,7 @@ module.exports = {
     return require('./throughput').libraryAvailable();
   },
   cases() {
-    return [{ id: 'shmring.micro', group: 'micro', transport: 'shmring' }];
+    return [{ id: 'shmring.micro', group: 'micro', transport: 'shmring', repeatsQuick: 1 }];
   },
   async runOnce(c, ctx) {
     const name = ctx.uniqueSegmentName('micro');

@@ -158,11 +158,11 @@ module.exports = {
   available: async () => libraryAvailable(),
   libraryAvailable,
   cases(opts) {
-    const payloads = opts.quick ? ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'] : ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'];
+    const payloads = ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'];
     const cases = payloads.map((payload) => ({ id: `shmring.tput.${payload}`, group: 'throughput', transport: 'shmring', payload, consumers: 1 }));
     cases.push({ id: 'shmring.tput.raw64.spin', group: 'throughput-spin', transport: 'shmring-spin', payload: 'raw64', consumers: 1, wait: 'spin' });
     for (const n of [2, 4]) cases.push({ id: `shmring.fanout${n}.raw64`, group: 'fanout', transport: 'shmring', payload: 'raw64', consumers: n });
-    cases.push({ id: 'shmring.fanout2.obj', group: 'fanout', transport: 'shmring', payload: 'obj', consumers: 2 });
+    if (!opts.quick) cases.push({ id: 'shmring.fanout2.obj', group: 'fanout', transport: 'shmring', payload: 'obj', consumers: 2 });
     return cases;
   },
   async runOnce(c, ctx) {

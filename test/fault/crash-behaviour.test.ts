@@ -99,7 +99,7 @@ describe('producer killed', () => {
       // producerCheckIntervalMs 60 s: a prompt PRODUCER_DIED can only come from the exit watcher.
       const consumers = [consumerChild(name, { producerCheckIntervalMs: 60000 }), consumerChild(name, { producerCheckIntervalMs: 60000 })];
       for (const consumer of consumers) await consumer.waitForLine((m) => m.ready);
-      producer.process.kill('SIGUSR1');
+      producer.process.kill('SIGUSR2');
       const sentAll = await producer.waitForLine((m) => m.sentAll || m.error);
       await Promise.all(consumers.map((c) => c.waitForLine((m) => m.progress === sentAll.last)));
       const killedAt = Date.now();
@@ -123,7 +123,7 @@ describe('producer killed', () => {
     await producer.waitForLine((m) => m.ready);
     const consumer = consumerChild(name, { waitForRestartMs: 400, producerCheckIntervalMs: 50 });
     await consumer.waitForLine((m) => m.ready);
-    producer.process.kill('SIGUSR1');
+    producer.process.kill('SIGUSR2');
     await producer.waitForLine((m) => m.sentAll);
     const killedAt = Date.now();
     producer.process.kill('SIGKILL');
@@ -139,7 +139,7 @@ describe('producer killed', () => {
     await producer.waitForLine((m) => m.ready);
     const witness = consumerChild(name, { producerCheckIntervalMs: 60000 });
     await witness.waitForLine((m) => m.ready);
-    producer.process.kill('SIGUSR1');
+    producer.process.kill('SIGUSR2');
     const inClaim = await producer.waitForLine((m) => m.inClaim !== undefined || m.error);
     producer.process.kill('SIGKILL');
     const witnessRun = await within(witness.exited, 10000, 'witness exit');
