@@ -226,6 +226,7 @@ export class Producer extends EventEmitter {
   private spaceWait: Promise<void> | undefined;
   private drainPending = false;
   private neededBytes = 0;
+  private corks = 0;
   /** Records the time of the last send once a second, so the hot path never reads the clock. */
   private readonly sendClock: NodeJS.Timeout;
   private messagesAtLastTick = -1;
@@ -274,6 +275,26 @@ export class Producer extends EventEmitter {
       segment: name,
       hint: 'Another process is creating rings under the same name at the same time; give each producer its own name.',
     });
+  }
+
+  /**
+   * Batches publishing, like Writable#cork(): messages sent until the matching uncork() are written into
+   * the ring but made visible to consumers together (one atomic store and at most one wake for the
+   * batch), or whenever a quarter of the ring is pending or the ring fills. Nestable.
+   */
+  cork(): void {
+    this.checkOpen();
+    this.corks++;
+    this.writer.corked = true;
+  }
+
+  /** Ends one cork(); the last one publishes everything written meanwhile. */
+  uncork(): void {
+    if (this.corks === 0 || this.closed) return;
+    if (--this.corks === 0) {
+      this.writer.corked = false;
+      this.writer.flush();
+    }
   }
 
   /** Encodes `value` with the codec and publishes it. Returns false (nothing sent) when the ring is full. */
@@ -367,6 +388,9 @@ export class Producer extends EventEmitter {
     const words = this.memory.controlI32;
     // END needs 16 bytes. If tethered consumers hold the ring completely full, give them a moment, but
     // a stuck consumer must not block close(): the state word below tells consumers all the same.
+    this.corks = 0;
+    this.writer.corked = false;
+    this.writer.flush();
     const endOffset = this.reserveForClose();
     if (endOffset >= 0) this.writer.commit(false);
     Atomics.store(words, PRODUCER_STATE_I32, L.ProducerState.CLOSED);
@@ -407,6 +431,16 @@ export class Producer extends EventEmitter {
     this.writer.abort();
   }
 
+  /**
+   * How much must be free before a producer held back by tethered consumers resumes: a quarter of the
+   * ring (or twice the message, if larger). Resuming as soon as one message fits would trade one futex
+   * wake per message between producer and consumers; with this hysteresis the consumers work through a
+   * quarter of the ring per wake, and the producer then writes a quarter of it in one go.
+   */
+  private resumeThreshold(length: number): number {
+    return Math.max(L.recordLength(length) * 2, this.capacity >> 2);
+  }
+
   private checkOpen(): void {
     if (this.closed) {
       throw new ShmRingError('CLOSED', `the producer of ${this.name} is closed`, { segment: this.name });
@@ -437,6 +471,8 @@ export class Producer extends EventEmitter {
   private reserve(type: number, length: number): number {
     let payloadOffset = this.writer.tryReserve(type, length);
     if (payloadOffset >= 0) return payloadOffset;
+    // Full: consumers must see everything we hold back in a cork, or they could never free space.
+    this.writer.flush();
     if (this.reclaimDeadConsumers(false)) payloadOffset = this.writer.tryReserve(type, length);
     if (payloadOffset < 0) this.noteStall(length);
     return payloadOffset;
@@ -445,7 +481,7 @@ export class Producer extends EventEmitter {
   private noteStall(length: number): void {
     this.stalls += 1;
     this.memory.controlF64[PRODUCER_STALLS_F64] = this.stalls;
-    this.neededBytes = L.recordLength(length) * 2;
+    this.neededBytes = this.resumeThreshold(length);
     if (!this.drainPending) {
       this.drainPending = true;
       void this.waitForSpace(undefined, undefined).then(
@@ -513,8 +549,9 @@ export class Producer extends EventEmitter {
           return;
         }
       }
+      this.writer.flush();
       this.reclaimDeadConsumers(false);
-      this.neededBytes = Math.max(this.neededBytes, L.recordLength(bytes.length) * 2);
+      this.neededBytes = Math.max(this.neededBytes, this.resumeThreshold(bytes.length));
       await this.waitForSpace(signal, deadline);
     }
   }
@@ -532,7 +569,7 @@ export class Producer extends EventEmitter {
       const ticket = Atomics.load(words, SPACE_WAKE_I32);
       // Re-check after announcing: a consumer that released before seeing PRODUCER_WAITING did not wake us.
       this.writer.refreshLimit();
-      if (this.writer.freeBytes < L.recordLength(bytes.length) * 2) {
+      if (this.writer.freeBytes < this.resumeThreshold(bytes.length)) {
         futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, ticket, Math.min(deadline - now, this.options.livenessIntervalMs));
       }
       Atomics.store(words, PRODUCER_WAITING_I32, 0);

@@ -158,7 +158,7 @@ function buildReport(results) {
   if (present.length) {
     out.push('## Throughput, one producer → one consumer (messages/s)');
     out.push('');
-    out.push('Separate processes; the consumer checks every sequence number. shmring: library defaults (spin-then-sleep consumer). † threads in one process (reference only). The telemetry object goes through MessagePack everywhere except child_process IPC, which uses its own JSON serialization.');
+    out.push('Separate processes; the consumer checks every sequence number. shmring: library defaults (spin-then-sleep consumer). † threads in one process (reference only). The telemetry object goes through MessagePack everywhere except child_process IPC, which uses its own JSON serialization. shmring and UDS producers first send untimed for a warm-up (JIT tiers settle), then a start marker; IPC, worker and zeromq are timed from their first message. shmring / C ring compares bytes per second (Float32 frames against the C ring\'s 16 KiB messages).');
     out.push('');
     const header = ['Payload', ...present.map(([, label]) => label), 'shmring / C ring'];
     const rows = PAYLOAD_ORDER.filter((p) => present.some(([t]) => tputId(results, t, p))).map((p) => {

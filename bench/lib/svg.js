@@ -82,7 +82,7 @@ function groupedBarChart({ title, subtitle, yLabel, groups, series, cells, log =
   series.forEach((s, si) => {
     parts.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${PALETTE[si % PALETTE.length]}"/>`);
     parts.push(`<text x="${lx + 16}" y="${ly}" fill="#111">${esc(s)}</text>`);
-    lx += 24 + s.length * 6.5;
+    lx += 30 + s.length * 7.2;
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;

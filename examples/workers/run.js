@@ -24,6 +24,7 @@ const name = option('--name', `/shmring-workers.${process.pid}`);
 let producer;
 let worker;
 let shuttingDown = false;
+let deadline;
 let mainTicks = 0;
 const mainTimer = setInterval(() => mainTicks++, 10); // proof that the main thread is never blocked
 const status = { received: 0, lost: 0, meanLatencyUs: 0, sent: 0 };
@@ -31,6 +32,7 @@ const status = { received: 0, lost: 0, meanLatencyUs: 0, sent: 0 };
 function shutdown(reason) {
   if (shuttingDown) return;
   shuttingDown = true;
+  clearTimeout(deadline);
   console.log(`${reason}: closing the producer; the worker reads to the end`);
   if (producer?.connected) producer.send('stop');
   else producer?.kill('SIGTERM');
@@ -47,7 +49,7 @@ process.on('SIGTERM', () => shutdown('SIGTERM'));
 function main() {
   console.log(`workers: producer process at ${rate}/s ─▶ consumer in a worker thread (${spin ? "wait: 'spin'" : 'sleeping'}), ${seconds} s`);
   producer = fork(path.join(__dirname, 'producer.js'), [name, String(rate)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const producerExit = new Promise((resolve) => producer.on("exit", (code, signal) => resolve(code ?? signal)));
+  const producerExit = new Promise((resolve) => producer.on('exit', (code, signal) => resolve(code ?? signal)));
   producer.on('message', (message) => {
     if (message.sent !== undefined) status.sent = message.sent;
     if (!message.ready) return;
@@ -56,7 +58,8 @@ function main() {
     worker.on('message', (update) => {
       if (update.ready) {
         producer.send('start');
-        setTimeout(() => shutdown(`${seconds} s elapsed`), seconds * 1000);
+        if (shuttingDown) producer.send('stop');
+        else deadline = setTimeout(() => shutdown(`${seconds} s elapsed`), seconds * 1000);
         return;
       }
       if (update.error) console.error(`worker: ${update.error}`);

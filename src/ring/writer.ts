@@ -33,8 +33,12 @@ export interface WriterStart {
 }
 
 export class RingWriter {
-  /** Position just past the last published record (our copy of PUBLISHED_TAIL). */
+  /** Position just past the last committed record (published, unless corked). */
   private tail: number;
+  /** The value of PUBLISHED_TAIL: behind `tail` while corked. */
+  private publishedTail: number;
+  /** While corked, commits are not published until flush() (or a quarter of the ring is pending). */
+  corked = false;
   private tailIntent: number;
   private oldest: number;
   private sequence: number;
@@ -69,6 +73,7 @@ export class RingWriter {
     this.intentChunk = Math.max(L.RECORD_ALIGNMENT, this.capacity / 8);
     this.slotWords = slotWordIndexes(memory.geometry.maxConsumers);
     this.tail = start.tail | 0;
+    this.publishedTail = this.tail;
     this.tailIntent = start.tailIntent | 0;
     this.oldest = start.oldest | 0;
     this.sequence = start.sequence | 0;
@@ -86,7 +91,8 @@ export class RingWriter {
     Atomics.store(this.words, PUBLISHED_TAIL_I32, this.tail);
   }
 
-  get publishedTail(): number {
+  /** Position just past the last committed record. */
+  get committedTail(): number {
     return this.tail;
   }
 
@@ -129,7 +135,10 @@ export class RingWriter {
     this.reservedLength = payloadLength;
   }
 
-  /** Publishes the reserved record; returns whether a sleeping consumer had to be woken. */
+  /**
+   * Commits the reserved record and publishes it (unless corked); returns whether a sleeping consumer had
+   * to be woken.
+   */
   commit(countsAsMessage = true): boolean {
     if (this.reservedLength < 0) throw new Error('commit without a reservation');
     this.tail = this.reservedEnd;
@@ -141,6 +150,14 @@ export class RingWriter {
       this.doubles[BYTES_SENT_F64] = this.bytesSent;
     }
     this.reservedLength = -1;
+    if (this.corked && distance(this.tail, this.publishedTail) < this.capacity >> 2) return false;
+    return this.flush();
+  }
+
+  /** Publishes everything committed; returns whether a sleeping consumer had to be woken. */
+  flush(): boolean {
+    if (this.publishedTail === this.tail) return false;
+    this.publishedTail = this.tail;
     this.words[NEXT_SEQUENCE_I32] = this.sequence;
     // SYNC POINT: publish. Pairs with the consumers' Atomics.load of PUBLISHED_TAIL in RingReader#read:
     // the record headers and payload written above are visible before the new tail is.

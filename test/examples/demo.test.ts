@@ -87,7 +87,8 @@ describe('examples/demo', () => {
     const demo = run(['--seconds', '60', '--name', name]);
     await waitForOutput(demo.output, /1s\s+producer/, 15000);
     process.kill(-demo.child.pid!, 'SIGINT');
-    expect(await within(demo.exited, 15000, 'demo exit')).toBe(0);
+    const code = await within(demo.exited, 15000, 'demo exit');
+    if (code !== 0) throw new Error(`exit code ${code}; output:\n${demo.output()}`);
     expect(demo.output()).toContain('clean: all processes exited');
     expect(shmEntries(name)).toEqual([]);
   });

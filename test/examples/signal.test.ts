@@ -75,7 +75,8 @@ describe('examples/signal', () => {
       }, 20);
     }), 15000, 'the first sink line');
     process.kill(-chain.child.pid!, 'SIGINT');
-    expect(await within(chain.exited, 15000, 'signal exit')).toBe(0);
+    const code = await within(chain.exited, 15000, 'signal exit');
+    if (code !== 0) throw new Error(`exit code ${code}; output:\n${chain.output()}`);
     expect(chain.output()).toMatch(/summary: .* \/dev\/shm clean/);
     expect(leftovers(name)).toEqual([]);
   });

@@ -65,7 +65,8 @@ describe('examples/workers', () => {
       }, 20);
     }), 15000, 'the first status line');
     process.kill(-example.child.pid!, 'SIGINT');
-    expect(await within(example.exited, 15000, 'workers exit')).toBe(0);
+    const code = await within(example.exited, 15000, 'workers exit');
+    if (code !== 0) throw new Error(`exit code ${code}; output:\n${example.output()}`);
     expect(example.output()).toMatch(/summary: .* \/dev\/shm clean/);
     expect(fs.existsSync(`/dev/shm${name}`)).toBe(false);
   });

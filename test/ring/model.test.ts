@@ -39,7 +39,7 @@ function runCase({ seed, capacity, startPosition }: Case): void {
     let untetheredFirst = -1;
     let untetheredReceived = 0;
     let sentBytes = 0;
-    const writer = (producer as unknown as { writer: { publishedTail: number } }).writer;
+    const writer = (producer as unknown as { writer: { committedTail: number } }).writer;
 
     const drainTethered = (max: number): void => {
       for (let i = 0; i < max; i++) {
@@ -84,7 +84,7 @@ function runCase({ seed, capacity, startPosition }: Case): void {
         length = 0;
       } else if (choice < 0.25) {
         // Exactly fill what is left before the wrap (or the largest message, when that is too big).
-        const toEnd = capacity - (writer.publishedTail & (capacity - 1));
+        const toEnd = capacity - (writer.committedTail & (capacity - 1));
         length = Math.min(maxLength, Math.max(0, toEnd - 16));
       } else if (choice < 0.3) {
         length = maxLength;

@@ -1,0 +1,193 @@
+/**
+ * Crashes inside windows too narrow for a random kill -9 to hit: two stores that belong together, with a
+ * SIGKILL landing between them. The real code runs in this process and "dies" just before its k-th Atomics
+ * operation (every k in turn), leaving exactly the shared state such a kill leaves; the OS side of the
+ * death (the pid gone) is a pid that has exited. Then the survivors (a restarted producer, the producer
+ * reclaiming a slot) must cope.
+ * See /tmp/fault-findings.md (and docs/crashes.md) for the diagnosis and the suggested fix of each.
+ */
+import { spawn } from 'child_process';
+import { Consumer, Producer } from '../../src';
+import * as L from '../../src/layout';
+import { currentProcess, liveness } from '../../src/liveness';
+import {
+  DATA_WAITERS_I32,
+  PRODUCER_PID_I32,
+  PRODUCER_START_TIME_F64,
+  PUBLISHED_TAIL_I32,
+  RingMemory,
+} from '../../src/ring/memory';
+import { RingReader } from '../../src/ring/reader';
+import { claimSlot, readSlot, reclaimSlot } from '../../src/ring/slots';
+import { killAllChildren } from '../support/children';
+import { removeSegment, uniqueName } from '../support/names';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const record = require('../fixtures/fault-record.js');
+
+const names: string[] = [];
+const closers: Array<() => void> = [];
+
+function ringName(tag: string): string {
+  const name = uniqueName(tag);
+  names.push(name);
+  return name;
+}
+
+function track<T extends { close(): void }>(value: T): T {
+  closers.push(() => value.close());
+  return value;
+}
+
+afterEach(() => {
+  killAllChildren();
+  for (const close of closers.splice(0)) {
+    try {
+      close();
+    } catch {
+      // teardown goes on
+    }
+  }
+  for (const name of names.splice(0)) removeSegment(name);
+});
+
+function memoryOf(endpoint: Producer | Consumer): RingMemory {
+  return (endpoint as unknown as { memory: RingMemory }).memory;
+}
+
+/** The pid of a process that has exited (and been reaped): a consumer "killed" for good. */
+async function deadPid(): Promise<number> {
+  const child = spawn('true', { stdio: 'ignore' });
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid!;
+}
+
+class Killed extends Error {}
+
+/**
+ * Runs `fn` as a process that is SIGKILLed just before its `step`-th Atomics operation (0 = the first):
+ * every plain store before that point has happened, nothing after it. Returns whether `fn` completed.
+ */
+function runKilledAt(step: number, fn: () => void): boolean {
+  const ops = ['load', 'store', 'add', 'sub', 'exchange', 'compareExchange', 'and', 'or', 'xor'] as const;
+  const saved = ops.map((op) => (Atomics as any)[op]);
+  let count = 0;
+  ops.forEach((op, i) => {
+    (Atomics as any)[op] = (...args: unknown[]) => {
+      if (count++ === step) throw new Killed(`killed before Atomics.${op} #${step}`);
+      return saved[i].apply(Atomics, args);
+    };
+  });
+  try {
+    fn();
+    return true;
+  } catch (error) {
+    if (error instanceof Killed) return false;
+    throw error;
+  } finally {
+    ops.forEach((op, i) => {
+      (Atomics as any)[op] = saved[i];
+    });
+  }
+}
+
+/** Makes the ring's producer lock look held by a process that died (the OS side of a kill -9). */
+async function producerDies(memory: RingMemory): Promise<void> {
+  const pid = await deadPid();
+  Atomics.store(memory.controlI32, PRODUCER_PID_I32, pid);
+  memory.controlF64[PRODUCER_START_TIME_F64] = 1;
+}
+
+it('producer killed at any point of send() (e.g. between storing NEXT_SEQUENCE and PUBLISHED_TAIL): after takeover, consumers count no phantom loss, messagesSent is exact', async () => {
+  const failures: string[] = [];
+  for (let step = 0, completed = false; !completed && step < 200; step++) {
+    const name = ringName(`send-k${step}`);
+    // Not tracked: this producer "dies" below, it must not close (close would unlink the ring).
+    const dying = Producer.create(name, { capacity: 8192, maxConsumers: 8 });
+    const consumer = track(Consumer.open(name, { waitForRestartMs: 30000 }));
+    const got: number[] = [];
+    const drain = () => {
+      for (let bytes; (bytes = consumer.tryReceiveBytes()) !== undefined; ) got.push(record.decode(bytes).counter);
+    };
+    for (let i = 0; i < 10; i++) dying.sendBytes(record.encode(i, 1, 64));
+    drain();
+    completed = runKilledAt(step, () => dying.sendBytes(record.encode(10, 1, 64)));
+    await producerDies(memoryOf(dying));
+    drain();
+
+    const restarted = track(Producer.create(name, { capacity: 8192, maxConsumers: 8 }));
+    expect(restarted.tookOver).toBe(true);
+    const next = got[got.length - 1] + 1;
+    restarted.sendBytes(record.encode(next, 2, 64));
+    drain();
+    const contiguous = got.every((counter, i) => counter === i);
+    if (!contiguous || consumer.lost !== 0 || restarted.stats.messagesSent !== got.length) {
+      failures.push(`killed before Atomics op #${step}: received ${got.length} contiguous=${contiguous}, consumer.lost ${consumer.lost}, messagesSent ${restarted.stats.messagesSent}`);
+    }
+    consumer.close();
+    restarted.close();
+  }
+  expect(failures).toEqual([]);
+});
+
+it('consumer killed at any point of going to sleep or waking (slot SLEEPING flag vs DATA_WAITERS): after its slot is reclaimed a live sleeper is still counted and woken', async () => {
+  const failures: string[] = [];
+  for (const phase of ['prepareToSleep', 'doneSleeping'] as const) {
+    for (let step = 0, completed = false; !completed && step < 50; step++) {
+      const name = ringName(`sleep-${phase}-k${step}`);
+      const producer = track(Producer.create(name, { capacity: 4096, livenessIntervalMs: 1 }));
+      const memory = memoryOf(producer);
+      const words = memory.controlI32;
+      // The consumer that dies: a tethered slot registered for a pid that is gone, read through the real
+      // RingReader code.
+      const pid = await deadPid();
+      const tail = Atomics.load(words, PUBLISHED_TAIL_I32);
+      const slot = claimSlot(memory, { pid, startTime: 1, pidNamespace: currentProcess().pidNamespace }, true, tail);
+      const dyingReader = new RingReader(memory, true, slot, tail);
+      if (phase === 'prepareToSleep') {
+        completed = runKilledAt(step, () => dyingReader.prepareToSleep());
+      } else {
+        expect(dyingReader.prepareToSleep()).toBeDefined();
+        completed = runKilledAt(step, () => dyingReader.doneSleeping());
+      }
+
+      // A live consumer announces that it is going to sleep.
+      const sleeper = track(Consumer.open(name, { tethered: false }));
+      expect(sleeper._prepareToSleep()).toBeDefined();
+      // The dead slot fills the ring; the producer reclaims it.
+      for (let i = 0; i < 200; i++) producer.sendBytes(record.encode(i, 1, 100));
+      const reclaimed = producer.stats.consumersReclaimed;
+      const waiters = Atomics.load(words, DATA_WAITERS_I32);
+      const wakes = producer.stats.wakesSent;
+      producer.sendBytes(record.encode(200, 1, 100));
+      const woken = producer.stats.wakesSent === wakes + 1;
+      if (reclaimed !== 1 || waiters < 1 || !woken) {
+        failures.push(`${phase} killed before Atomics op #${step}: reclaimed ${reclaimed}, DATA_WAITERS ${waiters} with one live sleeper, live sleeper woken by the next publish: ${woken}`);
+      }
+      sleeper._doneSleeping();
+      sleeper.close();
+      producer.close();
+    }
+  }
+  expect(failures).toEqual([]);
+});
+
+it('a live consumer claiming a slot last held by a dead consumer is not judged dead by a producer scanning meanwhile (stale start time)', async () => {
+  const name = ringName('claim-window');
+  const producer = track(Producer.create(name, { capacity: 4096, livenessIntervalMs: 1 }));
+  const memory = memoryOf(producer);
+  const words = memory.controlI32;
+  const pid = await deadPid();
+  const slot = claimSlot(memory, { pid, startTime: 12345, pidNamespace: currentProcess().pidNamespace }, true, Atomics.load(words, PUBLISHED_TAIL_I32));
+  expect(reclaimSlot(memory, slot, pid)).toBe(true);
+
+  // A live consumer (this process) has done the first step of claimSlot, CAS(pid 0 -> own pid), and not
+  // yet written its start time and namespace.
+  const pidIndex = (L.slotOffset(slot) + L.SLOT_PID_OFFSET) >> 2;
+  expect(Atomics.compareExchange(words, pidIndex, 0, process.pid)).toBe(0);
+
+  expect(liveness(readSlot(memory, slot))).toBe('alive');
+  // The producer's reclaim pass (run when the ring is full) must leave the slot to its new owner.
+  (producer as unknown as { reclaimDeadConsumers(force: boolean): boolean }).reclaimDeadConsumers(true);
+  expect(Atomics.load(words, pidIndex)).toBe(process.pid);
+});
