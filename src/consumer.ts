@@ -9,6 +9,7 @@
  * loop is never blocked for more than the spin and an idle consumer uses no CPU.
  */
 import { EventEmitter } from 'events';
+import * as fs from 'fs';
 import { Codec, createMessagePackCodec } from './codec';
 import { ShmRingError } from './errors';
 import { AsyncWaiter } from './futex';
@@ -70,6 +71,8 @@ export interface ConsumerOptions {
 export const DEFAULT_SPIN_MICROSECONDS = 50;
 export const DEFAULT_PRODUCER_CHECK_INTERVAL_MS = 1000;
 export const DEFAULT_MAX_BATCH = 1024;
+/** How often an untethered consumer that found no free slot polls while idle. */
+const SLOTLESS_POLL_MS = 10;
 
 const CONSUMER_OPTION_KEYS = [
   'tethered', 'from', 'codec', 'wait', 'spinMicroseconds', 'allowForeignOwner', 'openTimeout',
@@ -147,6 +150,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
   private readonly codec: Codec;
   private readonly options: ResolvedConsumerOptions;
   private readonly slot: number;
+  private readonly segmentIdentity: { ino: number; dev: number };
   private readonly pid: number;
   private producer: ProcessIdentity & { epoch: number };
   private waiter: AsyncWaiter | undefined;
@@ -173,6 +177,8 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     this.codec = options.codec;
     this.tethered = options.tethered;
     this.refed = options.ref;
+    const { ino, dev } = opened.segment.stat();
+    this.segmentIdentity = { ino, dev };
     const me = currentProcess();
     this.pid = me.pid;
     const words = this.memory.controlI32;
@@ -384,11 +390,13 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * and returns the futex word to sleep on, or undefined when data (or the end) is already there. Every
    * call that returns a word must be followed by _doneSleeping() after the wait.
    */
-  _prepareToSleep(): futex.FutexWord | undefined {
+  _prepareToSleep(): (futex.FutexWord & { pollMs?: number }) | undefined {
     if (this.closed || this.endState !== 'open') return undefined;
     const tail = this.reader.prepareToSleep();
     if (tail === undefined) return undefined;
-    return { buffer: this.memory.control, byteOffset: PUBLISHED_TAIL_I32 << 2, expected: tail };
+    const word = { buffer: this.memory.control, byteOffset: PUBLISHED_TAIL_I32 << 2, expected: tail };
+    // A slot-less consumer is not woken by the producer: the caller must wake up within pollMs.
+    return this.reader.wakeable ? word : { ...word, pollMs: SLOTLESS_POLL_MS };
   }
 
   /** @internal See _prepareToSleep(). */
@@ -466,12 +474,20 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       const tail = this.reader.prepareToSleep();
       if (tail === undefined) continue;
       try {
-        const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.options.producerCheckIntervalMs));
+        const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.sleepLimitMs()));
         if (result === 'timed-out') this.lastProducerCheck = 0;
       } finally {
         this.reader.doneSleeping();
       }
     }
+  }
+
+  /**
+   * Longest single sleep: the producer check interval, or a short poll for a consumer that got no slot
+   * (it does not announce itself as a sleeper, so nobody wakes it).
+   */
+  private sleepLimitMs(): number {
+    return this.reader.wakeable ? this.options.producerCheckIntervalMs : Math.min(SLOTLESS_POLL_MS, this.options.producerCheckIntervalMs);
   }
 
   /** Busy-polls for data per the wait strategy. Returns true when data arrived. */
@@ -525,7 +541,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     try {
       const { result } = await this.waiter.wait(
         [{ buffer: this.memory.control, byteOffset: PUBLISHED_TAIL_I32 << 2, expected: tail }],
-        this.options.producerCheckIntervalMs,
+        this.sleepLimitMs(),
       );
       if (result === 'timed-out') this.lastProducerCheck = 0;
     } catch (error) {
@@ -628,6 +644,17 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       return;
     }
     if (this.producerDeadSince === 0) this.producerDeadSince = now;
+    if (this.nameReplaced()) {
+      // A restarted producer made a new ring under our name (or removed it): nobody will ever write to
+      // the segment we have mapped again, so there is nothing to wait for.
+      this.endState = 'failed';
+      this.failure = new ShmRingError(
+        'RING_REPLACED',
+        `the producer of ${this.name} died and the name now refers to another ring (or to none); every message of the old ring was delivered`,
+        { segment: this.name, hint: 'Reopen the consumer to follow the new ring.' },
+      );
+      throw this.failure;
+    }
     if (now - this.producerDeadSince < this.options.waitForRestartMs) return;
     this.endState = 'failed';
     this.failure = new ShmRingError(
@@ -639,6 +666,16 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       },
     );
     throw this.failure;
+  }
+
+  /** Whether /dev/shm/<name> is no longer the segment we have mapped (replaced or unlinked). */
+  private nameReplaced(): boolean {
+    try {
+      const current = fs.statSync(`/dev/shm${this.name}`);
+      return current.ino !== this.segmentIdentity.ino || current.dev !== this.segmentIdentity.dev;
+    } catch {
+      return true;
+    }
   }
 
   private evicted(): never {

@@ -19,6 +19,7 @@ export type ShmRingErrorCode =
   | 'NATIVE_MISSING'
   | 'CLOSED'
   | 'DECODE_ERROR'
+  | 'RING_REPLACED'
   | 'SYSTEM_ERROR'
   // the ring
   | 'INCOMPATIBLE_VERSION'

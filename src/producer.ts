@@ -22,7 +22,9 @@ import {
   rejectUnknownKeys,
 } from './options';
 import {
+  BYTES_SENT_F64,
   CONSUMERS_RECLAIMED_F64,
+  MESSAGES_SENT_F64,
   distance,
   NEXT_SEQUENCE_I32,
   OLDEST_POSITION_I32,
@@ -765,18 +767,66 @@ function lockProducer(memory: RingMemory, me: ProcessIdentity, expectedHolder: n
 /**
  * The dead producer's published words, validated: they come from shared memory. Returns undefined when
  * they are inconsistent (the ring is then replaced rather than continued).
+ *
+ * The next sequence number is derived from the records themselves (the last one published, walking from
+ * the oldest), not taken from NEXT_SEQUENCE: a producer killed inside commit() may have stored
+ * NEXT_SEQUENCE and its counters for a record it never published. The counters are corrected to match.
  */
 function readWriterStart(memory: RingMemory): WriterStart | undefined {
   const words = memory.controlI32;
   const tail = Atomics.load(words, PUBLISHED_TAIL_I32);
   const tailIntent = Atomics.load(words, TAIL_INTENT_I32);
   const oldest = Atomics.load(words, OLDEST_POSITION_I32);
-  const sequence = words[NEXT_SEQUENCE_I32];
+  const storedSequence = words[NEXT_SEQUENCE_I32];
   const aligned = (tail & (L.RECORD_ALIGNMENT - 1)) === 0 && (oldest & (L.RECORD_ALIGNMENT - 1)) === 0;
   const intentAhead = distance(tailIntent, tail);
   const retained = distance(tail, oldest);
   if (!aligned || intentAhead < 0 || intentAhead > memory.capacity || retained < 0 || retained > memory.capacity) {
     return undefined;
   }
+  const walked = lastPublishedSequence(memory, oldest, tail);
+  if (walked === null) return undefined;
+  const sequence = walked ?? storedSequence;
+  const phantom = distance(storedSequence, sequence);
+  if (phantom > 0 && phantom <= 1) {
+    // Killed between storing its counters and publishing: uncount the record that never appeared.
+    const doubles = memory.controlF64;
+    const abandoned = memory.dataI32[((tail & memory.mask) >> 2) + 0];
+    doubles[MESSAGES_SENT_F64] = Math.max(0, doubles[MESSAGES_SENT_F64] - phantom);
+    if (abandoned >= 0 && abandoned <= memory.geometry.maxMessageLength) {
+      doubles[BYTES_SENT_F64] = Math.max(0, doubles[BYTES_SENT_F64] - abandoned);
+    }
+  }
   return { tail, tailIntent, oldest, sequence };
+}
+
+/**
+ * Walks the records from `oldest` to `tail`. Returns the sequence the next message must carry, undefined
+ * when no message is retained, or null when the records do not add up (a corrupt ring).
+ */
+function lastPublishedSequence(memory: RingMemory, oldest: number, tail: number): number | undefined | null {
+  const { dataI32: data, capacity, mask } = memory;
+  const maxSteps = capacity / L.RECORD_ALIGNMENT + 1;
+  let next: number | undefined;
+  let position = oldest;
+  for (let steps = 0; distance(tail, position) > 0; steps++) {
+    const offset = position & mask;
+    const payloadLength = data[(offset >> 2) + 0];
+    const type = data[(offset >> 2) + 1];
+    const sequence = data[(offset >> 2) + 2];
+    const length = type === L.RecordType.PADDING ? capacity - offset : L.recordLength(payloadLength);
+    const valid =
+      steps < maxSteps &&
+      type >= L.RecordType.MESSAGE &&
+      type <= L.RecordType.END &&
+      payloadLength >= 0 &&
+      payloadLength <= memory.geometry.maxMessageLength &&
+      offset + length <= capacity &&
+      length <= distance(tail, position);
+    if (!valid) return null;
+    if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) next = (sequence + 1) | 0;
+    else if (type === L.RecordType.END) next = sequence;
+    position = (position + length) | 0;
+  }
+  return position === tail ? next : null;
 }

@@ -227,8 +227,10 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
       sendWhenSpace(chunk).then(() => callback(), (error: Error) => callback(error));
     },
     writev(entries, callback) {
-      // Everything buffered while a write waited: send it in one go, waiting only where the ring is full.
+      // Everything buffered while a write waited (or while the stream was corked): publish it as one
+      // batch (one atomic store, at most one wake), waiting only where the ring is full.
       let index = 0;
+      producer.cork();
       try {
         for (; index < entries.length; index++) {
           if (!trySend(entries[index]!.chunk)) break;
@@ -236,6 +238,8 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
       } catch (error) {
         callback(error as Error);
         return;
+      } finally {
+        producer.uncork();
       }
       if (index === entries.length) {
         callback();

@@ -37,6 +37,7 @@ const exits = {};
 function start(role, script, args) {
   const child = fork(path.join(here, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children[role] = child;
+  child.on('error', () => {}); // IPC to a child that is exiting (EPIPE): its exit code tells the story
   child.on('message', (message) => Object.assign(state[message.role], message));
   exits[role] = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
@@ -76,9 +77,9 @@ function shutdown(reason) {
   if (tty) process.stdout.write('\n');
   console.log(`${reason}: closing the producer; consumers read to the end of stream...`);
   // The producer's close() is what ends the consumers: stop it first, the rest follows.
+  // A producer that is no longer connected is already closing (it got the signal too): leave it be.
   const producer = children.producer;
-  if (producer && producer.connected) producer.send('stop');
-  else producer?.kill('SIGTERM');
+  if (producer?.connected) producer.send('stop', () => {});
   // Safety net: nobody may hang the demo.
   setTimeout(() => {
     for (const child of Object.values(children)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -28,6 +28,7 @@ const reports = {};
 function start(role, args) {
   const child = fork(path.join(__dirname, `${role}.js`), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children[role] = child;
+  child.on('error', () => {}); // IPC to a child that is exiting (EPIPE): its exit code tells the story
   exits[role] = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   child.on('message', (message) => Object.assign((reports[role] ??= {}), message));
   return new Promise((resolve, reject) => {
@@ -43,9 +44,9 @@ function shutdown(reason) {
   shuttingDown = true;
   clearTimeout(deadline);
   console.log(`${reason}: closing the source; every stage drains and closes its ring`);
+  // A source that is no longer connected is already closing (it got the signal too): leave it be.
   const source = children.source;
-  if (source?.connected) source.send('stop');
-  else source?.kill('SIGTERM');
+  if (source?.connected) source.send('stop', () => {});
   setTimeout(() => Object.values(children).forEach((c) => c.exitCode === null && c.kill('SIGTERM')), 3000).unref();
   setTimeout(() => Object.values(children).forEach((c) => c.exitCode === null && c.kill('SIGKILL')), 6000).unref();
 }

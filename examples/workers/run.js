@@ -34,8 +34,8 @@ function shutdown(reason) {
   shuttingDown = true;
   clearTimeout(deadline);
   console.log(`${reason}: closing the producer; the worker reads to the end`);
-  if (producer?.connected) producer.send('stop');
-  else producer?.kill('SIGTERM');
+  // A producer that is no longer connected is already closing (it got the signal too): leave it be.
+  if (producer?.connected) producer.send('stop', () => {});
   // A signal meant for everyone (Ctrl-C): the worker also leaves after draining what is there.
   if (reason.startsWith('SIG')) worker?.postMessage('stop');
   setTimeout(() => {
@@ -49,6 +49,7 @@ process.on('SIGTERM', () => shutdown('SIGTERM'));
 function main() {
   console.log(`workers: producer process at ${rate}/s ─▶ consumer in a worker thread (${spin ? "wait: 'spin'" : 'sleeping'}), ${seconds} s`);
   producer = fork(path.join(__dirname, 'producer.js'), [name, String(rate)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  producer.on('error', () => {}); // IPC to a producer that is exiting (EPIPE): its exit code tells the story
   const producerExit = new Promise((resolve) => producer.on('exit', (code, signal) => resolve(code ?? signal)));
   producer.on('message', (message) => {
     if (message.sent !== undefined) status.sent = message.sent;
@@ -57,9 +58,12 @@ function main() {
     worker = new Worker(path.join(__dirname, 'consumer-worker.js'), { workerData: { name, spin } });
     worker.on('message', (update) => {
       if (update.ready) {
-        producer.send('start');
-        if (shuttingDown) producer.send('stop');
-        else deadline = setTimeout(() => shutdown(`${seconds} s elapsed`), seconds * 1000);
+        if (producer.connected) producer.send('start', () => {});
+        if (shuttingDown) {
+          if (producer.connected) producer.send('stop', () => {});
+        } else {
+          deadline = setTimeout(() => shutdown(`${seconds} s elapsed`), seconds * 1000);
+        }
         return;
       }
       if (update.error) console.error(`worker: ${update.error}`);

@@ -244,11 +244,16 @@ export class RingReader {
    */
   prepareToSleep(): number | undefined {
     this.release();
-    if (this.sleepingIndex >= 0) Atomics.store(this.words, this.sleepingIndex, 1);
+    // Order matters if we are killed in between: count first, flag second (and uncount in the reverse
+    // order), so a producer reclaiming our slot can only over-count sleepers (an extra wake per publish),
+    // never under-count them (lost wakeups for everyone else).
+    // A consumer without a slot cannot be uncounted if it dies asleep: it polls instead of announcing.
+    if (this.sleepingIndex < 0) return Atomics.load(this.words, PUBLISHED_TAIL_I32) === this.position ? this.position : undefined;
     Atomics.add(this.words, DATA_WAITERS_I32, 1);
-    // SYNC POINT: Dekker pair with RingWriter#commit (store PUBLISHED_TAIL, then load DATA_WAITERS).
-    const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+    Atomics.store(this.words, this.sleepingIndex, 1);
     this.sleeping = true;
+    // SYNC POINT: Dekker pair with RingWriter#flush (store PUBLISHED_TAIL, then load DATA_WAITERS).
+    const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
     if (tail !== this.position) {
       this.doneSleeping();
       return undefined;
@@ -256,12 +261,17 @@ export class RingReader {
     return tail;
   }
 
+  /** Whether a sleep announced by prepareToSleep will be woken by the producer (false: poll with a short timeout). */
+  get wakeable(): boolean {
+    return this.sleepingIndex >= 0;
+  }
+
   /** Undoes prepareToSleep (idempotent). */
   doneSleeping(): void {
     if (!this.sleeping) return;
     this.sleeping = false;
+    Atomics.store(this.words, this.sleepingIndex, 0);
     Atomics.sub(this.words, DATA_WAITERS_I32, 1);
-    if (this.sleepingIndex >= 0) Atomics.store(this.words, this.sleepingIndex, 0);
   }
 
   /** Byte offset of the futex word consumers sleep on. */

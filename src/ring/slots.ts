@@ -56,19 +56,33 @@ export function claimSlot(memory: RingMemory, identity: ProcessIdentity, tethere
     Atomics.store(words, i32(index, L.SLOT_SLEEPING_OFFSET), 0);
     words[i32(index, L.SLOT_FLAGS_OFFSET)] = tethered ? L.SLOT_FLAG_TETHERED : 0;
     Atomics.store(words, i32(index, L.SLOT_HEAD_OFFSET), head);
-    // SYNC POINT: the slot becomes visible to the producer's limit scan (readTetheredHeads) only now,
-    // with its head already in place.
+    // SYNC POINT: the slot becomes visible to the producer's limit scan (RingWriter#refreshLimit) only
+    // now, with its head already in place.
     Atomics.store(words, i32(index, L.SLOT_STATE_OFFSET), L.SlotState.ACTIVE);
-    return index;
+    // A producer that judged the slot's previous owner dead may have reclaimed it under us (a race with
+    // a scan that read our pid before our start time): then it is not ours, try another.
+    if (Atomics.load(words, i32(index, L.SLOT_PID_OFFSET)) === identity.pid) return index;
   }
   return -1;
+}
+
+/**
+ * Clears an owner's identity before the slot's pid word is released: a claimer that CASes the pid in
+ * must never be judged by its predecessor's start time (liveness() treats 0 as "check the pid only").
+ */
+function clearIdentity(memory: RingMemory, index: number): void {
+  const { controlI32: words, controlF64: doubles } = memory;
+  doubles[f64(index, L.SLOT_START_TIME_OFFSET)] = 0;
+  doubles[f64(index, L.SLOT_PID_NAMESPACE_OFFSET)] = 0;
+  words[i32(index, L.SLOT_FLAGS_OFFSET)] = 0;
+  Atomics.store(words, i32(index, L.SLOT_STATE_OFFSET), L.SlotState.FREE);
 }
 
 /** Frees a slot this process holds (no-op when the slot no longer belongs to `pid`). */
 export function releaseSlot(memory: RingMemory, index: number, pid: number): void {
   const words = memory.controlI32;
   if (Atomics.load(words, i32(index, L.SLOT_PID_OFFSET)) !== pid) return;
-  Atomics.store(words, i32(index, L.SLOT_STATE_OFFSET), L.SlotState.FREE);
+  clearIdentity(memory, index);
   Atomics.store(words, i32(index, L.SLOT_PID_OFFSET), 0);
 }
 
@@ -80,11 +94,20 @@ export function reclaimSlot(memory: RingMemory, index: number, deadPid: number):
   // A consumer killed while asleep is still counted in DATA_WAITERS: uncount it, or the producer would
   // make a futex syscall on every publish forever after.
   if (Atomics.exchange(words, i32(index, L.SLOT_SLEEPING_OFFSET), 0) !== 0) {
-    Atomics.sub(words, L.DATA_WAITERS_OFFSET >> 2, 1);
+    decrementNotBelowZero(words, L.DATA_WAITERS_OFFSET >> 2);
   }
-  Atomics.store(words, i32(index, L.SLOT_STATE_OFFSET), L.SlotState.FREE);
+  clearIdentity(memory, index);
   Atomics.store(words, pidIndex, 0);
   return true;
+}
+
+/** DATA_WAITERS may only be over-counted (extra wakes), never under-counted (lost wakeups). */
+function decrementNotBelowZero(words: Int32Array, index: number): void {
+  for (let value = Atomics.load(words, index); value > 0; ) {
+    const seen = Atomics.compareExchange(words, index, value, value - 1);
+    if (seen === value) return;
+    value = seen;
+  }
 }
 
 export function slotOwner(memory: RingMemory, index: number): number {

@@ -145,10 +145,7 @@ describe('receive()', () => {
     expect(consumer.tryReceive()).toBeUndefined();
   });
 
-  // BUG (src/consumer.ts receive(), src/producer.ts publishAsync()): `signal.throwIfAborted()` throws the
-  // signal's reason (a DOMException, code 20), not a ShmRingError ABORTED, when the signal is already
-  // aborted. Passes once fixed; then turn it into a plain it().
-  it.failing('rejects with code ABORTED when the signal was aborted before the call', async () => {
+  it('rejects with code ABORTED when the signal was aborted before the call', async () => {
     const name = ringName('preabort');
     track(Producer.create(name, { capacity: 4096 }));
     const consumer = track(Consumer.open(name));

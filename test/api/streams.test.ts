@@ -4,8 +4,7 @@
  */
 import { pipeline, Readable, Writable } from 'stream';
 import { promisify } from 'util';
-import { Consumer, Producer, ShmRingError } from '../../src';
-import { createReadStream, createWriteStream } from '../../src/streams';
+import { Consumer, createReadStream, createWriteStream, Producer, ShmRingError } from '../../src';
 import { killAllChildren, runFixture, within } from '../support/children';
 import { removeSegment, segmentExists, uniqueName } from '../support/names';
 
