@@ -84,7 +84,7 @@ function makeContext(opts) {
     warmupMs: quick ? 100 : 300,
     runTimeoutMs: quick ? 20000 : 60000,
     pingRounds: quick ? 2000 : 20000,
-    cPingRounds: quick ? 20000 : 1000000,
+    cPingRounds: quick ? 20000 : 200000,
     idleMs: quick ? 3000 : 10000,
     memoryMessages: quick ? 1e6 : 10e6,
     microMaxTime: quick ? 0.1 : 1,

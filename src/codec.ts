@@ -58,6 +58,9 @@ function typedArrayExtensions(): ExtensionCodec {
         return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
       },
       decode(data: Uint8Array): unknown {
+        if (data.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) {
+          throw new RangeError(`a ${Ctor.name} extension of ${data.byteLength} bytes is not a whole number of elements`);
+        }
         // Copy: `data` points into the message buffer (unaligned, and reused after decode returns).
         const copy = data.slice();
         return new Ctor(copy.buffer, 0, copy.byteLength / Ctor.BYTES_PER_ELEMENT);

@@ -24,8 +24,10 @@ import {
   durationOption,
   integerOption,
   rejectUnknownKeys,
+  waitOptions,
 } from './options';
 import {
+  NEXT_SEQUENCE_I32,
   OLDEST_POSITION_I32,
   PRODUCER_EPOCH_I32,
   PRODUCER_PID_I32,
@@ -135,6 +137,26 @@ const NONE: unique symbol = Symbol('none');
 /** Returned by next() at end of stream. */
 const END: unique symbol = Symbol('end');
 
+/**
+ * Where a new consumer starts. Joining at 'next', the tail and the sequence number published with it
+ * are read together (the tail read twice, unchanged, around the sequence), so that a consumer lapped
+ * before its first read still counts what it missed. The producer stores the sequence before the tail,
+ * so in a race with a publish the sequence can be one ahead: then one loss goes uncounted, never an
+ * invented one. Joining at 'oldest', the sequence is learnt from the first record read.
+ */
+function joinPoint(memory: RingMemory, from: 'next' | 'oldest'): { start: number; sequence: number | undefined } {
+  const words = memory.controlI32;
+  if (from === 'oldest') return { start: Atomics.load(words, OLDEST_POSITION_I32), sequence: undefined };
+  let start = Atomics.load(words, PUBLISHED_TAIL_I32);
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const sequence = Atomics.load(words, NEXT_SEQUENCE_I32);
+    const again = Atomics.load(words, PUBLISHED_TAIL_I32);
+    if (again === start) return { start, sequence };
+    start = again;
+  }
+  return { start, sequence: undefined };
+}
+
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -181,8 +203,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     this.segmentIdentity = { ino, dev };
     const me = currentProcess();
     this.pid = me.pid;
-    const words = this.memory.controlI32;
-    const start = Atomics.load(words, options.from === 'oldest' ? OLDEST_POSITION_I32 : PUBLISHED_TAIL_I32);
+    const { start, sequence } = joinPoint(this.memory, options.from);
     this.slot = claimSlot(this.memory, me, options.tethered, start);
     if (this.slot < 0 && options.tethered) {
       throw new ShmRingError('NO_FREE_SLOT', `${name} has no free consumer slot (all ${this.memory.geometry.maxConsumers} are taken)`, {
@@ -191,7 +212,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       });
     }
     // An untethered consumer without a slot still works; it is just invisible to `shmring inspect`.
-    this.reader = new RingReader(this.memory, options.tethered, this.slot, start);
+    this.reader = new RingReader(this.memory, options.tethered, this.slot, start, sequence);
     this.producer = this.readProducer();
     this.watchProducer();
     this.on('newListener', (event: string | symbol) => {
@@ -262,8 +283,8 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * signal aborts and with PRODUCER_DIED when the producer died.
    */
   async receive(options?: ReceiveOptions): Promise<unknown> {
-    const signal = options?.signal;
-    const deadline = Date.now() + durationOption('receive', 'timeout', options?.timeout, Infinity);
+    const { signal, timeout } = waitOptions('receive', options);
+    const deadline = Date.now() + timeout;
     let started = false;
     for (;;) {
       if (signal?.aborted) {

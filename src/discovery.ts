@@ -9,9 +9,11 @@
  * header for a few microseconds, and Consumer.open would block the event loop waiting for it. Such a
  * segment is retried shortly; one that stays blank, or is not a ring, is reported once with a 'warning'.
  *
- * A ring instance is identified by (device, inode, creation time from its header) plus its producer
- * epoch: a ring that was dropped is added again only when it was re-created, or when a new producer took
- * it over after the old one died.
+ * A ring instance is identified by (device, inode, creation time from its header): a ring that was dropped
+ * is added again only when it was re-created. A producer that restarts and takes over the same segment
+ * continues the same instance: to keep reading across such restarts, open with
+ * `consumer: { waitForRestartMs }` so the ring is not dropped meanwhile (re-adding it would deliver again
+ * what the ring still holds).
  */
 import * as fs from 'fs';
 import type { ConsumerOptions } from './consumer';
@@ -49,10 +51,9 @@ export const FOLLOW_OPTION_KEYS = ['consumer', 'rescanIntervalMs', 'watch', 'ini
 /** How soon a segment that is still being created is looked at again. */
 const INIT_RETRY_MS = 10;
 
-/** One instance of a segment: `instance` changes when it is re-created, `epoch` when a producer takes it over. */
+/** One instance of a segment: changes when the segment is re-created (not when a producer takes it over). */
 export interface RingIdentity {
   instance: string;
-  epoch: number;
 }
 
 /** Per selector: name -> the instance discovery last added, dropped or reported. */
@@ -102,7 +103,7 @@ function validatePrefix(prefix: unknown): asserts prefix is string {
 }
 
 function sameIdentity(a: RingIdentity | undefined, b: RingIdentity): boolean {
-  return a !== undefined && a.instance === b.instance && a.epoch === b.epoch;
+  return a !== undefined && a.instance === b.instance;
 }
 
 /**
@@ -128,7 +129,7 @@ export function probeRing(name: string): ProbeResult {
     const denied = code === 'EACCES' || code === 'EPERM';
     return {
       kind: 'not-a-ring',
-      identity: { instance, epoch: -1 },
+      identity: { instance },
       error: new ShmRingError(denied ? 'PERMISSION_DENIED' : 'NOT_A_RING', `${name} cannot be read (${code}); not following it`, {
         segment: name,
         syscall: 'open',
@@ -144,7 +145,7 @@ export function probeRing(name: string): ProbeResult {
       return notARing(name, `${fileInstance}:${st.mtimeMs}`, 'is not a regular file');
     }
     // shm_open creates the file empty; the creator's ftruncate gives it its size at once.
-    if (st.size === 0) return { kind: 'initialising', identity: { instance: `init:${fileInstance}`, epoch: -1 } };
+    if (st.size === 0) return { kind: 'initialising', identity: { instance: `init:${fileInstance}` } };
     if (st.size < L.PAGE_LENGTH) return notARing(name, `${fileInstance}:${st.mtimeMs}`, `is ${st.size} bytes, smaller than any ring`);
     const page = Buffer.alloc(L.PAGE_LENGTH);
     const read = fs.readSync(fd, page, 0, L.PAGE_LENGTH, 0);
@@ -152,16 +153,16 @@ export function probeRing(name: string): ProbeResult {
     const bytes = new Uint8Array(page.buffer, page.byteOffset, page.length);
     if (!hasMagic(bytes)) {
       const blank = bytes.subarray(0, L.MAGIC.length).every((b) => b === 0);
-      if (blank) return { kind: 'initialising', identity: { instance: `init:${fileInstance}`, epoch: -1 } };
+      if (blank) return { kind: 'initialising', identity: { instance: `init:${fileInstance}` } };
       return notARing(name, `${fileInstance}:${st.mtimeMs}`, 'is not a shmring segment (no magic)');
     }
     // The creator writes the layout version last (see writeHeader): until then, nothing else is final.
     if (page.readInt32LE(L.LAYOUT_VERSION_OFFSET) === 0) {
-      return { kind: 'initialising', identity: { instance: `init:${fileInstance}`, epoch: -1 } };
+      return { kind: 'initialising', identity: { instance: `init:${fileInstance}` } };
     }
+    // tmpfs reuses inode numbers: the creation time from the header tells a re-created ring apart.
     const createdAtMs = page.readDoubleLE(L.CREATED_AT_MS_OFFSET);
-    const epoch = page.readInt32LE(L.PRODUCER_EPOCH_OFFSET);
-    return { kind: 'ring', identity: { instance: `${fileInstance}:${createdAtMs}`, epoch } };
+    return { kind: 'ring', identity: { instance: `${fileInstance}:${createdAtMs}` } };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { kind: 'gone' };
@@ -174,7 +175,7 @@ export function probeRing(name: string): ProbeResult {
 function notARing(name: string, instance: string, why: string): ProbeResult {
   return {
     kind: 'not-a-ring',
-    identity: { instance, epoch: -1 },
+    identity: { instance },
     error: new ShmRingError('NOT_A_RING', `${name} ${why}; not following it`, { segment: name }),
   };
 }
@@ -213,7 +214,9 @@ export class RingFollower {
 
   /** @internal */
   start(): void {
-    this.scan();
+    // Not synchronously: listeners attached right after follow() must see the first 'ring-added' and
+    // 'warning' events.
+    process.nextTick(() => this.scan());
     if (this.options.watch) {
       try {
         this.watcher = fs.watch(SHM_DIRECTORY, { persistent: true }, (_event, filename) => this.onEvent(filename));
@@ -293,9 +296,9 @@ export class RingFollower {
     const probe = probeRing(name);
     if (probe.kind !== 'ring') return;
     const now = probe.identity;
-    // Same segment as the one we read (the consumer followed any takeover meanwhile): that instance is
-    // done. A re-created segment under the name is new: leave it for the next scan.
-    if (added !== undefined && added.instance !== now.instance) {
+    // Same segment as the one we read: that instance is done. A re-created segment under the name is
+    // new: look at it again.
+    if (added !== undefined && !sameIdentity(added, now)) {
       this.queue(name);
       return;
     }

@@ -115,6 +115,9 @@ export const SLOT_FLAG_TETHERED = 1;
 
 export const ProducerState = { NONE: 0, LIVE: 1, CLOSED: 2 } as const;
 
+/** FLAGS bit: the producer zeroed the data region on close (wipeOnClose); unread messages are gone. */
+export const FLAG_WIPED = 1;
+
 /** Bytes of the control region for a ring with `maxConsumers` slots: a whole number of pages. */
 export function controlLength(maxConsumers: number): number {
   return alignUp(SLOTS_OFFSET + maxConsumers * SLOT_LENGTH, PAGE_LENGTH);

@@ -64,3 +64,16 @@ export function describe(value: unknown): string {
   if (value === null || typeof value !== 'object') return String(value);
   return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'Object'})`;
 }
+
+/** The { signal, timeout } options of the waiting calls (receive, sendAsync), checked. */
+export function waitOptions(what: string, input: unknown): { signal: AbortSignal | undefined; timeout: number } {
+  const options = checkOptionsObject(what, input);
+  rejectUnknownKeys(what, options, ['signal', 'timeout']);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new TypeError(`${what}: signal must be an AbortSignal, got ${describe(options.signal)}`);
+  }
+  return {
+    signal: options.signal as AbortSignal | undefined,
+    timeout: durationOption(what, 'timeout', options.timeout, Infinity),
+  };
+}

@@ -7,6 +7,7 @@
  * geometry, corrupt) when no live producer holds it.
  */
 import { EventEmitter } from 'events';
+import * as fs from 'fs';
 import { Codec, createMessagePackCodec } from './codec';
 import { ShmRingError } from './errors';
 import { AsyncWaiter } from './futex';
@@ -17,12 +18,15 @@ import { currentProcess, liveness, ProcessIdentity } from './liveness';
 import {
   booleanOption,
   checkOptionsObject,
+  describe,
   durationOption,
   integerOption,
   rejectUnknownKeys,
+  waitOptions,
 } from './options';
 import {
   BYTES_SENT_F64,
+  FLAGS_I32,
   CONSUMERS_RECLAIMED_F64,
   MESSAGES_SENT_F64,
   distance,
@@ -85,6 +89,8 @@ export interface ProducerOptions {
 }
 
 export const DEFAULT_MODE = 0o600;
+/** How long close() with wipeOnClose waits for tethered consumers to read everything before wiping. */
+const WIPE_DRAIN_MS = 1000;
 export const DEFAULT_LIVENESS_INTERVAL_MS = 500;
 export { DEFAULT_CAPACITY, DEFAULT_MAX_CONSUMERS } from './layout';
 
@@ -309,7 +315,7 @@ export class Producer extends EventEmitter {
   /** Publishes raw bytes (no codec). Returns false (nothing sent) when the ring is full. */
   sendBytes(bytes: Uint8Array): boolean {
     this.checkOpen();
-    if (!(bytes instanceof Uint8Array)) throw new TypeError('sendBytes: bytes must be a Uint8Array');
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytes: bytes must be a Uint8Array, got ${describe(bytes)}`);
     return this.publish(L.RecordType.BYTES, bytes);
   }
 
@@ -339,7 +345,7 @@ export class Producer extends EventEmitter {
 
   async sendBytesAsync(bytes: Uint8Array, options?: SendOptions): Promise<void> {
     this.checkOpen();
-    if (!(bytes instanceof Uint8Array)) throw new TypeError('sendBytesAsync: bytes must be a Uint8Array');
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytesAsync: bytes must be a Uint8Array, got ${describe(bytes)}`);
     await this.publishAsync(L.RecordType.BYTES, bytes, options);
   }
 
@@ -356,6 +362,7 @@ export class Producer extends EventEmitter {
 
   sendBytesSync(bytes: Uint8Array, timeoutMs = Infinity): boolean {
     this.checkOpen();
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytesSync: bytes must be a Uint8Array, got ${describe(bytes)}`);
     return this.publishSync(L.RecordType.BYTES, bytes, timeoutMs);
   }
 
@@ -398,7 +405,7 @@ export class Producer extends EventEmitter {
     Atomics.store(words, PRODUCER_STATE_I32, L.ProducerState.CLOSED);
     Atomics.store(words, PRODUCER_WAITING_I32, 0);
     this.writer.wakeConsumers();
-    if (this.options.wipeOnClose) this.memory.dataBytes.fill(0);
+    if (this.options.wipeOnClose) this.wipe();
     Atomics.compareExchange(words, PRODUCER_PID_I32, this.identity.pid, 0);
     if (this.options.unlinkOnClose) {
       try {
@@ -521,6 +528,28 @@ export class Producer extends EventEmitter {
     return reclaimed > 0;
   }
 
+  /**
+   * wipeOnClose: zero the data region, after giving tethered consumers a bounded moment to read what they
+   * were promised. Whatever is still unread is announced first (FLAGS bit WIPED, and TAIL_INTENT a full
+   * ring ahead so untethered readers see themselves lapped): readers count it as lost and end, instead of
+   * taking zeroed memory for corruption.
+   */
+  private wipe(): void {
+    const words = this.memory.controlI32;
+    const deadline = Date.now() + WIPE_DRAIN_MS;
+    for (;;) {
+      Atomics.store(words, PRODUCER_WAITING_I32, 1);
+      const ticket = Atomics.load(words, SPACE_WAKE_I32);
+      this.writer.refreshLimit();
+      if (this.writer.freeBytes >= this.capacity || Date.now() >= deadline) break;
+      futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, ticket, 5);
+    }
+    Atomics.store(words, PRODUCER_WAITING_I32, 0);
+    Atomics.or(words, FLAGS_I32, L.FLAG_WIPED);
+    Atomics.store(words, TAIL_INTENT_I32, (this.writer.committedTail + this.capacity + L.RECORD_ALIGNMENT) | 0);
+    this.memory.dataBytes.fill(0);
+  }
+
   private reserveForClose(): number {
     const deadline = Date.now() + 100;
     for (;;) {
@@ -532,10 +561,7 @@ export class Producer extends EventEmitter {
   }
 
   private async publishAsync(type: number, bytes: Uint8Array, options: SendOptions | undefined): Promise<void> {
-    const signal = options?.signal;
-    const timeout = options?.timeout ?? Infinity;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
-    durationOption('sendAsync', 'timeout', timeout, Infinity);
+    const { signal, timeout } = waitOptions('sendAsync', options);
     this.checkLength(bytes.length);
     const deadline = Date.now() + timeout;
     for (;;) {
@@ -554,7 +580,12 @@ export class Producer extends EventEmitter {
       this.writer.flush();
       this.reclaimDeadConsumers(false);
       this.neededBytes = Math.max(this.neededBytes, this.resumeThreshold(bytes.length));
-      await this.waitForSpace(signal, deadline);
+      try {
+        await this.waitForSpace(signal, deadline);
+      } catch (error) {
+        this.checkOpen(); // close() during the wait: CLOSED, with the ring's name, rather than ABORTED
+        throw error;
+      }
     }
   }
 
@@ -683,7 +714,15 @@ function tryUseExisting(name: string, geometry: RingGeometry, options: ResolvedP
   } catch (error) {
     if (!(error instanceof ShmRingError)) throw error;
     if (error.code === 'SEGMENT_NOT_FOUND') return undefined; // vanished under us: create again
-    if (error.code === 'INCOMPATIBLE_VERSION' || error.code === 'CORRUPT_SEGMENT' || error.code === 'INIT_TIMEOUT') {
+    if (error.code === 'SEGMENT_TOO_SMALL' && growsWithin(name, DEFAULT_INIT_TIMEOUT_MS)) {
+      return undefined; // a creator was between shm_open and ftruncate: look again
+    }
+    if (
+      error.code === 'INCOMPATIBLE_VERSION' ||
+      error.code === 'CORRUPT_SEGMENT' ||
+      error.code === 'INIT_TIMEOUT' ||
+      error.code === 'SEGMENT_TOO_SMALL' // left by a creator killed before ftruncate, or truncated
+    ) {
       replaceUnusable(name, options, error);
       return undefined;
     }
@@ -745,12 +784,55 @@ function replaceUnusable(name: string, options: ResolvedProducerOptions, cause: 
       cause,
     });
   }
-  // A live producer of another version would be in the lock word; without a readable header we can only
-  // trust the magic check done by openRing (NOT_A_RING is never replaced).
+  // Whatever else is wrong with it, a ring whose lock word names a live producer is that producer's:
+  // never pull it from under it (someone may have damaged its header; that is for a person to look at).
+  const holder = producerInFile(name);
+  if (holder !== undefined && liveness(holder) !== 'dead') {
+    throw new ShmRingError('PRODUCER_ALIVE', `${name} cannot be used${cause ? ` (${cause.code})` : ''} but its producer (pid ${holder.pid}) is alive`, {
+      segment: name,
+      hint: `Stop pid ${holder.pid} first; \`npx shmring inspect ${name}\` shows what is wrong with the ring.`,
+      cause,
+    });
+  }
   try {
     Segment.unlink(name);
   } catch (error) {
     if (!(error instanceof ShmRingError && error.code === 'SEGMENT_NOT_FOUND')) throw error;
+  }
+}
+
+/** The producer identity recorded in a segment's lock words, read with plain file I/O (no mapping). */
+function producerInFile(name: string): ProcessIdentity | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(`/dev/shm${name}`, 'r');
+    const block = Buffer.alloc(L.PRODUCER_PID_NAMESPACE_OFFSET + 8);
+    if (fs.readSync(fd, block, 0, block.length, 0) < block.length) return undefined;
+    const pid = block.readInt32LE(L.PRODUCER_PID_OFFSET);
+    if (pid <= 0) return undefined;
+    return {
+      pid,
+      startTime: block.readDoubleLE(L.PRODUCER_START_TIME_OFFSET),
+      pidNamespace: block.readDoubleLE(L.PRODUCER_PID_NAMESPACE_OFFSET),
+    };
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Whether /dev/shm/<name> reaches a page within `ms` (its creator was still sizing it). */
+function growsWithin(name: string, ms: number): boolean {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if (fs.statSync(`/dev/shm${name}`).size >= L.PAGE_LENGTH) return true;
+    } catch {
+      return true; // gone: the caller creates it again
+    }
+    if (Date.now() >= deadline) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
   }
 }
 

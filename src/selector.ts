@@ -142,6 +142,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
   private pumping = false;
   private refed: boolean;
   private counters = { received: 0, wakeups: 0, timeouts: 0 };
+  private lastIdleCheck = 0;
 
   constructor(options?: SelectorOptions) {
     super();
@@ -474,6 +475,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
       return;
     }
     const words: FutexWord[] = [];
+    let timeoutMs = this.options.checkIntervalMs;
     for (const entry of ring) {
       // SYNC POINT: each _prepareToSleep announces a sleeper on its ring, then re-checks the tail (the
       // Dekker pair with the producer's commit). A ring with data means no sleep at all.
@@ -484,13 +486,16 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
       }
       entry.sleeping = true;
       words.push(word);
+      // A ring whose producer cannot wake us (a consumer without a slot) must be polled.
+      const pollMs = (word as { pollMs?: number }).pollMs;
+      if (pollMs !== undefined && pollMs < timeoutMs) timeoutMs = pollMs;
     }
     let timedOut = false;
     try {
       const shards = Math.ceil(words.length / RINGS_PER_WAITER);
       const waits: Promise<{ result: string }>[] = [];
       for (let s = 0; s < shards; s++) {
-        waits.push(this.waiter(s).wait(words.slice(s * RINGS_PER_WAITER, (s + 1) * RINGS_PER_WAITER), this.options.checkIntervalMs));
+        waits.push(this.waiter(s).wait(words.slice(s * RINGS_PER_WAITER, (s + 1) * RINGS_PER_WAITER), timeoutMs));
       }
       if (waits.length === 1) {
         timedOut = (await waits[0]!).result === 'timed-out';
@@ -510,7 +515,12 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
     }
     if (timedOut) {
       this.counters.timeouts++;
-      this.checkIdleRings();
+      // Liveness checks read /proc: once per checkIntervalMs, not on every short poll.
+      const now = Date.now();
+      if (now - this.lastIdleCheck >= this.options.checkIntervalMs) {
+        this.lastIdleCheck = now;
+        this.checkIdleRings();
+      }
     } else {
       this.counters.wakeups++;
     }

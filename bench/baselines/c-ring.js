@@ -56,7 +56,9 @@ module.exports = {
         };
       }
       const rounds = ctx.cPingRounds;
-      const out = await ctx.runCommand(bin, ['pingpong', name, String(rounds), '10000'], { timeoutMs: ctx.runTimeoutMs });
+      // Bounded in count and in time (3 s full, 1 s quick): on a busy machine each round can take a
+      // scheduler slice.
+      const out = await ctx.runCommand(bin, ['pingpong', name, String(rounds), '1000', String(ctx.quick ? 1000 : 3000)], { timeoutMs: ctx.runTimeoutMs });
       return JSON.parse(out.trim().split('\n').pop());
     } finally {
       ctx.releaseResources && ctx.releaseResources();

@@ -13,8 +13,9 @@
  *
  * Build: cc -O2 -std=c11 -o ref_ring ref_ring.c  (-lrt on old glibc)
  * Usage: ref_ring tput <segment-name> <message-bytes> <duration-ms> <max-messages> <capacity>
- *        ref_ring pingpong <segment-name> <round-trips> <warmup>
- * Prints one JSON line on stdout.
+ *        ref_ring pingpong <segment-name> <round-trips> <warmup> <max-ms>
+ * Prints one JSON line on stdout. Every loop is bounded in time (GIVE_UP_NS past the planned end), and
+ * the forked child dies with its parent (PR_SET_PDEATHSIG), so no spinning process is ever left behind.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +35,7 @@
 #include <unistd.h>
 
 #define BLOCK 128
+#define GIVE_UP_NS (30ull * 1000000000ull)
 #define PAD_TYPE 2u
 #define MSG_TYPE 1u
 #define END_TYPE 3u
@@ -75,6 +79,12 @@ typedef struct {
   _Alignas(BLOCK) unsigned char data[];
 } ring_t;
 
+/* In the forked child: die with the parent, even if it is SIGKILLed. */
+static void die_with_parent(pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(3);
+}
+
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
@@ -85,17 +95,25 @@ static int tput(const char *name, size_t msg, uint64_t duration_ms, uint64_t max
   ring_t *r = map_segment(name, sizeof(ring_t) + capacity);
   unsigned char *payload = aligned_alloc(64, msg < 64 ? 64 : (msg + 63) & ~(size_t)63);
   memset(payload, 0xab, msg);
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) { perror("fork"); return 2; }
   if (pid == 0) {
     /* consumer */
+    die_with_parent(parent);
+    uint64_t give_up = now_ns() + duration_ms * 1000000ull + GIVE_UP_NS;
+    uint64_t idle_polls = 0;
     unsigned char *out = aligned_alloc(64, msg < 64 ? 64 : (msg + 63) & ~(size_t)63);
     uint64_t head = 0, count = 0, bytes = 0, bad = 0;
     uint32_t expect = 0;
     double cpu0 = cpu_seconds();
     for (;;) {
       uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-      if (tail == head) { cpu_pause(); continue; }
+      if (tail == head) {
+        cpu_pause();
+        if ((++idle_polls & 0xfffff) == 0 && now_ns() > give_up) { fprintf(stderr, "consumer: producer stopped\n"); _exit(4); }
+        continue;
+      }
       int end = 0;
       while (head != tail) {
         unsigned char *rec = r->data + (head & mask);
@@ -141,9 +159,10 @@ static int tput(const char *name, size_t msg, uint64_t duration_ms, uint64_t max
     size_t need = rec_len;
     size_t to_end = capacity - off;
     if (to_end < rec_len) need = to_end + rec_len; /* padding + record */
-    while (tail + need - cached_head > capacity) {
+    for (uint64_t polls = 0; tail + need - cached_head > capacity; polls++) {
       cached_head = atomic_load_explicit(&r->head, memory_order_acquire);
       if (tail + need - cached_head > capacity) cpu_pause();
+      if ((polls & 0xfffff) == 0xfffff && now_ns() > deadline + GIVE_UP_NS) { fprintf(stderr, "producer: consumer stopped\n"); kill(pid, SIGKILL); return 4; }
     }
     if (to_end < rec_len) {
       uint32_t hdr[2] = {(uint32_t)to_end, PAD_TYPE};
@@ -164,7 +183,10 @@ static int tput(const char *name, size_t msg, uint64_t duration_ms, uint64_t max
   {
     size_t off = tail & mask;
     /* records are 8-aligned, so 8 bytes always fit before the end */
-    while (tail + 8 - atomic_load_explicit(&r->head, memory_order_acquire) > capacity) cpu_pause();
+    for (uint64_t polls = 0; tail + 8 - atomic_load_explicit(&r->head, memory_order_acquire) > capacity; polls++) {
+      cpu_pause();
+      if ((polls & 0xfffff) == 0xfffff && now_ns() > deadline + GIVE_UP_NS) { kill(pid, SIGKILL); return 4; }
+    }
     uint32_t hdr[2] = {0, END_TYPE};
     memcpy(r->data + off, hdr, 8);
     tail += 8;
@@ -183,28 +205,44 @@ typedef struct {
   _Alignas(BLOCK) _Atomic uint64_t pong;
 } pingpong_t;
 
-static int pingpong(const char *name, uint64_t rounds, uint64_t warmup) {
+/* Ping-pong until `rounds` round trips or `max_ms` have passed, whichever comes first. */
+static int pingpong(const char *name, uint64_t rounds, uint64_t warmup, uint64_t max_ms) {
   pingpong_t *pp = map_segment(name, sizeof(pingpong_t));
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) { perror("fork"); return 2; }
   uint64_t total = rounds + warmup;
   if (pid == 0) {
+    die_with_parent(parent);
+    uint64_t give_up = now_ns() + max_ms * 1000000ull + GIVE_UP_NS;
     for (uint64_t i = 1; i <= total; i++) {
-      while (atomic_load_explicit(&pp->ping, memory_order_acquire) != i) cpu_pause();
+      for (uint64_t polls = 0; atomic_load_explicit(&pp->ping, memory_order_acquire) != i; polls++) {
+        cpu_pause();
+        if ((polls & 0xfffff) == 0xfffff && now_ns() > give_up) _exit(4);
+      }
       atomic_store_explicit(&pp->pong, i, memory_order_release);
     }
     _exit(0);
   }
   uint64_t *rtt = malloc(sizeof(uint64_t) * rounds);
+  uint64_t deadline = now_ns() + max_ms * 1000000ull;
+  uint64_t done = 0;
   for (uint64_t i = 1; i <= total; i++) {
     uint64_t t0 = now_ns();
+    if (t0 > deadline && done > 0) break;
     atomic_store_explicit(&pp->ping, i, memory_order_release);
-    while (atomic_load_explicit(&pp->pong, memory_order_acquire) != i) cpu_pause();
+    for (uint64_t polls = 0; atomic_load_explicit(&pp->pong, memory_order_acquire) != i; polls++) {
+      cpu_pause();
+      if ((polls & 0xfffff) == 0xfffff && now_ns() > deadline + GIVE_UP_NS) { kill(pid, SIGKILL); return 4; }
+    }
     uint64_t t1 = now_ns();
-    if (i > warmup) rtt[i - warmup - 1] = t1 - t0;
+    if (i > warmup) rtt[done++] = t1 - t0;
   }
+  kill(pid, SIGKILL);
   int status;
   waitpid(pid, &status, 0);
+  rounds = done;
+  if (rounds == 0) { fprintf(stderr, "pingpong: no round trip within %llu ms\n", (unsigned long long)max_ms); return 4; }
   qsort(rtt, rounds, sizeof(uint64_t), cmp_u64);
 #define PCT(p) (rtt[(size_t)((double)(p) * (rounds - 1))] / 2.0 / 1000.0)
   printf("{\"samples\":%llu,\"p50_us\":%.4f,\"p99_us\":%.4f,\"p999_us\":%.4f,\"max_us\":%.4f,\"rtt_p50_us\":%.4f}\n",
@@ -219,9 +257,9 @@ int main(int argc, char **argv) {
     if (capacity == 0 || (capacity & (capacity - 1)) != 0) { fprintf(stderr, "capacity must be a power of two\n"); return 2; }
     return tput(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10), strtoull(argv[5], NULL, 10), capacity);
   }
-  if (argc >= 5 && strcmp(argv[1], "pingpong") == 0) {
-    return pingpong(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10));
+  if (argc >= 6 && strcmp(argv[1], "pingpong") == 0) {
+    return pingpong(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10), strtoull(argv[5], NULL, 10));
   }
-  fprintf(stderr, "usage: ref_ring tput <name> <bytes> <ms> <max> <capacity> | pingpong <name> <rounds> <warmup>\n");
+  fprintf(stderr, "usage: ref_ring tput <name> <bytes> <ms> <max> <capacity> | pingpong <name> <rounds> <warmup> <max-ms>\n");
   return 2;
 }

@@ -29,6 +29,7 @@ export class RingMemory {
 }
 
 // Indexes of the words the hot paths touch, as Int32Array / Float64Array indexes into the control region.
+export const FLAGS_I32 = L.FLAGS_OFFSET >> 2;
 export const PUBLISHED_TAIL_I32 = L.PUBLISHED_TAIL_OFFSET >> 2;
 export const TAIL_INTENT_I32 = L.TAIL_INTENT_OFFSET >> 2;
 export const OLDEST_POSITION_I32 = L.OLDEST_POSITION_OFFSET >> 2;

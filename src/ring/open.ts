@@ -45,6 +45,7 @@ export function openRing(name: string, options: OpenRingOptions): OpenedRing {
       sleepSync(1);
     }
     const geometry = readGeometry(probe, segment.size, name);
+    segment.unmap(probe);
     const control = segment.map(0, geometry.controlLength, { writable: true });
     const data = segment.map(geometry.controlLength, geometry.capacity, { writable: options.writableData });
     return { segment, memory: new RingMemory(name, geometry, control, data), geometry };

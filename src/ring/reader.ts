@@ -13,6 +13,8 @@ import * as futex from '../futex';
 import * as L from '../layout';
 import {
   distance,
+  FLAGS_I32,
+  NEXT_SEQUENCE_I32,
   OLDEST_POSITION_I32,
   PRODUCER_WAITING_I32,
   PUBLISHED_TAIL_I32,
@@ -33,6 +35,7 @@ export const NOTHING = 0;
 const MAX_RESYNCS = 8;
 /** A record loop that meets more padding than this in one read() is looking at a hostile ring. */
 const MAX_SKIPS_PER_READ = 4;
+const ALIGNMENT_MASK = L.RECORD_ALIGNMENT - 1;
 
 export class RingReader {
   /** Position of the next record to read. */
@@ -79,6 +82,8 @@ export class RingReader {
     /** Slot this reader publishes its head into; -1 for a reader without a slot. */
     readonly slot: number,
     start: number,
+    /** Sequence number of the record at `start`, when known: loss is then counted from the join on. */
+    startSequence?: number,
   ) {
     this.words = memory.controlI32;
     this.data = memory.dataI32;
@@ -90,6 +95,10 @@ export class RingReader {
     this.sleepingIndex = slot >= 0 ? slotSleepingIndex(slot) : -1;
     this.releaseEvery = this.capacity >> 2;
     this.position = start | 0;
+    if (startSequence !== undefined) {
+      this.expectedSequence = startSequence | 0;
+      this.hasSequence = true;
+    }
     this.publishedHead = this.position;
     this.cachedTail = this.position;
     this.validateUntil = Atomics.load(this.words, PUBLISHED_TAIL_I32);
@@ -112,7 +121,9 @@ export class RingReader {
    */
   read(): number {
     if (distance(this.position, this.publishedHead) >= this.releaseEvery) this.release();
-    for (let skips = 0; skips <= MAX_SKIPS_PER_READ; ) {
+    // Bounded: padding records and resynchronisations both count, so no ring contents (nor a hostile
+    // writer racing us) can keep one read() call looping.
+    for (let skips = 0; skips <= MAX_SKIPS_PER_READ + 2 * MAX_RESYNCS; ) {
       const position = this.position;
       if (position === this.cachedTail) {
         // Caught up: let the producer reuse everything we have read before looking for more.
@@ -125,12 +136,20 @@ export class RingReader {
       const validate = this.mustValidate(position);
       if (available < 0 || available > this.capacity) {
         // Behind by more than a ring (lapped), or ahead of the tail (a producer restarted the positions).
+        if (this.wiped()) return this.endAfterWipe();
         this.resync();
+        skips++;
         continue;
       }
       if (validate && this.lapped(position)) {
+        if (this.wiped()) return this.endAfterWipe();
         this.resync();
+        skips++;
         continue;
+      }
+      if ((position & ALIGNMENT_MASK) !== 0 || (this.cachedTail & ALIGNMENT_MASK) !== 0) {
+        // Records start on 16-byte boundaries; anything else came from a damaged control region.
+        throw this.corrupt(position, -1, -1);
       }
       const offset = position & this.mask;
       const index = offset >> 2;
@@ -150,9 +169,12 @@ export class RingReader {
         // Garbage in a header is expected while an untethered reader is being lapped; otherwise the
         // ring is corrupt.
         if (validate && this.lapped(position)) {
+          if (this.wiped()) return this.endAfterWipe();
           this.resync();
+          skips++;
           continue;
         }
+        if (this.wiped()) return this.endAfterWipe();
         throw this.corrupt(position, payloadLength, type);
       }
       if (type === L.RecordType.PADDING) {
@@ -167,7 +189,9 @@ export class RingReader {
         // SYNC POINT: pairs with RingWriter#raiseIntent. If the producer had not announced overwriting
         // this record by the time we finished copying, the copy is whole.
         if (this.lapped(position)) {
+          if (this.wiped()) return this.endAfterWipe();
           this.resync();
+          skips++;
           continue;
         }
       }
@@ -195,6 +219,29 @@ export class RingReader {
     throw this.corrupt(this.position, -1, L.RecordType.PADDING);
   }
 
+  /** Whether the producer wiped the data region on close (FLAGS bit WIPED). */
+  private wiped(): boolean {
+    return (Atomics.load(this.words, FLAGS_I32) & L.FLAG_WIPED) !== 0;
+  }
+
+  /**
+   * The producer closed with wipeOnClose while we had not read everything: what we had not read is gone.
+   * Count it as lost and end the stream, rather than reporting the zeroed memory as corruption.
+   */
+  private endAfterWipe(): number {
+    const next = this.words[NEXT_SEQUENCE_I32];
+    if (this.hasSequence) {
+      const gap = distance(next, this.expectedSequence);
+      if (gap > 0) this.lost += gap;
+    }
+    this.expectedSequence = next;
+    this.position = this.cachedTail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+    this.payloadLength = 0;
+    this.payloadOffset = 0;
+    this.lastWasCopy = false;
+    return L.RecordType.END;
+  }
+
   /** Whether the record at `position` is no longer safe to read (the producer may be overwriting it). */
   private lapped(position: number): boolean {
     return distance(Atomics.load(this.words, TAIL_INTENT_I32), position) > this.capacity;
@@ -214,7 +261,8 @@ export class RingReader {
     const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
     const oldest = Atomics.load(this.words, OLDEST_POSITION_I32);
     const ahead = distance(tail, oldest);
-    const usable = ahead >= 0 && ahead <= this.capacity && distance(oldest, this.position) > 0;
+    const usable =
+      ahead >= 0 && ahead <= this.capacity && distance(oldest, this.position) > 0 && (oldest & ALIGNMENT_MASK) === 0;
     this.position = usable && this.resyncsInARow < MAX_RESYNCS ? oldest : tail;
     this.cachedTail = tail;
     if (this.tethered) this.validateUntil = tail;

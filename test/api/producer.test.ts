@@ -172,6 +172,15 @@ describe('close() and disposal', () => {
     await expect(within(pending, 5000, 'sendAsync')).rejects.toBeInstanceOf(ShmRingError);
   });
 
+  // BUG (src/producer.ts): the pending wait is rejected by the AsyncWaiter's own close() ('ABORTED', "the
+  // wait was aborted", no segment name) rather than with CLOSED. Passes once fixed; then make it an it().
+  it('close() while sendAsync() waits for space rejects it with code CLOSED', async () => {
+    const { producer } = await fullRing('close-pending-code');
+    const pending = producer.sendAsync('never');
+    setTimeout(() => producer.close(), 20);
+    await expect(within(pending, 5000, 'sendAsync')).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
   it('Symbol.dispose and Symbol.asyncDispose close the producer', async () => {
     const first = Producer.create(ringName('dispose'), { capacity: 4096 });
     first[Symbol.dispose]();

@@ -1,0 +1,33 @@
+'use strict';
+// An application process that publishes telemetry: a latency metric every few milliseconds and an event
+// now and then. Here over its own shared-memory ring, which the collector discovers by name prefix.
+//
+//   node shm/app.js <app name>        (TELEMETRY_PREFIX: the rings' name prefix, default '/telemetry.')
+const { Producer } = require('shmring');
+
+const app = process.argv[2] ?? 'app';
+const prefix = process.env.TELEMETRY_PREFIX ?? '/telemetry.';
+const channel = Producer.create(`${prefix}${app}.${process.pid}`);
+
+let sent = 0;
+let dropped = 0;
+function publish(message) {
+  // false: the collector is behind and the ring is full. Telemetry must never stall the app: drop.
+  if (channel.send(message)) sent++;
+  else dropped++;
+}
+
+const timer = setInterval(() => {
+  publish({ app, kind: 'metric', name: 'latency_ms', value: 5 + Math.random() * 20, at: Date.now() });
+  if (Math.random() < 0.1) publish({ app, kind: 'event', name: 'request_failed', at: Date.now() });
+}, 2);
+
+function stop() {
+  clearInterval(timer);
+  channel.close(); // END after the last message, then unlink: the collector drains it and lets it go
+  process.send?.({ app, sent, dropped });
+  process.exit(0);
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+process.send?.({ ready: true });

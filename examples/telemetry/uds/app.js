@@ -1,0 +1,34 @@
+'use strict';
+// An application process that publishes telemetry: a latency metric every few milliseconds and an event
+// now and then. Here over a Unix domain socket to the collector, one JSON object per line.
+//
+//   node uds/app.js <app name>        (TELEMETRY_SOCKET: the collector's socket path)
+const net = require('net');
+
+const app = process.argv[2] ?? 'app';
+const socketPath = process.env.TELEMETRY_SOCKET ?? '/tmp/telemetry.sock';
+const channel = net.createConnection(socketPath);
+channel.on('error', () => {}); // collector gone: the app carries on without telemetry
+
+let sent = 0;
+let dropped = 0;
+function publish(message) {
+  channel.write(`${JSON.stringify(message)}\n`);
+  sent++;
+}
+
+const timer = setInterval(() => {
+  publish({ app, kind: 'metric', name: 'latency_ms', value: 5 + Math.random() * 20, at: Date.now() });
+  if (Math.random() < 0.1) publish({ app, kind: 'event', name: 'request_failed', at: Date.now() });
+}, 2);
+
+function stop() {
+  clearInterval(timer);
+  channel.end(() => {
+    process.send?.({ app, sent, dropped });
+    process.exit(0);
+  });
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+channel.on('connect', () => process.send?.({ ready: true }));

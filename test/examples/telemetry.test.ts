@@ -1,0 +1,97 @@
+/**
+ * examples/telemetry: N app processes ─▶ one ring each ─▶ one collector (Selector + discovery), and the
+ * same pair over a Unix domain socket. End to end: every message sent is received, the shutdown (by time
+ * or by SIGINT to the whole process group) is clean, nothing is left in /dev/shm, and the README's diff
+ * is the real difference between the two collectors.
+ */
+import { ChildProcess, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { uniqueName } from '../support/names';
+
+const ROOT = path.join(__dirname, '..', '..');
+const EXAMPLE = path.join(ROOT, 'examples', 'telemetry');
+const running: ChildProcess[] = [];
+const prefixes: string[] = [];
+
+function leftovers(prefix: string): string[] {
+  return fs.readdirSync('/dev/shm').filter((file) => file.startsWith(prefix.slice(1)));
+}
+
+afterEach(() => {
+  for (const child of running.splice(0)) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const prefix of prefixes.splice(0)) {
+    for (const file of leftovers(prefix)) fs.rmSync(`/dev/shm/${file}`, { force: true });
+  }
+});
+
+function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null>; prefix: string } {
+  // A test prefix: global teardown reports any ring this test would leak.
+  const prefix = `${uniqueName('telemetry')}.`;
+  prefixes.push(prefix);
+  const child = spawn(process.execPath, [path.join(EXAMPLE, 'run.js'), '--prefix', prefix, ...args], {
+    cwd: ROOT,
+    detached: true, // its own process group, so a test can SIGINT all of it like Ctrl-C does
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.push(child);
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    }),
+  );
+  return { child, output: () => output, exited, prefix };
+}
+
+function sentAndReceived(output: string): { sent: number; received: number } {
+  const match = /sent (\d+) \(dropped by apps: \d+\), received (\d+)/.exec(output);
+  if (!match) throw new Error(`no totals in the output:\n${output}`);
+  return { sent: Number(match[1]), received: Number(match[2]) };
+}
+
+describe('examples/telemetry', () => {
+  it.each(['shm', 'uds'])('over %s: every message the apps sent reaches the collector, nothing is left behind', async (transport) => {
+    const { output, exited, prefix } = run(['--transport', transport, '--apps', '3', '--seconds', '1.5']);
+    const code = await exited;
+    expect({ code, output: output() }).toEqual({ code: 0, output: expect.stringContaining('every message arrived') });
+    const { sent, received } = sentAndReceived(output());
+    expect(sent).toBeGreaterThan(100);
+    expect(received).toBe(sent);
+    for (const app of ['app0', 'app1', 'app2']) expect(output()).toContain(`'${app}'`);
+    expect(output()).toContain('left in /dev/shm: nothing');
+    expect(leftovers(prefix)).toEqual([]);
+  });
+
+  it('shuts down cleanly on SIGINT to the whole process group (Ctrl-C)', async () => {
+    const { child, output, exited, prefix } = run(['--transport', 'shm', '--apps', '3', '--seconds', '60']);
+    const deadline = Date.now() + 15000;
+    while (!output().includes('collector: ') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(output()).toContain('collector: ');
+    process.kill(-child.pid!, 'SIGINT');
+    expect(await exited).toBe(0);
+    const { sent, received } = sentAndReceived(output());
+    expect(received).toBe(sent);
+    expect(leftovers(prefix)).toEqual([]);
+  });
+
+  it("shows in its README the real diff between the socket and the shared-memory versions", () => {
+    const readme = fs.readFileSync(path.join(EXAMPLE, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```diff\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    for (const file of ['collector.js', 'app.js']) {
+      const diff = spawnSync('diff', ['-u', `uds/${file}`, `shm/${file}`], { cwd: EXAMPLE, encoding: 'utf8' }).stdout;
+      const hunks = diff.split('\n').slice(2).join('\n'); // without the ---/+++ lines (they hold mtimes)
+      expect(blocks.some((block) => block.includes(hunks.trimEnd()))).toBe(true);
+    }
+  });
+});
