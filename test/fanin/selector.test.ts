@@ -179,6 +179,24 @@ describe('Selector (one process)', () => {
     expect(removed).toEqual(['removed']);
   });
 
+  it('polls a ring its producer cannot wake (an untethered consumer left without a slot)', async () => {
+    const name = uniqueName('slotless');
+    names.push(name);
+    const producer = Producer.create(name, { capacity: 4096, maxConsumers: 1 });
+    producers.push(producer);
+    const holder = Consumer.open(name, { tethered: false }); // takes the only slot
+    try {
+      const s = selector({ checkIntervalMs: 60000 });
+      s.add(name, { tethered: false });
+      const pending = take(s, 1);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // asleep
+      producer.send('found by polling');
+      expect(await pending).toEqual([{ ring: name, value: 'found by polling' }]);
+    } finally {
+      holder.close();
+    }
+  });
+
   it('rejects misuse before opening anything', () => {
     expect(() => new Selector({ maxBatch: 5 } as never)).toThrow(TypeError);
     expect(() => new Selector({ maxBatchPerRing: 0 })).toThrow(RangeError);

@@ -4,7 +4,7 @@
  * operation (every k in turn), leaving exactly the shared state such a kill leaves; the OS side of the
  * death (the pid gone) is a pid that has exited. Then the survivors (a restarted producer, the producer
  * reclaiming a slot) must cope.
- * See /tmp/fault-findings.md (and docs/crashes.md) for the diagnosis and the suggested fix of each.
+ * docs/crashes.md describes each window and how the code closes it.
  */
 import { spawn } from 'child_process';
 import { Consumer, Producer } from '../../src';

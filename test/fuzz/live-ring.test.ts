@@ -86,8 +86,8 @@ describe('fuzzing live rings in one process', () => {
     expect(report!.failure).toBeUndefined();
     expect(report!.cases).toBeGreaterThan(0);
     expect(Math.max(maxRss, report!.maxRss)).toBeLessThan(RSS_LIMIT);
-    // FINDING S-1 (/tmp/security-findings.md): a damaged payload makes the codec throw RangeError /
-    // DecodeError out of tryReceive/receive/receiveSync/drain/iteration instead of a ShmRingError.
+    // A damaged payload must surface as a ShmRingError (DECODE_ERROR), not the codec's RangeError or
+    // DecodeError.
     expect(report!.violations.map((v) => `${v.count}x ${v.key} (from ${v.apis.join(', ')})`)).toEqual([]);
   }, wallLimit + 15_000);
 });

@@ -122,8 +122,7 @@ describe('Consumer.open', () => {
         expectMisuse(() => consumer.receiveBytesSync(timeout as never), [show(timeout).replace(/"/g, '')]);
         await expect(consumer.receive({ timeout: timeout as never })).rejects.toThrow(RangeError);
       }
-      // FINDING S-7: a misspelled receive option is silently ignored, so `receive({ timout: 5 })` waits
-      // forever instead of being refused.
+      // Regression: a misspelled option used to be ignored, so `receive({ timout: 5 })` waited forever.
       await expect(within(consumer.receive({ timout: 5 } as never), 500, 'a receive with a misspelled option')).rejects.toThrow(/timout/);
     } finally {
       consumer.close();
@@ -148,8 +147,8 @@ describe('Producer methods', () => {
     claim.commit(32); // still usable after the refusal
   });
 
-  // FINDING S-6: sendBytesSync does not check its argument: a string is sent as zeros, an array as its
-  // elements mod 256, undefined throws "Cannot read properties of undefined".
+  // Regression: sendBytesSync used not to check its argument (a string was sent as zeros, an array as
+  // its elements mod 256).
   it('sendBytes and friends refuse what is not a Uint8Array', async () => {
     expectMisuse(() => producer.sendBytes('abc' as never), ['Uint8Array']);
     expectMisuse(() => producer.sendBytes([1, 2, 3] as never), ['Uint8Array']);
@@ -159,7 +158,7 @@ describe('Producer methods', () => {
     await expect(producer.sendBytesAsync('abc' as never)).rejects.toThrow(TypeError);
     expectMisuse(() => producer.sendSync({}, -1), ['-1']);
     await expect(producer.sendAsync({}, { timeout: -1 })).rejects.toThrow(RangeError);
-    // FINDING S-7 again: sendAsync's options are not checked for unknown keys.
+    // Regression: sendAsync's options are checked for unknown keys too.
     await expect(producer.sendAsync({}, { timout: 5 } as never)).rejects.toThrow(/timout/);
   });
 });

@@ -149,9 +149,9 @@ describe('records and positions are validated when reading', () => {
   });
 });
 
-// FINDING S-8 (/tmp/security-findings.md): positions are not checked for record alignment. With
-// OLDEST_POSITION = 3 the reader takes the header at offset 0 (index 3 >> 2) but the payload from offset
-// 19: every message is delivered shifted by 3 bytes, including bytes past its payload.
+// Regression: positions read from the segment must be record-aligned. With OLDEST_POSITION = 3 the reader
+// once took the header at offset 0 (index 3 >> 2) but the payload from offset 19, delivering every
+// message shifted by 3 bytes.
 it('an unaligned oldest position is never used as a record boundary', () => {
   const name = track(uniqueName('unaligned'));
   const producer = Producer.create(name, { capacity: CAPACITY, unlinkOnClose: false });
@@ -189,8 +189,8 @@ describe('truncated segments', () => {
     const snapshot = readSnapshot(name);
     expect(['corrupt', 'foreign']).toContain(snapshot.kind);
     // A producer replaces a truncated ring of a dead producer with a whole new one.
-    // FINDING S-9: below 4096 bytes Producer.create throws SEGMENT_TOO_SMALL instead (a producer killed
-    // between shm_open and ftruncate leaves a 0-byte file that blocks every restart until `shmring rm`).
+    // Regression: below 4096 bytes Producer.create used to throw SEGMENT_TOO_SMALL (a producer killed
+    // between shm_open and ftruncate leaves a 0-byte file that blocked every restart).
     const producer = Producer.create(name, { capacity: CAPACITY });
     try {
       expect(fs.statSync(`/dev/shm${name}`).size).toBe(CONTROL_LENGTH + CAPACITY);

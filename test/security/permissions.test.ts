@@ -206,8 +206,8 @@ describe('squatting: a name pre-created by another user is never silently used',
     expect(fs.readFileSync(`/dev/shm${name}`).equals(before)).toBe(true);
   });
 
-  // FINDING S-2 (/tmp/security-findings.md): Segment.open checks the size before the owner, so a squatted
-  // empty file reports SEGMENT_TOO_SMALL ("it may still be being created") instead of naming the squatter.
+  // Regression: Segment.open checks the owner before the size, so a squatted empty file names the
+  // squatter instead of reporting SEGMENT_TOO_SMALL ("it may still be being created").
   itAsNobody('an empty file: Producer.create and Consumer.open name the foreign owner', async () => {
     const name = track(uniqueName('squat-empty'));
     expect(await run('squat', name, { kind: 'empty', mode: 0o666 }, NOBODY)).toMatchObject({ ok: true, uid: NOBODY, size: 0 });
@@ -217,8 +217,8 @@ describe('squatting: a name pre-created by another user is never silently used',
     expect({ created: created.code, opened: opened.code }).toEqual({ created: 'FOREIGN_OWNER', opened: 'FOREIGN_OWNER' });
   });
 
-  // FINDING S-3: a directory or a symlink under the name gives SYSTEM_ERROR (EISDIR / ELOOP) rather than
-  // NOT_A_RING. Never used, but the code and message do not say what is wrong.
+  // Regression: a directory or a symlink under the name is NOT_A_RING (it used to be SYSTEM_ERROR with
+  // EINVAL / ELOOP, which did not say what was wrong).
   itAsNobody.each([
     ['a directory', { kind: 'dir', mode: 0o777 }],
     ['a symlink', { kind: 'symlink' }],

@@ -130,9 +130,8 @@ describe('wipeOnClose', () => {
     }
   });
 
-  // FINDING S-4 (/tmp/security-findings.md): the wipe also erases the END record and every message
-  // consumers have not read yet, and they then fail with CORRUPT_SEGMENT ("corrupt record ... type 0")
-  // instead of ending the stream.
+  // Regression: the wipe erases the END record and whatever consumers have not read; they must end the
+  // stream (counting the loss), not fail with CORRUPT_SEGMENT ("corrupt record ... type 0").
   it.each([true, false])('a consumer (tethered: %p) still reading when the producer wipes ends cleanly instead of CORRUPT_SEGMENT', (tethered) => {
     const name = track(uniqueName('wipe-reader'));
     const producer = Producer.create(name, { capacity: CAPACITY, wipeOnClose: true });
