@@ -27,7 +27,9 @@ import {
   waitOptions,
 } from './options';
 import {
+  distance,
   NEXT_SEQUENCE_I32,
+  TAIL_INTENT_I32,
   OLDEST_POSITION_I32,
   PRODUCER_EPOCH_I32,
   PRODUCER_PID_I32,
@@ -39,7 +41,7 @@ import {
 } from './ring/memory';
 import { DEFAULT_INIT_TIMEOUT_MS, openRing } from './ring/open';
 import { NOTHING, RingReader } from './ring/reader';
-import { claimSlot, releaseSlot, slotOwner } from './ring/slots';
+import { claimSlot, releaseSlot, setSlotHead, slotOwner } from './ring/slots';
 import { Segment, validateSegmentName } from './segment';
 import { followSharedWait } from './shared-wait';
 
@@ -157,6 +159,24 @@ function joinPoint(memory: RingMemory, from: 'next' | 'oldest'): { start: number
   return { start, sequence: undefined };
 }
 
+/**
+ * Fixes where a consumer that has just claimed its slot starts, so that a tethered one never needs to
+ * check a record for being overwritten: the head is stored first, then TAIL_INTENT is loaded (the Dekker
+ * pair with RingWriter#raiseIntent, which stores TAIL_INTENT, then rescans the heads). If the producer
+ * may already write past our head + capacity, we start further on (nothing has been read yet, so this
+ * loses nothing: the join simply happened later).
+ */
+function settleJoin(memory: RingMemory, slot: number, from: 'next' | 'oldest'): { start: number; sequence: number | undefined } {
+  const words = memory.controlI32;
+  let join = joinPoint(memory, from);
+  for (let attempt = 0; attempt < 16; attempt++) {
+    if (slot >= 0) setSlotHead(memory, slot, join.start);
+    if (distance(Atomics.load(words, TAIL_INTENT_I32), join.start) <= memory.capacity) return join;
+    join = joinPoint(memory, attempt < 8 ? from : 'next');
+  }
+  return join;
+}
+
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -203,8 +223,9 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     this.segmentIdentity = { ino, dev };
     const me = currentProcess();
     this.pid = me.pid;
-    const { start, sequence } = joinPoint(this.memory, options.from);
-    this.slot = claimSlot(this.memory, me, options.tethered, start);
+    const words = this.memory.controlI32;
+    const provisional = Atomics.load(words, options.from === 'oldest' ? OLDEST_POSITION_I32 : PUBLISHED_TAIL_I32);
+    this.slot = claimSlot(this.memory, me, options.tethered, provisional);
     if (this.slot < 0 && options.tethered) {
       throw new ShmRingError('NO_FREE_SLOT', `${name} has no free consumer slot (all ${this.memory.geometry.maxConsumers} are taken)`, {
         segment: name,
@@ -212,6 +233,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       });
     }
     // An untethered consumer without a slot still works; it is just invisible to `shmring inspect`.
+    const { start, sequence } = settleJoin(this.memory, this.slot, options.from);
     this.reader = new RingReader(this.memory, options.tethered, this.slot, start, sequence);
     this.producer = this.readProducer();
     this.watchProducer();

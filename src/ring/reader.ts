@@ -63,8 +63,6 @@ export class RingReader {
   private lastWasCopy = false;
   /** Copy of the last record for untethered readers (grown on demand, up to maxMessageLength). */
   private scratch = new Uint8Array(0);
-  /** Tethered readers validate like untethered ones until they pass this position (the join race). */
-  private validateUntil: number;
 
   private readonly words: Int32Array;
   private readonly data: Int32Array;
@@ -101,7 +99,6 @@ export class RingReader {
     }
     this.publishedHead = this.position;
     this.cachedTail = this.position;
-    this.validateUntil = Atomics.load(this.words, PUBLISHED_TAIL_I32);
   }
 
   /** The payload of the last record read: a view valid until the next read(). */
@@ -247,8 +244,12 @@ export class RingReader {
     return distance(Atomics.load(this.words, TAIL_INTENT_I32), position) > this.capacity;
   }
 
-  private mustValidate(position: number): boolean {
-    return !this.tethered || distance(this.validateUntil, position) > 0;
+  /**
+   * Untethered readers validate every record. Tethered ones need not: once their join has settled
+   * (Consumer's settleJoin), the producer never writes past their head + capacity.
+   */
+  private mustValidate(_position: number): boolean {
+    return !this.tethered;
   }
 
   /**
@@ -265,7 +266,6 @@ export class RingReader {
       ahead >= 0 && ahead <= this.capacity && distance(oldest, this.position) > 0 && (oldest & ALIGNMENT_MASK) === 0;
     this.position = usable && this.resyncsInARow < MAX_RESYNCS ? oldest : tail;
     this.cachedTail = tail;
-    if (this.tethered) this.validateUntil = tail;
   }
 
   /**

@@ -110,6 +110,11 @@ function decrementNotBelowZero(words: Int32Array, index: number): void {
   }
 }
 
+/** Moves a slot's head (the joining consumer's start; always forward). */
+export function setSlotHead(memory: RingMemory, index: number, head: number): void {
+  Atomics.store(memory.controlI32, i32(index, L.SLOT_HEAD_OFFSET), head);
+}
+
 export function slotOwner(memory: RingMemory, index: number): number {
   return Atomics.load(memory.controlI32, i32(index, L.SLOT_PID_OFFSET));
 }

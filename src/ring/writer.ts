@@ -113,7 +113,9 @@ export class RingWriter {
     const padding = toEnd < length ? toEnd : 0;
     const end = (start + padding + length) | 0;
     if (distance(end, this.limit) > 0 && distance(end, this.refreshLimit()) > 0) return -1;
-    if (distance(end, this.tailIntent) > 0) this.raiseIntent(end);
+    // Raising the intent rescans the consumers' heads: a tethered consumer that joined meanwhile can
+    // lower the limit below this record, which then has to wait like any record that does not fit.
+    if (distance(end, this.tailIntent) > 0 && (this.raiseIntent(end), distance(end, this.limit) > 0)) return -1;
 
     let recordOffset = offset;
     if (padding !== 0) {
@@ -226,6 +228,7 @@ export class RingWriter {
    * limit: a tethered consumer must never look lapped.
    */
   private raiseIntent(end: number): void {
+    this.refreshLimit();
     let intent = (end + this.intentChunk) | 0;
     if (distance(intent, this.limit) > 0) intent = this.limit;
     if (distance(intent, (this.tail + this.capacity) | 0) > 0) intent = (this.tail + this.capacity) | 0;
@@ -236,6 +239,10 @@ export class RingWriter {
     Atomics.store(this.words, OLDEST_POSITION_I32, this.oldest);
     Atomics.store(this.words, TAIL_INTENT_I32, intent);
     this.tailIntent = intent;
+    // SYNC POINT: Dekker pair with a joining consumer (Consumer's settleJoin: store its head, then load
+    // TAIL_INTENT). Either this rescan sees the new head, and we never write past head + capacity, or
+    // the joiner sees this intent and moves its head past intent - capacity before reading anything.
+    this.refreshLimit();
   }
 
   /** Walks our own records forward from `oldest` until it is at or past `target` (never past the tail). */
