@@ -20,7 +20,16 @@ void ExitWatcherCallJs(Napi::Env env, Napi::Function callback, ExitWatcherTsfnCo
                        int* unused) {
   delete unused;
   if (static_cast<napi_env>(env) != nullptr && context != nullptr && context->watcher != nullptr) {
-    context->watcher->Deliver(env, callback);
+    // As in waiter.cc: a JS exception must not escape this C callback as a C++ exception.
+    try {
+      context->watcher->Deliver(env, callback);
+    } catch (const Napi::Error& error) {
+      // While Node tears the environment down, JS can neither run nor receive the exception: drop it.
+      try {
+        error.ThrowAsJavaScriptException();
+      } catch (...) {
+      }
+    }
   }
 }
 

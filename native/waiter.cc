@@ -25,7 +25,17 @@ void WaiterCallJs(Napi::Env env, Napi::Function callback, WaiterTsfnContext* con
   if (static_cast<napi_env>(env) != nullptr && context != nullptr && context->waiter != nullptr) {
     WaiterOutcome copy = *outcome;
     delete outcome;
-    context->waiter->Deliver(env, callback, copy);
+    // An exception thrown by the JS callback must go back to JS as a pending exception (Node reports it
+    // as uncaught): escaping this C callback as a C++ exception would terminate the process.
+    try {
+      context->waiter->Deliver(env, callback, copy);
+    } catch (const Napi::Error& error) {
+      // While Node tears the environment down, JS can neither run nor receive the exception: drop it.
+      try {
+        error.ThrowAsJavaScriptException();
+      } catch (...) {
+      }
+    }
     return;
   }
   delete outcome;
