@@ -199,6 +199,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
   private exitWatcher: { close(): void } | undefined;
   private dataWait: Promise<void> | undefined;
   private producerExited = false;
+  private producerExitListener: (() => void) | undefined;
   private producerDeadSince = 0;
   private lastProducerCheck = Date.now();
   private emptyPolls = 0;
@@ -447,6 +448,14 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     if (!this.closed) this.reader.doneSleeping();
   }
 
+  /**
+   * @internal Called (on the JS thread) when the kernel reports that the producer exited, so a caller
+   * sleeping on this ring elsewhere (a Selector) can wake up at once.
+   */
+  _onProducerExit(listener: (() => void) | undefined): void {
+    this.producerExitListener = listener;
+  }
+
   /** @internal Runs the producer liveness check now (a Selector does it when its periodic wait times out). */
   _checkProducer(): void {
     if (!this.closed && this.endState === 'open' && !this.reader.hasData()) this.checkProducer(true);
@@ -651,6 +660,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
         this.producerExited = true;
         this.lastProducerCheck = 0;
         this.waiter?.cancel();
+        this.producerExitListener?.();
       });
       watcher.unref();
       this.exitWatcher = watcher;

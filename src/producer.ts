@@ -46,7 +46,7 @@ import {
   TAKEOVERS_F64,
 } from './ring/memory';
 import { DEFAULT_INIT_TIMEOUT_MS, openRing } from './ring/open';
-import { readSlot, reclaimSlot } from './ring/slots';
+import { occupiedSlots, readSlot, reclaimSlot } from './ring/slots';
 import { RingWriter, WriterStart } from './ring/writer';
 import { Segment, validateSegmentName } from './segment';
 import { followSharedWait } from './shared-wait';
@@ -380,6 +380,12 @@ export class Producer extends EventEmitter {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Consumers registered in the ring's slots now (tethered and untethered; dead ones until reclaimed). */
+  get consumers(): number {
+    this.checkOpen();
+    return occupiedSlots(this.memory).length;
   }
 
   /**

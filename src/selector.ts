@@ -203,6 +203,9 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
     const entry: RingEntry = { name, consumer, sleeping: false, removed: false };
     this.entries.set(name, entry);
     this.order.push(entry);
+    // The kernel tells the consumer when its producer exits: wake up and drain/drop the ring at once
+    // rather than at the next periodic check.
+    consumer._onProducerExit(() => this.interruptWait());
     // A pending wait does not watch the new ring: restart it (the ring may already hold messages).
     this.interruptWait();
     this.emit('ring-added', name);

@@ -31,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +51,13 @@ static void cpu_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+/* Spin; after a long fruitless spin (the peer is probably not on a CPU: oversubscribed machine) yield
+ * the CPU so that the peer can run. Never reached while both sides are running. */
+static void spin_wait(uint64_t polls) {
+  cpu_pause();
+  if ((polls & 0x3fff) == 0x3fff) sched_yield();
 }
 
 static double cpu_seconds(void) {
@@ -110,8 +118,8 @@ static int tput(const char *name, size_t msg, uint64_t duration_ms, uint64_t max
     for (;;) {
       uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
       if (tail == head) {
-        cpu_pause();
-        if ((++idle_polls & 0xfffff) == 0 && now_ns() > give_up) { fprintf(stderr, "consumer: producer stopped\n"); _exit(4); }
+        spin_wait(++idle_polls);
+        if ((idle_polls & 0xfffff) == 0 && now_ns() > give_up) { fprintf(stderr, "consumer: producer stopped\n"); _exit(4); }
         continue;
       }
       int end = 0;
@@ -161,7 +169,7 @@ static int tput(const char *name, size_t msg, uint64_t duration_ms, uint64_t max
     if (to_end < rec_len) need = to_end + rec_len; /* padding + record */
     for (uint64_t polls = 0; tail + need - cached_head > capacity; polls++) {
       cached_head = atomic_load_explicit(&r->head, memory_order_acquire);
-      if (tail + need - cached_head > capacity) cpu_pause();
+      if (tail + need - cached_head > capacity) spin_wait(polls);
       if ((polls & 0xfffff) == 0xfffff && now_ns() > deadline + GIVE_UP_NS) { fprintf(stderr, "producer: consumer stopped\n"); kill(pid, SIGKILL); return 4; }
     }
     if (to_end < rec_len) {
@@ -184,7 +192,7 @@ static int tput(const char *name, size_t msg, uint64_t duration_ms, uint64_t max
     size_t off = tail & mask;
     /* records are 8-aligned, so 8 bytes always fit before the end */
     for (uint64_t polls = 0; tail + 8 - atomic_load_explicit(&r->head, memory_order_acquire) > capacity; polls++) {
-      cpu_pause();
+      spin_wait(polls);
       if ((polls & 0xfffff) == 0xfffff && now_ns() > deadline + GIVE_UP_NS) { kill(pid, SIGKILL); return 4; }
     }
     uint32_t hdr[2] = {0, END_TYPE};
@@ -217,7 +225,7 @@ static int pingpong(const char *name, uint64_t rounds, uint64_t warmup, uint64_t
     uint64_t give_up = now_ns() + max_ms * 1000000ull + GIVE_UP_NS;
     for (uint64_t i = 1; i <= total; i++) {
       for (uint64_t polls = 0; atomic_load_explicit(&pp->ping, memory_order_acquire) != i; polls++) {
-        cpu_pause();
+        spin_wait(polls);
         if ((polls & 0xfffff) == 0xfffff && now_ns() > give_up) _exit(4);
       }
       atomic_store_explicit(&pp->pong, i, memory_order_release);
@@ -232,7 +240,7 @@ static int pingpong(const char *name, uint64_t rounds, uint64_t warmup, uint64_t
     if (t0 > deadline && done > 0) break;
     atomic_store_explicit(&pp->ping, i, memory_order_release);
     for (uint64_t polls = 0; atomic_load_explicit(&pp->pong, memory_order_acquire) != i; polls++) {
-      cpu_pause();
+      spin_wait(polls);
       if ((polls & 0xfffff) == 0xfffff && now_ns() > deadline + GIVE_UP_NS) { kill(pid, SIGKILL); return 4; }
     }
     uint64_t t1 = now_ns();
