@@ -16,7 +16,7 @@
  */
 const fs = require('fs');
 const path = require('path');
-const { machineFacts } = require('./lib/machine');
+const { machineFacts, cpuTicks, foreignCpuPercent } = require('./lib/machine');
 const { summarize } = require('./lib/stats');
 const child = require('./lib/child');
 const { PAYLOADS, telemetryEncodedSize } = require('./lib/payloads');
@@ -227,9 +227,12 @@ async function main() {
       for (let r = 0; r < repeats; r++) {
         progress(`[${done}/${totalCases}] ${c.id} run ${r + 1}/${repeats} ... `);
         try {
+          const before = cpuTicks();
           const metrics = await scenario.runOnce(c, ctx);
+          const foreign = foreignCpuPercent(before, cpuTicks());
+          if (foreign !== undefined) metrics.foreign_cpu_percent = foreign;
           runs.push(metrics);
-          progress(`${headline(metrics)}\n`);
+          progress(`${headline(metrics)}${foreign !== undefined && foreign > 10 ? `  (other processes used ${foreign.toFixed(0)}% of the CPUs)` : ''}\n`);
         } catch (err) {
           errors.push(String(err && err.message ? err.message : err).slice(0, 2000));
           progress(`FAILED: ${errors[errors.length - 1].split('\n')[0]}\n`);

@@ -468,12 +468,14 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     if (this.closed) {
       throw new ShmRingError('CLOSED', `the consumer of ${this.name} is closed`, { segment: this.name });
     }
-    if (this.slot >= 0 && this.endState === 'open' && slotOwner(this.memory, this.slot) !== this.pid) this.evicted();
     for (;;) {
       if (this.endState === 'ended') return END;
       if (this.endState === 'failed') throw this.failure;
       const type = this.reader.read();
       if (type === NOTHING) {
+        // Checked when idle rather than per message: a reclaimed slot only matters to a consumer that
+        // waits (a tethered one no longer holds the producer back).
+        if (this.slot >= 0 && slotOwner(this.memory, this.slot) !== this.pid) this.evicted();
         // Reading the clock costs as much as an empty poll: look at it only every 64 empty polls, or when
         // a wait timed out or the kernel said the producer exited (both zero lastProducerCheck).
         if (this.lastProducerCheck === 0 || this.producerExited || (++this.emptyPolls & 63) === 0) this.checkProducer(false);

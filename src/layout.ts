@@ -157,7 +157,9 @@ export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
 /** Bytes a record with `payloadLength` bytes of payload occupies in the ring. */
 export function recordLength(payloadLength: number): number {
-  return alignUp(RECORD_HEADER_LENGTH + payloadLength, RECORD_ALIGNMENT);
+  // Bit arithmetic, not alignUp's division: this runs for every record on both sides. Callers validate
+  // payloadLength (0..maxMessageLength) before trusting the result.
+  return (RECORD_HEADER_LENGTH + payloadLength + (RECORD_ALIGNMENT - 1)) & ~(RECORD_ALIGNMENT - 1);
 }
 
 // ---------------------------------------------------------------------------------------------------

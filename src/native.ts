@@ -61,6 +61,25 @@ export interface NativeExitWatcher {
   unref(): void;
 }
 
+/**
+ * Watches any number of processes from one native thread (pidfd_open + poll). Calls back once per
+ * exited pid, on the JS thread; that pid is then no longer watched.
+ */
+export interface NativeProcessWatcher {
+  /** Starts watching (no-op if watched). Throws code ESRCH (no such process), ENOSYS or EPERM (no pidfd). */
+  add(pid: number): void;
+  /** Stops watching; an exit already reported by the thread but not yet delivered is dropped. */
+  remove(pid: number): void;
+  /** While at least one pid is watched, keep the event loop alive (the default). */
+  ref(): void;
+  /** Never keep the event loop alive. */
+  unref(): void;
+  /** Stops and joins the thread, closes every pidfd; pending callbacks are dropped. Idempotent. */
+  close(): void;
+}
+
+export type NativeProcessWatcherConstructor = new (callback: (pid: number) => void) => NativeProcessWatcher;
+
 export interface NativeAddon {
   shmOpen(name: string, flags: NativeShmOpenFlags, mode: number): number;
   shmUnlink(name: string): void;
@@ -86,7 +105,12 @@ export interface NativeAddon {
    * Calls back once when `pid` exits (pidfd_open + poll on a thread), then stops by itself.
    * Ref'd by default like other Node handles. Throws code ESRCH (no such process), ENOSYS or EPERM.
    */
-  ExitWatcher: new (pid: number, callback: () => void) => NativeExitWatcher;
+  ExitWatcher: (new (pid: number, callback: () => void) => NativeExitWatcher) & {
+    /** The same class as `ProcessWatcher`, reachable here until addon.cc exports it by name. */
+    ProcessWatcher?: NativeProcessWatcherConstructor;
+  };
+  /** One thread for any number of watched processes; see NativeProcessWatcher. */
+  ProcessWatcher?: NativeProcessWatcherConstructor;
   pageSize(): number;
   futexWaitvSupported(): boolean;
 }

@@ -30,4 +30,31 @@ function machineFacts() {
   };
 }
 
-module.exports = { machineFacts };
+/**
+ * CPU ticks of the whole machine (busy and total, from /proc/stat) and of this process with its reaped
+ * children (/proc/self/stat utime+stime+cutime+cstime). The difference between two snapshots tells how
+ * much CPU *other* processes used during a measurement: a disturbed figure can be flagged as such.
+ */
+function cpuTicks() {
+  try {
+    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = cpu.reduce((a, b) => a + b, 0);
+    const idle = cpu[3] + (cpu[4] || 0);
+    const self = fs.readFileSync('/proc/self/stat', 'utf8');
+    const fields = self.slice(self.lastIndexOf(')') + 2).split(' ').map(Number);
+    // fields[0] is field 3 (state); utime is field 14 -> index 11.
+    const own = fields[11] + fields[12] + fields[13] + fields[14];
+    return { busy: total - idle, total, own };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Percent of the machine's CPU time (all cores) used by processes outside this harness between a and b. */
+function foreignCpuPercent(a, b) {
+  if (!a || !b || b.total <= a.total) return undefined;
+  const foreign = Math.max(0, b.busy - a.busy - (b.own - a.own));
+  return (foreign / (b.total - a.total)) * 100;
+}
+
+module.exports = { machineFacts, cpuTicks, foreignCpuPercent };

@@ -58,6 +58,14 @@ function cell(s, fmt = sig) {
   return `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
 }
 
+let currentResults = null;
+/** ⚠ after a figure whose runs were disturbed by other processes (median foreign CPU > 10%). */
+function mark(id) {
+  const c = currentResults && currentResults.cases[id];
+  const f = c && c.summary && c.summary.foreign_cpu_percent;
+  return f && f.median > 10 ? ' ⚠' : '';
+}
+
 function table(header, rows) {
   const lines = [`| ${header.join(' | ')} |`, `|${header.map((h, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
@@ -127,6 +135,7 @@ function goals(results) {
 }
 
 function buildReport(results) {
+  currentResults = results;
   const out = [];
   const mc = results.machine || {};
   out.push('# shmring benchmark report');
@@ -138,9 +147,16 @@ function buildReport(results) {
   out.push(`- Kernel: ${mc.kernel}; Node ${mc.node} (V8 ${mc.v8}), ${mc.arch}`);
   out.push(`- Date: ${mc.date}; load average at start: ${(mc.loadAverage || []).join(', ')}${mc.commit ? `; commit ${mc.commit}` : ''}`);
   out.push(`- Mode: ${results.mode}${results.elapsedMs ? `, ${Math.round(results.elapsedMs / 1000)} s` : ''}${results.loadAverageAtEnd ? `; load average at end: ${results.loadAverageAtEnd.join(', ')}` : ''}`);
-  const busiest = Math.max(...(mc.loadAverage || [0]), ...(results.loadAverageAtEnd || [0]));
-  if (mc.cores && busiest > mc.cores * 0.5) {
-    out.push(`- **Warning:** the machine was busy (load average up to ${busiest} on ${mc.cores} cores): other processes competed for the CPUs, which inflates tail latencies and spreads throughput. Rerun on an idle machine before quoting these figures.`);
+  const foreign = Object.values(results.cases).map((c) => c.summary && c.summary.foreign_cpu_percent && c.summary.foreign_cpu_percent.median).filter((v) => v !== undefined);
+  if (foreign.length) {
+    const disturbed = Object.values(results.cases).filter((c) => c.summary && c.summary.foreign_cpu_percent && c.summary.foreign_cpu_percent.median > 10);
+    const sorted = [...foreign].sort((a, b) => a - b);
+    out.push(`- CPU used by other processes (not this benchmark) during the measurements: median ${sig(sorted[sorted.length >> 1])}%, max ${sig(sorted[sorted.length - 1])}% of the machine.`);
+    if (disturbed.length) {
+      out.push(`- **Warning:** other processes used more than 10% of the CPUs during ${disturbed.length} of ${foreign.length} cases (marked ⚠ below: ${disturbed.map((c) => c.id).slice(0, 12).join(', ')}${disturbed.length > 12 ? ', …' : ''}). On ${mc.cores} cores this inflates tail latencies (busy-spin modes most) and spreads throughput; rerun on an idle machine before quoting those figures.`);
+    }
+  } else if (mc.cores && (mc.loadAverage || [0])[0] > mc.cores * 0.5) {
+    out.push(`- **Warning:** the machine was busy at the start (load average ${mc.loadAverage[0]} on ${mc.cores} cores).`);
   }
   if (results.runIds && results.runIds.length > 1) {
     out.push(`- **Note:** figures come from ${results.runIds.length} separate invocations (\`--only\` merges); ratios across them are not from one run. Run without \`--only\` for a single-run report.`);
@@ -167,7 +183,7 @@ function buildReport(results) {
       const ringBytes = ring && stat(results, ring, 'bytes_per_s');
       const cBytes = cRef && stat(results, cRef, 'bytes_per_s');
       const frac = ringBytes && cBytes ? `${sig((ringBytes.median / cBytes.median) * 100)}%` : '–';
-      return [PAYLOADS[p].label, ...present.map(([t]) => { const id = tputId(results, t, p); return id ? cell(stat(results, id, 'msgs_per_s'), rate) : '–'; }), frac];
+      return [PAYLOADS[p].label, ...present.map(([t]) => { const id = tputId(results, t, p); return id ? cell(stat(results, id, 'msgs_per_s'), rate) + mark(id) : '–'; }), frac];
     });
     out.push(table(header, rows));
     out.push('');
@@ -199,7 +215,7 @@ function buildReport(results) {
     for (const payload of ['raw64', 'obj']) {
       const one = tputId(results, 'shmring', payload);
       if (one) rows.push([PAYLOADS[payload].label, '1', cell(stat(results, one, 'msgs_per_s'), rate), cell(stat(results, one, 'cons_cpu_s_per_M'))]);
-      for (const c of fan.filter((x) => x.payload === payload)) rows.push([PAYLOADS[payload].label, String(c.consumers), cell(stat(results, c.id, 'msgs_per_s'), rate), cell(stat(results, c.id, 'cons_cpu_s_per_M'))]);
+      for (const c of fan.filter((x) => x.payload === payload)) rows.push([PAYLOADS[payload].label, String(c.consumers) + mark(c.id), cell(stat(results, c.id, 'msgs_per_s'), rate), cell(stat(results, c.id, 'cons_cpu_s_per_M'))]);
     }
     out.push(table(['Payload', 'Consumers', 'msg/s (each consumer)', 'consumer CPU s / M msgs'], rows));
     out.push('');
@@ -212,7 +228,7 @@ function buildReport(results) {
     out.push('Timestamp (process.hrtime.bigint, CLOCK_MONOTONIC) written in a 64 B message by the producer, read by the consumer on receipt; paced sends; first 5% of samples dropped. C ring: busy-spin ping-pong, RTT/2.');
     out.push('');
     const order = [['c-ring', 'pingpong', 'C ring ping-pong (busy-spin, RTT/2)'], ['shmring', 'spin', 'shmring, busy-spin consumer, 10k msg/s'], ['shmring', 'event-loop', 'shmring, default consumer in event loop, 10k msg/s'], ['uds', 'paced', 'UDS, event-loop consumer, 10k msg/s'], ['shmring', 'low-rate', 'shmring, default consumer, 1k msg/s'], ['uds', 'low-rate', 'UDS, event-loop consumer, 1k msg/s']];
-    const rows = order.map(([t, m, label]) => { const id = latId(results, t, m); return id ? [label, cell(stat(results, id, 'p50_us')), cell(stat(results, id, 'p99_us')), cell(stat(results, id, 'p999_us'))] : null; }).filter(Boolean);
+    const rows = order.map(([t, m, label]) => { const id = latId(results, t, m); return id ? [label + mark(id), cell(stat(results, id, 'p50_us')), cell(stat(results, id, 'p99_us')), cell(stat(results, id, 'p999_us'))] : null; }).filter(Boolean);
     out.push(table(['Mode', 'p50', 'p99', 'p99.9'], rows));
     out.push('');
   }
@@ -223,7 +239,7 @@ function buildReport(results) {
     out.push('');
     out.push('Both sides sleep for every message: futex wait/wake through the native core vs a ping-pong over a Unix domain socket (net, event loop on both sides).');
     out.push('');
-    out.push(table(['Mechanism', 'RTT p50', 'RTT p99', 'RTT p99.9'], wake.map((c) => [c.mechanism || c.id, cell(stat(results, c.id, 'rtt_p50_us')), cell(stat(results, c.id, 'rtt_p99_us')), cell(stat(results, c.id, 'rtt_p999_us'))])));
+    out.push(table(['Mechanism', 'RTT p50', 'RTT p99', 'RTT p99.9'], wake.map((c) => [(c.mechanism || c.id) + mark(c.id), cell(stat(results, c.id, 'rtt_p50_us')), cell(stat(results, c.id, 'rtt_p99_us')), cell(stat(results, c.id, 'rtt_p999_us'))])));
     out.push('');
   }
 
@@ -272,7 +288,7 @@ function buildReport(results) {
     out.push('## Fan-in: N producer rings → one consumer (issue 5), next to one UDS server with N clients');
     out.push('');
     out.push(table(['Rings / clients', 'Transport', 'aggregate msg/s', 'wake latency p50 (µs)', 'p99 (µs)'], fanin.map((c) => [
-      String(c.rings), c.transport, cell(stat(results, c.id, 'msgs_per_s'), rate), cell(stat(results, c.id, 'p50_us')), cell(stat(results, c.id, 'p99_us')),
+      String(c.rings), c.transport + mark(c.id), cell(stat(results, c.id, 'msgs_per_s'), rate), cell(stat(results, c.id, 'p50_us')), cell(stat(results, c.id, 'p99_us')),
     ])));
     out.push('');
   }
