@@ -8,6 +8,7 @@ module.exports = {
   // Cross-process tests spawn children of their own: two jest workers keep a 2-core machine busy enough.
   maxWorkers: 2,
   testTimeout: 30000,
+  setupFiles: ['<rootDir>/test/support/setup-symbols.js'],
   globalSetup: '<rootDir>/test/support/global-setup.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.js',
 };

@@ -314,7 +314,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("futexWaitvSupported",
               Napi::Function::New<JsFutexWaitvSupported>(env, "futexWaitvSupported"));
   exports.Set("Waiter", Waiter::Define(env));
-  exports.Set("ExitWatcher", ExitWatcher::Define(env));
+  exports.Set("ProcessWatcher", ProcessWatcher::Define(env));
   return exports;
 }
 

@@ -16,7 +16,7 @@ import { AsyncWaiter } from './futex';
 import * as futex from './futex';
 import * as L from './layout';
 import { currentProcess, liveness, ProcessIdentity } from './liveness';
-import { native } from './native';
+import { watchExit } from './exit-watch';
 import {
   booleanOption,
   checkOptionsObject,
@@ -658,14 +658,15 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     const { pid } = this.producer;
     if (pid <= 0 || liveness(this.producer) !== 'alive') return;
     try {
-      const watcher = new native.ExitWatcher(pid, () => {
+      // One process-wide watcher thread serves every consumer (src/exit-watch.ts); it never keeps the
+      // process alive.
+      const unsubscribe = watchExit(pid, () => {
         this.producerExited = true;
         this.lastProducerCheck = 0;
         this.waiter?.cancel();
         this.producerExitListener?.();
       });
-      watcher.unref();
-      this.exitWatcher = watcher;
+      this.exitWatcher = { close: unsubscribe };
     } catch {
       // No pidfd (old kernel, seccomp): the periodic check in checkProducer covers it.
     }

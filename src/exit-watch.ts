@@ -36,12 +36,7 @@ function markUnsupported(): void {
 function sharedWatcher(): NativeProcessWatcher | undefined {
   if (supported === false) return undefined;
   if (watcher === undefined) {
-    const ProcessWatcher = native.ProcessWatcher ?? native.ExitWatcher.ProcessWatcher;
-    if (ProcessWatcher === undefined) {
-      supported = false;
-      return undefined;
-    }
-    watcher = new ProcessWatcher(deliver);
+    watcher = new native.ProcessWatcher(deliver);
     watcher.unref();
   }
   return watcher;

@@ -55,12 +55,6 @@ export interface NativeWaiter {
   close(): void;
 }
 
-export interface NativeExitWatcher {
-  close(): void;
-  ref(): void;
-  unref(): void;
-}
-
 /**
  * Watches any number of processes from one native thread (pidfd_open + poll). Calls back once per
  * exited pid, on the JS thread; that pid is then no longer watched.
@@ -101,16 +95,8 @@ export interface NativeAddon {
   /** Index of a woken word | -1 timed-out | -2 not-equal. Throws code ENOSYS before Linux 5.16. */
   futexWaitAny(buffers: ArrayBuffer[], byteOffsets: number[], expected: number[], timeoutMs: number): number;
   Waiter: new (callback: (result: number, index: number) => void) => NativeWaiter;
-  /**
-   * Calls back once when `pid` exits (pidfd_open + poll on a thread), then stops by itself.
-   * Ref'd by default like other Node handles. Throws code ESRCH (no such process), ENOSYS or EPERM.
-   */
-  ExitWatcher: (new (pid: number, callback: () => void) => NativeExitWatcher) & {
-    /** The same class as `ProcessWatcher`, reachable here until addon.cc exports it by name. */
-    ProcessWatcher?: NativeProcessWatcherConstructor;
-  };
   /** One thread for any number of watched processes; see NativeProcessWatcher. */
-  ProcessWatcher?: NativeProcessWatcherConstructor;
+  ProcessWatcher: NativeProcessWatcherConstructor;
   pageSize(): number;
   futexWaitvSupported(): boolean;
 }

@@ -192,7 +192,7 @@ it('without pidfd (ENOSYS/EPERM) reports unsupported and returns a no-op unsubsc
         closed();
       }
     }
-    jest.doMock('../../src/native', () => ({ native: { ProcessWatcher: RefusingWatcher, ExitWatcher: {} } }));
+    jest.doMock('../../src/native', () => ({ native: { ProcessWatcher: RefusingWatcher } }));
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const isolated = require('../../src/exit-watch') as typeof import('../../src/exit-watch');
     const onExit = jest.fn();

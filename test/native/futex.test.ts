@@ -177,22 +177,6 @@ describe('AsyncWaiter', () => {
   });
 });
 
-describe('ExitWatcher', () => {
-  it('calls back once when a process exits, and throws ESRCH for a pid that does not exist', async () => {
-    const sleeper = child('waitAsync', { offset: 0, expected: 0, ref: true, timeout: 200 });
-    const exited = new Promise<void>((resolve) => {
-      const watcher = new native.ExitWatcher(sleeper.process.pid!, () => resolve());
-      expect(watcher).toBeDefined();
-    });
-    await exited;
-    await sleeper.exit();
-    // The pid of a reaped child is free (until reused): pidfd_open fails with ESRCH.
-    expect(() => new native.ExitWatcher(sleeper.process.pid!, () => undefined)).toThrow(
-      expect.objectContaining({ code: 'ESRCH', syscall: 'pidfd_open' }),
-    );
-  });
-});
-
 describe('misuse', () => {
   it.each([
     ['unaligned', 2],
