@@ -235,7 +235,7 @@ async function main() {
           progress(`${headline(metrics)}${foreign !== undefined && foreign > 10 ? `  (other processes used ${foreign.toFixed(0)}% of the CPUs)` : ''}\n`);
         } catch (err) {
           errors.push(String(err && err.message ? err.message : err).slice(0, 2000));
-          progress(`FAILED: ${errors[errors.length - 1].split('\n')[0]}\n`);
+          progress(`FAILED: ${errors[errors.length - 1].split('\n').slice(0, 2).join(' ')}\n`);
           if (errors.length >= 2 && runs.length === 0) break; // a case that fails twice in a row will not recover
         }
       }

@@ -75,8 +75,6 @@ export interface ConsumerOptions {
 export const DEFAULT_SPIN_MICROSECONDS = 50;
 export const DEFAULT_PRODUCER_CHECK_INTERVAL_MS = 1000;
 export const DEFAULT_MAX_BATCH = 1024;
-/** How often an untethered consumer that found no free slot polls while idle. */
-const SLOTLESS_POLL_MS = 10;
 
 const CONSUMER_OPTION_KEYS = [
   'tethered', 'from', 'codec', 'wait', 'spinMicroseconds', 'allowForeignOwner', 'openTimeout',
@@ -410,7 +408,6 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     if (this.closed) return;
     this.closed = true;
     this.flowing = false;
-    this.reader.doneSleeping();
     if (this.slot >= 0) {
       this.reader.release();
       releaseSlot(this.memory, this.slot, this.pid);
@@ -431,21 +428,13 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
 
   /**
    * @internal For multi-ring waits (Selector). Announces that the caller is about to sleep on this ring
-   * and returns the futex word to sleep on, or undefined when data (or the end) is already there. Every
-   * call that returns a word must be followed by _doneSleeping() after the wait.
+   * and returns the futex word to sleep on, or undefined when data (or the end) is already there.
    */
-  _prepareToSleep(): (futex.FutexWord & { pollMs?: number }) | undefined {
+  _prepareToSleep(): futex.FutexWord | undefined {
     if (this.closed || this.endState !== 'open') return undefined;
     const tail = this.reader.prepareToSleep();
     if (tail === undefined) return undefined;
-    const word = { buffer: this.memory.control, byteOffset: PUBLISHED_TAIL_I32 << 2, expected: tail };
-    // A slot-less consumer is not woken by the producer: the caller must wake up within pollMs.
-    return this.reader.wakeable ? word : { ...word, pollMs: SLOTLESS_POLL_MS };
-  }
-
-  /** @internal See _prepareToSleep(). */
-  _doneSleeping(): void {
-    if (!this.closed) this.reader.doneSleeping();
+    return { buffer: this.memory.control, byteOffset: PUBLISHED_TAIL_I32 << 2, expected: tail };
   }
 
   /**
@@ -527,21 +516,9 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       if (now >= deadline) return NONE;
       const tail = this.reader.prepareToSleep();
       if (tail === undefined) continue;
-      try {
-        const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.sleepLimitMs()));
-        if (result === 'timed-out') this.lastProducerCheck = 0;
-      } finally {
-        this.reader.doneSleeping();
-      }
+      const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.options.producerCheckIntervalMs));
+      if (result === 'timed-out') this.lastProducerCheck = 0;
     }
-  }
-
-  /**
-   * Longest single sleep: the producer check interval, or a short poll for a consumer that got no slot
-   * (it does not announce itself as a sleeper, so nobody wakes it).
-   */
-  private sleepLimitMs(): number {
-    return this.reader.wakeable ? this.options.producerCheckIntervalMs : Math.min(SLOTLESS_POLL_MS, this.options.producerCheckIntervalMs);
   }
 
   /** Busy-polls for data per the wait strategy. Returns true when data arrived. */
@@ -595,15 +572,13 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     try {
       const { result } = await this.waiter.wait(
         [{ buffer: this.memory.control, byteOffset: PUBLISHED_TAIL_I32 << 2, expected: tail }],
-        this.sleepLimitMs(),
+        this.options.producerCheckIntervalMs,
       );
       if (result === 'timed-out') this.lastProducerCheck = 0;
     } catch (error) {
       // Our own cancel (the producer exited) or close(): the caller re-checks the ring and our state.
       if (!(error instanceof ShmRingError && (error.code === 'ABORTED' || error.code === 'CLOSED'))) throw error;
       this.lastProducerCheck = 0;
-    } finally {
-      if (!this.closed) this.reader.doneSleeping();
     }
   }
 

@@ -66,7 +66,7 @@ export const OLDEST_POSITION_OFFSET = offset; offset += 4;
 /** Sequence number the next published record will carry (messages published, modulo 2^32). */
 export const NEXT_SEQUENCE_OFFSET = offset; offset += 4;
 
-// Block 3: written by consumers when they go to sleep; read by the producer after every publish.
+// Block 3: set by consumers when they go to sleep, cleared by the producer when it wakes them.
 offset = alignUp(offset, BLOCK_LENGTH);
 export const DATA_WAITERS_OFFSET = offset; offset += 4;
 
@@ -106,8 +106,6 @@ export const SLOT_PID_NAMESPACE_OFFSET = field; field += 8;
 export const SLOT_RECEIVED_OFFSET = field; field += 8;
 export const SLOT_LOST_OFFSET = field; field += 8;
 export const SLOT_JOINED_AT_MS_OFFSET = field; field += 8;
-/** 1 while the consumer is counted in DATA_WAITERS, so a producer reclaiming a dead one can uncount it. */
-export const SLOT_SLEEPING_OFFSET = field; field += 4;
 export const SLOT_FIELDS_LENGTH = field;
 
 export const SlotState = { FREE: 0, CLAIMING: 1, ACTIVE: 2 } as const;

@@ -100,8 +100,6 @@ function resolveOptions(what: string, options: Record<string, unknown>): Resolve
 interface RingEntry {
   readonly name: string;
   readonly consumer: Consumer;
-  /** _prepareToSleep returned a word and _doneSleeping is still owed. */
-  sleeping: boolean;
   removed: boolean;
 }
 
@@ -142,7 +140,6 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
   private pumping = false;
   private refed: boolean;
   private counters = { received: 0, wakeups: 0, timeouts: 0 };
-  private lastIdleCheck = 0;
 
   constructor(options?: SelectorOptions) {
     super();
@@ -200,7 +197,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
       throw new RangeError(`Selector.add: a selector holds at most ${MAX_SELECTOR_RINGS} rings, cannot add ${name}`);
     }
     const consumer = typeof ring === 'string' ? Consumer.open(name, { ...this.options.consumer, ...consumerOptions }) : ring;
-    const entry: RingEntry = { name, consumer, sleeping: false, removed: false };
+    const entry: RingEntry = { name, consumer, removed: false };
     this.entries.set(name, entry);
     this.order.push(entry);
     // The kernel tells the consumer when its producer exits: wake up and drain/drop the ring at once
@@ -430,11 +427,6 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
 
   private release(entry: RingEntry): void {
     entry.removed = true;
-    if (entry.sleeping) {
-      // The ring's waiter count would otherwise stay raised and cost its producer a wake per send.
-      entry.sleeping = false;
-      entry.consumer._doneSleeping();
-    }
     try {
       entry.consumer.close();
     } catch (error) {
@@ -478,20 +470,13 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
       return;
     }
     const words: FutexWord[] = [];
-    let timeoutMs = this.options.checkIntervalMs;
+    const timeoutMs = this.options.checkIntervalMs;
     for (const entry of ring) {
       // SYNC POINT: each _prepareToSleep announces a sleeper on its ring, then re-checks the tail (the
       // Dekker pair with the producer's commit). A ring with data means no sleep at all.
       const word = entry.consumer._prepareToSleep();
-      if (word === undefined) {
-        this.wakeUp(ring);
-        return;
-      }
-      entry.sleeping = true;
+      if (word === undefined) return;
       words.push(word);
-      // A ring whose producer cannot wake us (a consumer without a slot) must be polled.
-      const pollMs = (word as { pollMs?: number }).pollMs;
-      if (pollMs !== undefined && pollMs < timeoutMs) timeoutMs = pollMs;
     }
     let timedOut = false;
     try {
@@ -513,27 +498,12 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
       }
     } catch (error) {
       if (!isWaitInterrupted(error)) throw error;
-    } finally {
-      this.wakeUp(ring);
     }
     if (timedOut) {
       this.counters.timeouts++;
-      // Liveness checks read /proc: once per checkIntervalMs, not on every short poll.
-      const now = Date.now();
-      if (now - this.lastIdleCheck >= this.options.checkIntervalMs) {
-        this.lastIdleCheck = now;
-        this.checkIdleRings();
-      }
+      this.checkIdleRings();
     } else {
       this.counters.wakeups++;
-    }
-  }
-
-  private wakeUp(ring: RingEntry[]): void {
-    for (const entry of ring) {
-      if (!entry.sleeping) continue;
-      entry.sleeping = false;
-      entry.consumer._doneSleeping();
     }
   }
 

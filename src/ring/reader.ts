@@ -26,7 +26,7 @@ import {
   TAIL_INTENT_I32,
   DATA_WAITERS_I32,
 } from './memory';
-import { publishSlotCounters, slotHeadIndex, slotSleepingIndex } from './slots';
+import { publishSlotCounters, slotHeadIndex } from './slots';
 
 /** read() found nothing new. */
 export const NOTHING = 0;
@@ -57,8 +57,6 @@ export class RingReader {
   private expectedSequence = 0;
   private hasSequence = false;
   private resyncsInARow = 0;
-  /** Whether we are counted in DATA_WAITERS (between prepareToSleep and doneSleeping). */
-  private sleeping = false;
   /** Whether the last record returned lives in `scratch` rather than in the ring. */
   private lastWasCopy = false;
   /** Copy of the last record for untethered readers (grown on demand, up to maxMessageLength). */
@@ -71,7 +69,6 @@ export class RingReader {
   private readonly mask: number;
   private readonly maxMessageLength: number;
   private readonly headIndex: number;
-  private readonly sleepingIndex: number;
   private readonly releaseEvery: number;
 
   constructor(
@@ -90,7 +87,6 @@ export class RingReader {
     this.mask = memory.mask;
     this.maxMessageLength = memory.geometry.maxMessageLength;
     this.headIndex = slot >= 0 ? slotHeadIndex(slot) : -1;
-    this.sleepingIndex = slot >= 0 ? slotSleepingIndex(slot) : -1;
     this.releaseEvery = this.capacity >> 2;
     this.position = start | 0;
     if (startSequence !== undefined) {
@@ -280,7 +276,8 @@ export class RingReader {
     // producer may overwrite everything before it, so it is stored only after we are done with it.
     Atomics.store(this.words, this.headIndex, this.position);
     // SYNC POINT: Dekker pair with the producer's sleep (store PRODUCER_WAITING, then re-scan heads).
-    if (Atomics.load(this.words, PRODUCER_WAITING_I32) !== 0) {
+    // The exchange lets one consumer, not every consumer that releases meanwhile, pay for the wake.
+    if (Atomics.load(this.words, PRODUCER_WAITING_I32) !== 0 && Atomics.exchange(this.words, PRODUCER_WAITING_I32, 0) !== 0) {
       Atomics.add(this.words, SPACE_WAKE_I32, 1);
       futex.wake(this.memory.control, SPACE_WAKE_I32 << 2, 1);
     }
@@ -288,38 +285,17 @@ export class RingReader {
 
   /**
    * Announces that we are about to sleep. Returns the tail value to sleep on, or undefined when data
-   * arrived meanwhile (then call doneSleeping() and read).
+   * arrived meanwhile (then read instead).
    */
   prepareToSleep(): number | undefined {
     this.release();
-    // Order matters if we are killed in between: count first, flag second (and uncount in the reverse
-    // order), so a producer reclaiming our slot can only over-count sleepers (an extra wake per publish),
-    // never under-count them (lost wakeups for everyone else).
-    // A consumer without a slot cannot be uncounted if it dies asleep: it polls instead of announcing.
-    if (this.sleepingIndex < 0) return Atomics.load(this.words, PUBLISHED_TAIL_I32) === this.position ? this.position : undefined;
-    Atomics.add(this.words, DATA_WAITERS_I32, 1);
-    Atomics.store(this.words, this.sleepingIndex, 1);
-    this.sleeping = true;
-    // SYNC POINT: Dekker pair with RingWriter#flush (store PUBLISHED_TAIL, then load DATA_WAITERS).
+    // A flag, not a count: the producer clears it when it wakes everyone, so it wakes once per sleep,
+    // not once per message while we are still waking up; and a consumer that dies asleep leaves at
+    // most one spare wake behind.
+    Atomics.store(this.words, DATA_WAITERS_I32, 1);
+    // SYNC POINT: Dekker pair with RingWriter#flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
     const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
-    if (tail !== this.position) {
-      this.doneSleeping();
-      return undefined;
-    }
-    return tail;
-  }
-
-  /** Whether a sleep announced by prepareToSleep will be woken by the producer (false: poll with a short timeout). */
-  get wakeable(): boolean {
-    return this.sleepingIndex >= 0;
-  }
-
-  /** Undoes prepareToSleep (idempotent). */
-  doneSleeping(): void {
-    if (!this.sleeping) return;
-    this.sleeping = false;
-    Atomics.store(this.words, this.sleepingIndex, 0);
-    Atomics.sub(this.words, DATA_WAITERS_I32, 1);
+    return tail === this.position ? tail : undefined;
   }
 
   /** Byte offset of the futex word consumers sleep on. */

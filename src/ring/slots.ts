@@ -36,9 +36,7 @@ export function slotHeadIndex(index: number): number {
   return i32(index, L.SLOT_HEAD_OFFSET);
 }
 
-export function slotSleepingIndex(index: number): number {
-  return i32(index, L.SLOT_SLEEPING_OFFSET);
-}
+
 
 /**
  * Claims a free slot for `identity`, starting at `head`. Returns the slot index, or -1 when every slot is
@@ -53,7 +51,6 @@ export function claimSlot(memory: RingMemory, identity: ProcessIdentity, tethere
     doubles[f64(index, L.SLOT_RECEIVED_OFFSET)] = 0;
     doubles[f64(index, L.SLOT_LOST_OFFSET)] = 0;
     doubles[f64(index, L.SLOT_JOINED_AT_MS_OFFSET)] = Date.now();
-    Atomics.store(words, i32(index, L.SLOT_SLEEPING_OFFSET), 0);
     words[i32(index, L.SLOT_FLAGS_OFFSET)] = tethered ? L.SLOT_FLAG_TETHERED : 0;
     Atomics.store(words, i32(index, L.SLOT_HEAD_OFFSET), head);
     // SYNC POINT: the slot becomes visible to the producer's limit scan (RingWriter#refreshLimit) only
@@ -91,23 +88,9 @@ export function reclaimSlot(memory: RingMemory, index: number, deadPid: number):
   const words = memory.controlI32;
   const pidIndex = i32(index, L.SLOT_PID_OFFSET);
   if (deadPid === 0 || Atomics.compareExchange(words, pidIndex, deadPid, TOMBSTONE) !== deadPid) return false;
-  // A consumer killed while asleep is still counted in DATA_WAITERS: uncount it, or the producer would
-  // make a futex syscall on every publish forever after.
-  if (Atomics.exchange(words, i32(index, L.SLOT_SLEEPING_OFFSET), 0) !== 0) {
-    decrementNotBelowZero(words, L.DATA_WAITERS_OFFSET >> 2);
-  }
   clearIdentity(memory, index);
   Atomics.store(words, pidIndex, 0);
   return true;
-}
-
-/** DATA_WAITERS may only be over-counted (extra wakes), never under-counted (lost wakeups). */
-function decrementNotBelowZero(words: Int32Array, index: number): void {
-  for (let value = Atomics.load(words, index); value > 0; ) {
-    const seen = Atomics.compareExchange(words, index, value, value - 1);
-    if (seen === value) return;
-    value = seen;
-  }
 }
 
 /** Moves a slot's head (the joining consumer's start; always forward). */

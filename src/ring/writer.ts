@@ -164,9 +164,11 @@ export class RingWriter {
     // SYNC POINT: publish. Pairs with the consumers' Atomics.load of PUBLISHED_TAIL in RingReader#read:
     // the record headers and payload written above are visible before the new tail is.
     Atomics.store(this.words, PUBLISHED_TAIL_I32, this.tail);
-    // SYNC POINT: Dekker pair with RingReader#prepareToSleep (add DATA_WAITERS, then load PUBLISHED_TAIL):
-    // with both sides sequentially consistent, either we see the sleeper or it sees the new tail.
-    if (Atomics.load(this.words, DATA_WAITERS_I32) === 0) return false;
+    // SYNC POINT: Dekker pair with RingReader#prepareToSleep (store DATA_WAITERS, then load PUBLISHED_TAIL):
+    // with both sides sequentially consistent, either we see the sleeper or it sees the new tail. The
+    // plain load keeps the common case (nobody asleep) to one read; the exchange makes one publish, not
+    // every publish until the sleepers have woken, pay for the wake.
+    if (Atomics.load(this.words, DATA_WAITERS_I32) === 0 || Atomics.exchange(this.words, DATA_WAITERS_I32, 0) === 0) return false;
     this.wakeConsumers();
     return true;
   }

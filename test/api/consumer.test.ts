@@ -3,34 +3,10 @@
  * signal and a timeout, receiveSync(), close() and disposal.
  */
 import { Consumer, Producer, ShmRingError } from '../../src';
-import { killAllChildren, runFixture, within } from '../support/children';
-import { removeSegment, uniqueName } from '../support/names';
+import { runFixture, within } from '../support/children';
+import { trackRings } from '../support/teardown';
 
-const names: string[] = [];
-const closers: Array<() => void> = [];
-
-function ringName(tag: string): string {
-  const name = uniqueName(tag);
-  names.push(name);
-  return name;
-}
-
-function track<T extends { close(): void }>(value: T): T {
-  closers.push(() => value.close());
-  return value;
-}
-
-afterEach(() => {
-  killAllChildren();
-  for (const close of closers.splice(0)) {
-    try {
-      close();
-    } catch {
-      // already closed, or failed: teardown goes on
-    }
-  }
-  for (const name of names.splice(0)) removeSegment(name);
-});
+const { ringName, track, onTeardown } = trackRings();
 
 /** Sends { i } for i in 0..count-1, waiting for space when tethered consumers hold the ring full. */
 async function sendSequence(producer: Producer, count: number): Promise<void> {
@@ -250,7 +226,7 @@ describe('close() and disposal', () => {
     {
       using third = Consumer.open(name);
       expect(third.isClosed).toBe(false);
-      closers.push(() => expect(third.isClosed).toBe(true));
+      onTeardown(() => expect(third.isClosed).toBe(true));
     }
   });
 });

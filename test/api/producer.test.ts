@@ -4,34 +4,11 @@
  * full is a real tethered consumer in another process.
  */
 import { Consumer, Producer, ShmRingError } from '../../src';
-import { Child, killAllChildren, runFixture, within } from '../support/children';
-import { removeSegment, segmentExists, uniqueName } from '../support/names';
+import { Child, runFixture, within } from '../support/children';
+import { segmentExists } from '../support/names';
+import { trackRings } from '../support/teardown';
 
-const names: string[] = [];
-const closers: Array<() => void> = [];
-
-function ringName(tag: string): string {
-  const name = uniqueName(tag);
-  names.push(name);
-  return name;
-}
-
-function track<T extends { close(): void }>(value: T): T {
-  closers.push(() => value.close());
-  return value;
-}
-
-afterEach(() => {
-  killAllChildren();
-  for (const close of closers.splice(0)) {
-    try {
-      close();
-    } catch {
-      // already closed
-    }
-  }
-  for (const name of names.splice(0)) removeSegment(name);
-});
+const { ringName, track } = trackRings();
 
 /** A producer on a 4 KiB ring, filled up by a tethered consumer in a child that reads nothing until told. */
 async function fullRing(tag: string): Promise<{ name: string; producer: Producer; holder: Child; sent: number }> {

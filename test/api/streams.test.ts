@@ -5,35 +5,12 @@
 import { pipeline, Readable, Writable } from 'stream';
 import { promisify } from 'util';
 import { Consumer, createReadStream, createWriteStream, Producer, ShmRingError } from '../../src';
-import { killAllChildren, runFixture, within } from '../support/children';
-import { removeSegment, segmentExists, uniqueName } from '../support/names';
+import { runFixture, within } from '../support/children';
+import { segmentExists } from '../support/names';
+import { trackRings } from '../support/teardown';
 
 const pipelineAsync = promisify(pipeline);
-const names: string[] = [];
-const closers: Array<() => void> = [];
-
-function ringName(tag: string): string {
-  const name = uniqueName(tag);
-  names.push(name);
-  return name;
-}
-
-function track<T extends { close(): void }>(value: T): T {
-  closers.push(() => value.close());
-  return value;
-}
-
-afterEach(() => {
-  killAllChildren();
-  for (const close of closers.splice(0)) {
-    try {
-      close();
-    } catch {
-      // already closed
-    }
-  }
-  for (const name of names.splice(0)) removeSegment(name);
-});
+const { ringName, track } = trackRings();
 
 function numbers(count: number): Readable {
   return Readable.from((function* () {

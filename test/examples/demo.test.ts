@@ -2,50 +2,20 @@
  * examples/demo (npm run demo): runs end to end in real processes, stops by itself or on a signal, exits
  * 0, and leaves nothing in /dev/shm.
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
 import { within } from '../support/children';
+import { ExampleRun, killExamples, runExample, waitForOutput } from '../support/examples';
 import { removeSegment, uniqueName } from '../support/names';
 
-const ROOT = path.join(__dirname, '..', '..');
-const running: ChildProcess[] = [];
 const names: string[] = [];
 
 afterEach(() => {
-  for (const child of running.splice(0)) {
-    try {
-      process.kill(-child.pid!, 'SIGKILL'); // its own process group: the example and its children
-    } catch {
-      // already gone
-    }
-  }
+  killExamples();
   for (const name of names.splice(0)) removeSegment(name);
 });
 
-function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(ROOT, 'examples/demo/run.js'), ...args], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function waitForOutput(output: () => string, pattern: RegExp, ms: number): Promise<void> {
-  await within(new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (pattern.test(output())) {
-        clearInterval(check);
-        resolve();
-      }
-    }, 20);
-  }), ms, `output matching ${pattern}`);
+function run(args: string[]): ExampleRun {
+  return runExample('examples/demo/run.js', args);
 }
 
 function shmEntries(name: string): string[] {

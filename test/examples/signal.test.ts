@@ -2,42 +2,23 @@
  * examples/signal: source ─▶ process ─▶ sink in three processes over two rings, end to end: every frame
  * arrives at real-time speed, the shutdown (by time or by signal) is clean and /dev/shm is left empty.
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
 import { within } from '../support/children';
+import { ExampleRun, killExamples, runExample, waitForOutput } from '../support/examples';
 import { removeSegment, uniqueName } from '../support/names';
 
-const ROOT = path.join(__dirname, '..', '..');
-const running: ChildProcess[] = [];
 const names: string[] = [];
 
 afterEach(() => {
-  for (const child of running.splice(0)) {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killExamples();
   for (const name of names.splice(0)) {
     removeSegment(`${name}.frames`);
     removeSegment(`${name}.results`);
   }
 });
 
-function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(ROOT, 'examples/signal/run.js'), ...args], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+function run(args: string[]): ExampleRun {
+  return runExample('examples/signal/run.js', args);
 }
 
 function leftovers(name: string): string[] {
@@ -66,14 +47,7 @@ describe('examples/signal', () => {
     const name = uniqueName('signal-int');
     names.push(name);
     const chain = run(['--seconds', '60', '--name', name]);
-    await within(new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (/sink:\s+\d+ frames\/s/.test(chain.output())) {
-          clearInterval(check);
-          resolve();
-        }
-      }, 20);
-    }), 15000, 'the first sink line');
+    await waitForOutput(chain.output, /sink:\s+\d+ frames\/s/, 15000, 'the first sink line');
     process.kill(-chain.child.pid!, 'SIGINT');
     const code = await within(chain.exited, 15000, 'signal exit');
     if (code !== 0) throw new Error(`exit code ${code}; output:\n${chain.output()}`);

@@ -4,14 +4,13 @@
  * or by SIGINT to the whole process group) is clean, nothing is left in /dev/shm, and the README's diff
  * is the real difference between the two collectors.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { ExampleRun, killExamples, ROOT, runExample } from '../support/examples';
 import { uniqueName } from '../support/names';
 
-const ROOT = path.join(__dirname, '..', '..');
 const EXAMPLE = path.join(ROOT, 'examples', 'telemetry');
-const running: ChildProcess[] = [];
 const prefixes: string[] = [];
 
 function leftovers(prefix: string): string[] {
@@ -19,39 +18,17 @@ function leftovers(prefix: string): string[] {
 }
 
 afterEach(() => {
-  for (const child of running.splice(0)) {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killExamples();
   for (const prefix of prefixes.splice(0)) {
     for (const file of leftovers(prefix)) fs.rmSync(`/dev/shm/${file}`, { force: true });
   }
 });
 
-function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null>; prefix: string } {
+function run(args: string[]): ExampleRun & { prefix: string } {
   // A test prefix: global teardown reports any ring this test would leak.
   const prefix = `${uniqueName('telemetry')}.`;
   prefixes.push(prefix);
-  const child = spawn(process.execPath, [path.join(EXAMPLE, 'run.js'), '--prefix', prefix, ...args], {
-    cwd: ROOT,
-    detached: true, // its own process group, so a test can SIGINT all of it like Ctrl-C does
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    }),
-  );
-  return { child, output: () => output, exited, prefix };
+  return { ...runExample(path.join(EXAMPLE, 'run.js'), ['--prefix', prefix, ...args], { killAfterMs: 20000 }), prefix };
 }
 
 function sentAndReceived(output: string): { sent: number; received: number } {

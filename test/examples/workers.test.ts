@@ -2,39 +2,20 @@
  * examples/workers: a producer process and a consumer in a worker thread, sleeping or busy-spinning;
  * the main thread keeps running; the example exits 0 by itself and leaves /dev/shm clean.
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
 import { within } from '../support/children';
+import { ExampleRun, killExamples, runExample, waitForOutput } from '../support/examples';
 import { removeSegment, uniqueName } from '../support/names';
 
-const ROOT = path.join(__dirname, '..', '..');
-const running: ChildProcess[] = [];
 const names: string[] = [];
 
 afterEach(() => {
-  for (const child of running.splice(0)) {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killExamples();
   for (const name of names.splice(0)) removeSegment(name);
 });
 
-function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(ROOT, 'examples/workers/run.js'), ...args], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+function run(args: string[]): ExampleRun {
+  return runExample('examples/workers/run.js', args);
 }
 
 describe('examples/workers', () => {
@@ -56,14 +37,7 @@ describe('examples/workers', () => {
     const name = uniqueName('workers-int');
     names.push(name);
     const example = run(['--seconds', '60', '--name', name]);
-    await within(new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (/main thread alive/.test(example.output())) {
-          clearInterval(check);
-          resolve();
-        }
-      }, 20);
-    }), 15000, 'the first status line');
+    await waitForOutput(example.output, /main thread alive/, 15000, 'the first status line');
     process.kill(-example.child.pid!, 'SIGINT');
     const code = await within(example.exited, 15000, 'workers exit');
     if (code !== 0) throw new Error(`exit code ${code}; output:\n${example.output()}`);

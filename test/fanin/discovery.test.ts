@@ -8,17 +8,10 @@ import { probeRing } from '../../src/discovery';
 import { Producer } from '../../src/producer';
 import { Selector } from '../../src/selector';
 import { uniqueName } from '../support/names';
-import { killAllProducers, removeSegmentsWithPrefix, segmentsWithPrefix, startProducer, waitUntil } from './support';
+import { killAllProducers, newPrefix, removeTrackedPrefixes, segmentsWithPrefix, startProducer, waitUntil } from './support';
 
 const selectors: Selector[] = [];
 const producers: Producer[] = [];
-const prefixes: string[] = [];
-
-function newPrefix(tag: string): string {
-  const prefix = `${uniqueName(tag)}.`;
-  prefixes.push(prefix);
-  return prefix;
-}
 
 function produce(name: string): Producer {
   const producer = Producer.create(name, { capacity: 4096 });
@@ -50,7 +43,7 @@ afterEach(async () => {
   for (const s of selectors.splice(0)) s.close();
   for (const p of producers.splice(0)) p.close();
   await killAllProducers();
-  for (const prefix of prefixes.splice(0)) removeSegmentsWithPrefix(prefix);
+  removeTrackedPrefixes();
 });
 
 describe('Selector#follow (discovery)', () => {

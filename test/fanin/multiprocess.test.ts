@@ -3,30 +3,15 @@
  * one Selector in this process, found by discovery (a unique prefix per test).
  */
 import { Selector } from '../../src/selector';
-import { uniqueName } from '../support/names';
-import {
-  killAllProducers,
-  ProducerChild,
-  removeSegmentsWithPrefix,
-  seededRandom,
-  segmentsWithPrefix,
-  startProducer,
-  waitUntil,
-} from './support';
+import { seededRandom } from '../support/random';
+import { killAllProducers, newPrefix, ProducerChild, removeTrackedPrefixes, segmentsWithPrefix, startProducer, waitUntil } from './support';
 
 const selectors: Selector[] = [];
-const prefixes: string[] = [];
-
-function newPrefix(tag: string): string {
-  const prefix = `${uniqueName(tag)}.`;
-  prefixes.push(prefix);
-  return prefix;
-}
 
 afterEach(async () => {
   for (const s of selectors.splice(0)) s.close();
   await killAllProducers();
-  for (const prefix of prefixes.splice(0)) removeSegmentsWithPrefix(prefix);
+  removeTrackedPrefixes();
 });
 
 interface Received {

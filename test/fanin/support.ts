@@ -5,6 +5,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { uniqueName } from '../support/names';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'fanin-producer.js');
 
@@ -116,6 +117,20 @@ export function segmentsWithPrefix(prefix: string): string[] {
   return fs.readdirSync('/dev/shm').filter((file) => file.startsWith(start)).map((file) => `/${file}`);
 }
 
+const prefixes: string[] = [];
+
+/** A unique prefix for this test's rings; removeTrackedPrefixes() removes whatever is left under it. */
+export function newPrefix(tag: string): string {
+  const prefix = `${uniqueName(tag)}.`;
+  prefixes.push(prefix);
+  return prefix;
+}
+
+/** Removes every segment under the prefixes newPrefix() gave out since the last call (afterEach). */
+export function removeTrackedPrefixes(): void {
+  for (const prefix of prefixes.splice(0)) removeSegmentsWithPrefix(prefix);
+}
+
 export function removeSegmentsWithPrefix(prefix: string): void {
   for (const name of segmentsWithPrefix(prefix)) {
     try {
@@ -124,16 +139,4 @@ export function removeSegmentsWithPrefix(prefix: string): void {
       // raced with its producer's close
     }
   }
-}
-
-/** mulberry32, the same generator as the fixture: seeded, reproducible. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

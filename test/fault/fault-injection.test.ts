@@ -21,32 +21,14 @@
  *   - at the end the producer closes gracefully and every consumer ends with the last counter it sent.
  * Run longer with SHMRING_FAULT_ITERATIONS=200; replay a schedule with SHMRING_SEED.
  */
-import { Child, killAllChildren, runFixture, within } from '../support/children';
-import { removeSegment, segmentExists, uniqueName } from '../support/names';
+import { Child, linesOf, runFixture, sleep, within } from '../support/children';
+import { segmentExists } from '../support/names';
 import { randomInt, seededRandom, testSeed } from '../support/random';
+import { trackRings } from '../support/teardown';
 
 const ITERATIONS = Number(process.env.SHMRING_FAULT_ITERATIONS ?? 30);
 const LIVENESS_INTERVAL_MS = 50;
-const names: string[] = [];
-
-afterEach(() => {
-  killAllChildren();
-  for (const name of names.splice(0)) removeSegment(name);
-});
-
-function linesOf(stdout: string): any[] {
-  const lines: any[] = [];
-  for (const line of stdout.split('\n')) {
-    try {
-      lines.push(JSON.parse(line));
-    } catch {
-      // partial line cut by the kill
-    }
-  }
-  return lines;
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const { ringName } = trackRings();
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -57,8 +39,7 @@ it('kill -9 of the producer (also inside claim/commit) and of consumers: nothing
   const seed = testSeed();
   console.log(`fault injection seed ${seed} (replay: SHMRING_SEED=${seed})`);
   const random = seededRandom(seed);
-  const name = uniqueName('fault');
-  names.push(name);
+  const name = ringName('fault');
 
   let gen = 0;
   const startProducer = (): Child =>

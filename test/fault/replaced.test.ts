@@ -1,18 +1,12 @@
 /** A consumer of a ring whose dead producer was replaced by a new ring learns it at once (RING_REPLACED). */
 import { Consumer, Producer, ShmRingError } from '../../src';
-import { killAllChildren, runFixture, within } from '../support/children';
-import { removeSegment, uniqueName } from '../support/names';
+import { runFixture, within } from '../support/children';
+import { trackRings } from '../support/teardown';
 
-let names: string[] = [];
-afterEach(() => {
-  killAllChildren();
-  for (const name of names) removeSegment(name);
-  names = [];
-});
+const { ringName } = trackRings();
 
 it('ends a consumer waiting for a restart with RING_REPLACED when the name now holds another ring', async () => {
-  const name = uniqueName('replaced');
-  names.push(name);
+  const name = ringName('replaced');
   const first = runFixture('ring-producer.js', [name, '3', 'hold', '65536']);
   await first.waitForLine((m) => m.sent === 3);
   const consumer = Consumer.open(name, { from: 'oldest', waitForRestartMs: 60_000, producerCheckIntervalMs: 50 });

@@ -5,19 +5,11 @@
 import * as fs from 'fs';
 import { Consumer, isShmRingError, Producer, ShmRingError } from '../../src';
 import * as L from '../../src/layout';
-import { killAllChildren, runFixture } from '../support/children';
-import { removeSegment, segmentExists, uniqueName } from '../support/names';
+import { runFixture } from '../support/children';
+import { segmentExists, uniqueName } from '../support/names';
+import { trackRings } from '../support/teardown';
 
-let names: string[] = [];
-function track(name: string): string {
-  names.push(name);
-  return name;
-}
-afterEach(() => {
-  killAllChildren();
-  for (const name of names) removeSegment(name);
-  names = [];
-});
+const { trackName: track } = trackRings();
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

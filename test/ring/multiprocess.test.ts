@@ -5,15 +5,10 @@
  */
 import { Producer } from '../../src';
 import { occupiedSlots } from '../../src/ring/slots';
-import { killAllChildren, runFixture, within } from '../support/children';
-import { removeSegment, uniqueName } from '../support/names';
+import { runFixture, within } from '../support/children';
+import { trackRings } from '../support/teardown';
 
-let names: string[] = [];
-afterEach(() => {
-  killAllChildren();
-  for (const name of names) removeSegment(name);
-  names = [];
-});
+const { ringName } = trackRings();
 
 async function waitForConsumers(producer: Producer, count: number): Promise<void> {
   const memory = (producer as unknown as { memory: Parameters<typeof occupiedSlots>[0] }).memory;
@@ -33,8 +28,7 @@ async function produce(producer: Producer, count: number): Promise<void> {
 
 describe('one producer, three consumer processes', () => {
   it('delivers every message in order to two tethered consumers while an untethered slow one counts its loss exactly', async () => {
-    const name = uniqueName('mp');
-    names.push(name);
+    const name = ringName('mp');
     const producer = Producer.create(name, { capacity: 16 * 1024 });
     try {
       const iterating = runFixture('ring-consumer.js', [name, 'tethered', 'iterate']);
@@ -61,8 +55,7 @@ describe('one producer, three consumer processes', () => {
   });
 
   it('loses no wakeup on a tiny ring: blocking sendSync against sleeping receiveSync and iterating consumers', async () => {
-    const name = uniqueName('wake');
-    names.push(name);
+    const name = ringName('wake');
     const producer = Producer.create(name, { capacity: 4096, maxMessageLength: 256 });
     try {
       const sync = runFixture('ring-consumer.js', [name, 'tethered', 'sync']);

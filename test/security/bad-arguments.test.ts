@@ -7,16 +7,9 @@ import * as fs from 'fs';
 import { Consumer, futex, Producer, Segment } from '../../src';
 import { within } from '../support/children';
 import { removeSegment, uniqueName } from '../support/names';
+import { trackRings } from '../support/teardown';
 
-let names: string[] = [];
-function track(name: string): string {
-  names.push(name);
-  return name;
-}
-afterEach(() => {
-  for (const name of names) removeSegment(name);
-  names = [];
-});
+const { trackName: track } = trackRings();
 
 /** Runs fn, expects a TypeError or RangeError whose message contains every one of `mentions`. */
 function expectMisuse(fn: () => unknown, mentions: string[]): void {

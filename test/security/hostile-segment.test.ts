@@ -7,19 +7,11 @@ import * as fs from 'fs';
 import { Consumer, Producer, ShmRingError } from '../../src';
 import { readSnapshot } from '../../src/inspect';
 import * as L from '../../src/layout';
-import { killAllChildren, runFixture, within } from '../support/children';
-import { removeSegment, uniqueName } from '../support/names';
+import { runFixture, within } from '../support/children';
+import { uniqueName } from '../support/names';
+import { trackRings } from '../support/teardown';
 
-let names: string[] = [];
-function track(name: string): string {
-  names.push(name);
-  return name;
-}
-afterEach(() => {
-  killAllChildren();
-  for (const name of names) removeSegment(name);
-  names = [];
-});
+const { trackName: track } = trackRings();
 
 const CAPACITY = 4096;
 const CONTROL_LENGTH = L.controlLength(L.DEFAULT_MAX_CONSUMERS);

@@ -8,8 +8,9 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Consumer, Producer, ShmRingError } from '../../src';
-import { FIXTURES, killAllChildren, runFixture, within } from '../support/children';
-import { removeSegment, uniqueName } from '../support/names';
+import { FIXTURES, runFixture, within } from '../support/children';
+import { uniqueName } from '../support/names';
+import { trackRings } from '../support/teardown';
 
 const NOBODY = 65534;
 const FIXTURE = 'security-child.js';
@@ -32,16 +33,7 @@ const skipReason = nobodyUnavailable();
 if (skipReason) console.warn(`security/permissions: skipping the tests that run as nobody: ${skipReason}`);
 const itAsNobody = skipReason ? it.skip : it;
 
-let names: string[] = [];
-function track(name: string): string {
-  names.push(name);
-  return name;
-}
-afterEach(() => {
-  killAllChildren();
-  for (const name of names) removeSegment(name);
-  names = [];
-});
+const { trackName: track } = trackRings();
 
 interface ChildResult {
   ok?: boolean;

@@ -5,17 +5,10 @@
  */
 import { Consumer, Producer, Segment } from '../../src';
 import * as L from '../../src/layout';
-import { removeSegment, uniqueName } from '../support/names';
+import { uniqueName } from '../support/names';
+import { trackRings } from '../support/teardown';
 
-let names: string[] = [];
-function track(name: string): string {
-  names.push(name);
-  return name;
-}
-afterEach(() => {
-  for (const name of names) removeSegment(name);
-  names = [];
-});
+const { trackName: track } = trackRings();
 
 const CAPACITY = 8192;
 const SECRET = 0xab;

@@ -109,3 +109,18 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
     }),
   ]);
 }
+
+export const sleep = (ms: number): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Every line of a child's stdout that parses as JSON, in order. */
+export function linesOf(stdout: string): any[] {
+  const lines: any[] = [];
+  for (const line of stdout.split('\n')) {
+    try {
+      lines.push(JSON.parse(line));
+    } catch {
+      // a partial line (cut by a kill) or not JSON
+    }
+  }
+  return lines;
+}
