@@ -22,7 +22,7 @@ const { main, ready, nowNs, cpuSeconds } = require('../lib/role');
 const DIST = path.join(__dirname, '..', '..', 'dist');
 const WAIT_SLICE_MS = 1000; // every blocking wait is bounded; the overall run is bounded by the harness
 
-async function producer({ name, capacity, payload, durationMs, warmupMs, maxMessages, consumers }) {
+async function producer({ name, capacity, payload, durationMs, warmupMs, maxMessages, consumers, batch = 0 }) {
   const { Producer } = require(DIST);
   const def = PAYLOADS[payload];
   const p = Producer.create(name, { capacity, maxConsumers: Math.max(4, consumers) });
@@ -51,6 +51,12 @@ async function producer({ name, capacity, payload, durationMs, warmupMs, maxMess
         deadline = t0 + durationMs * 1e6;
         giveUp = deadline + 20e9;
         continue;
+      }
+      // Corked: publish every `batch` messages with one store (Producer#cork/uncork), as batched UDS
+      // writes many frames per write().
+      if (batch > 0 && sent % batch === 0) {
+        p.uncork();
+        p.cork();
       }
       if (raw) {
         raw[0] = sent; raw[1] = sent >>> 8; raw[2] = sent >>> 16; raw[3] = sent >>> 24;
@@ -81,6 +87,7 @@ async function producer({ name, capacity, payload, durationMs, warmupMs, maxMess
       }
       sent++;
     }
+    if (batch > 0) p.uncork();
     // End marker: a 1-byte raw message (or `null` for objects), which no measured message is.
     if (def.kind === 'obj') { while (!p.sendSync(null, WAIT_SLICE_MS)) if (nowNs() > giveUp) break; } else { while (!p.sendBytesSync(Uint8Array.of(0xee), WAIT_SLICE_MS)) if (nowNs() > giveUp) break; }
     const prodCpuS = cpuSeconds(cpu0);
@@ -162,6 +169,9 @@ module.exports = {
     const payloads = ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'];
     const cases = payloads.map((payload) => ({ id: `shmring.tput.${payload}`, group: 'throughput', transport: 'shmring', payload, consumers: 1 }));
     cases.push({ id: 'shmring.tput.raw64.spin', group: 'throughput-spin', transport: 'shmring-spin', payload: 'raw64', consumers: 1, wait: 'spin' });
+    for (const payload of ['raw16', 'raw64', 'obj']) {
+      cases.push({ id: `shmring.tput.${payload}.corked`, group: 'throughput-corked', transport: 'shmring-corked', payload, consumers: 1, batch: 1024 });
+    }
     for (const n of [2, 4]) cases.push({ id: `shmring.fanout${n}.raw64`, group: 'fanout', transport: 'shmring', payload: 'raw64', consumers: n });
     if (!opts.quick) cases.push({ id: 'shmring.fanout2.obj', group: 'fanout', transport: 'shmring', payload: 'obj', consumers: 2 });
     return cases;
@@ -171,7 +181,7 @@ module.exports = {
     const specs = [{
       script: __filename,
       role: 'producer',
-      params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, maxMessages: 100e6, consumers: c.consumers },
+      params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, maxMessages: 100e6, consumers: c.consumers, batch: c.batch || 0 },
       trigger: true,
     }];
     for (let i = 0; i < c.consumers; i++) {
