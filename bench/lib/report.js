@@ -167,7 +167,7 @@ function whyNotes(results, gs) {
     const enc = med('shmring.micro', 'codec_encode_ns_per_op');
     if (encDec !== undefined && enc !== undefined) {
       const dec = Math.max(1, encDec - enc);
-      notes.push(`MessagePack object: the codec bounds this path: encode ${sig(enc)} ns and decode ≈ ${sig(dec)} ns per message here, so a consumer that decodes cannot exceed ≈ ${rate(1e9 / dec)} msg/s on one core whatever the transport. The UDS baselines pay nearly the same codec (@msgpack/msgpack Encoder/Decoder directly, without shmring\'s extension codec and defensive copy), so the ratio to UDS can only come from the transport\'s share of the cost, which is small next to the codec.`);
+      notes.push(`MessagePack object: the codec bounds this path: encode ${sig(enc)} ns and decode ≈ ${sig(dec)} ns per message here, so a consumer that decodes cannot exceed ≈ ${rate(1e9 / dec)} msg/s on one core whatever the transport. The UDS baselines pay nearly the same codec (@msgpack/msgpack Encoder/Decoder directly, without shmring\'s typed-array extension codec), so the ratio to UDS can only come from the transport\'s share of the cost, which is small next to the codec.`);
     }
   }
   if (unmet('ring overhead')) {
