@@ -138,21 +138,28 @@ describe('Selector across processes', () => {
   it('delivers from 64 rings on one selector (4 processes x 16 rings)', async () => {
     const prefix = newPrefix('r64');
     const { selector, received } = collect(prefix, { maxBatchPerRing: 16 });
+    // 'hang': every ring stays open after its messages, so all 64 are in the selector at once (with
+    // 'close', a ring found early could be drained and dropped before the last one is found).
     const children = Array.from({ length: 4 }, (_, p) =>
       startProducer({
         names: Array.from({ length: 16 }, (_, r) => `${prefix}p${p}r${r}`),
         count: 100,
         capacity: 4096,
+        mode: 'hang',
       }),
     );
-    await waitUntil(() => selector.size === 64 || received.removed.size > 0, '64 rings in the selector', 20000);
-    expect(selector.size).toBe(64);
-    const codes = await Promise.all(children.map((c) => c.exited));
-    expect(codes).toEqual([0, 0, 0, 0]);
-    const sent: Record<string, number> = Object.assign({}, ...children.map((c) => c.reports.find((r) => r.event === 'done')!.sent));
-    await waitUntil(() => received.removed.size === 64, 'all 64 rings to be drained and dropped');
+    await waitUntil(() => children.every((c) => c.reports.some((r) => r.event === 'sent')), 'every ring to be sent to', 20000);
+    await waitUntil(() => selector.size === 64, '64 rings in the selector', 20000);
+    expect(received.removed.size).toBe(0);
+    const sent: Record<string, number> = Object.assign({}, ...children.map((c) => c.reports.find((r) => r.event === 'sent')!.sent));
     expect(Object.keys(sent)).toHaveLength(64);
+    await waitUntil(() => Object.entries(sent).every(([ring, n]) => (received.perRing.get(ring)?.length ?? 0) === n), 'every message', 20000);
     expectExactlyOnceInOrder(received, sent);
+    // Closing the producers ends every ring normally: drained, then dropped as 'closed'.
+    for (const c of children) c.child.kill('SIGTERM');
+    expect(await Promise.all(children.map((c) => c.exited))).toEqual([0, 0, 0, 0]);
+    await waitUntil(() => received.removed.size === 64, 'all 64 rings to be drained and dropped');
+    expect([...received.removed.values()].every((reason) => reason === 'closed')).toBe(true);
     expect(selector.stats.waiterThreads).toBeLessThanOrEqual(1); // 64 rings fit one futex_waitv
     expect(segmentsWithPrefix(prefix)).toEqual([]);
   });

@@ -281,8 +281,9 @@ describe('liveness (src/liveness.ts)', () => {
     await new Promise((resolve) => child.once('exit', resolve));
     expect(liveness(identity)).toBe('dead');
 
-    // A zombie: `sh` forks a child that exits, then execs into `sleep`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // A zombie: `sh` forks a child that exits, then execs into `sleep`, which never reaps it. The child
+    // lives a moment first, so that the shell has exec'd (and can no longer reap it) when it exits.
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     trackPid(parent.pid!);
     const zombiePid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d)))));
     await until(() => readProcessStat(zombiePid)?.state === 'Z', 5000, 'zombie');
