@@ -154,7 +154,7 @@ export function renderInspect(snapshot: RingSnapshot, extra: ReturnType<typeof a
   if (snapshot.waiting) {
     fields.push([
       'sleeping',
-      `${snapshot.waiting.dataWaiters} consumer(s) on the data futex; producer ${snapshot.waiting.producerWaiting ? 'waiting for space' : 'not waiting'}`,
+      `${snapshot.waiting.dataWaiters ? 'a consumer is (or was about to be) asleep' : 'no consumer asleep'} on the data futex; producer ${snapshot.waiting.producerWaiting ? 'waiting for space' : 'not waiting'}`,
     ]);
   }
   fields.push(['mapped by', formatMappers(extra.users.map((u) => ({ ...u, command: `${u.command}${u.writable ? ' rw' : u.mapped ? ' ro' : ' fd'}` })), 20)]);

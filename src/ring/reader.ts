@@ -70,6 +70,11 @@ export class RingReader {
   private readonly maxMessageLength: number;
   private readonly headIndex: number;
   private readonly releaseEvery: number;
+  /**
+   * Untethered readers check every record for having been overwritten. Tethered ones need not: once
+   * their join has settled (Consumer's settleJoin), the producer never writes past their head + capacity.
+   */
+  private readonly validates: boolean;
 
   constructor(
     readonly memory: RingMemory,
@@ -88,6 +93,7 @@ export class RingReader {
     this.maxMessageLength = memory.geometry.maxMessageLength;
     this.headIndex = slot >= 0 ? slotHeadIndex(slot) : -1;
     this.releaseEvery = this.capacity >> 2;
+    this.validates = !tethered;
     this.position = start | 0;
     if (startSequence !== undefined) {
       this.expectedSequence = startSequence | 0;
@@ -128,7 +134,7 @@ export class RingReader {
         if (position === this.cachedTail) return NOTHING;
       }
       const available = distance(this.cachedTail, position);
-      const validate = this.mustValidate(position);
+      const validate = this.validates;
       if (available < 0 || available > this.capacity) {
         // Behind by more than a ring (lapped), or ahead of the tail (a producer restarted the positions).
         if (this.wiped()) return this.endAfterWipe();
@@ -242,13 +248,6 @@ export class RingReader {
     return distance(Atomics.load(this.words, TAIL_INTENT_I32), position) > this.capacity;
   }
 
-  /**
-   * Untethered readers validate every record. Tethered ones need not: once their join has settled
-   * (Consumer's settleJoin), the producer never writes past their head + capacity.
-   */
-  private mustValidate(_position: number): boolean {
-    return !this.tethered;
-  }
 
   /**
    * Lapped: jump to the oldest record the producer still guarantees, or to the tail when even that keeps

@@ -54,7 +54,6 @@ export class RingWriter {
   private readonly slotWords: ReturnType<typeof slotWordIndexes>;
 
   // The record reserved by tryReserve and not yet committed.
-  private reservedStart = 0;
   private reservedEnd = 0;
   private reservedLength = -1;
 
@@ -123,7 +122,6 @@ export class RingWriter {
       recordOffset = 0;
     }
     this.writeHeader(recordOffset, payloadLength, type, this.sequence);
-    this.reservedStart = start;
     this.reservedEnd = end;
     this.reservedLength = payloadLength;
     return recordOffset + L.RECORD_HEADER_LENGTH;

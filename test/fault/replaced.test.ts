@@ -18,7 +18,6 @@ it('ends a consumer waiting for a restart with RING_REPLACED when the name now h
     expect(second.tookOver).toBe(false);
     const received: unknown[] = [];
     let failure: unknown;
-    const started = Date.now();
     await within(
       (async () => {
         try {
