@@ -411,6 +411,8 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     if (this.slot >= 0) {
       this.reader.release();
       releaseSlot(this.memory, this.slot, this.pid);
+      // A producer held back by this (tethered) consumer may now go on.
+      this.reader.wakeProducer();
     }
     this.exitWatcher?.close();
     this.waiter?.close();

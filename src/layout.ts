@@ -94,7 +94,7 @@ export const SLOT_LENGTH = BLOCK_LENGTH;
 
 // Fields of one consumer slot, as bytes from the start of the slot.
 let field = 0;
-/** SlotState: free, claiming (being filled in), active. */
+/** SlotState: free or active (CLAIMING is reserved: a claimer holds the pid word while it fills the slot in). */
 export const SLOT_STATE_OFFSET = field; field += 4;
 /** Bit 0: tethered. */
 export const SLOT_FLAGS_OFFSET = field; field += 4;

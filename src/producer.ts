@@ -235,6 +235,7 @@ export class Producer extends EventEmitter {
   private drainPending = false;
   private neededBytes = 0;
   private corks = 0;
+  private asyncSenders = 0;
   /** Records the time of the last send once a second, so the hot path never reads the clock. */
   private readonly sendClock: NodeJS.Timeout;
   private messagesAtLastTick = -1;
@@ -569,28 +570,34 @@ export class Producer extends EventEmitter {
   private async publishAsync(type: number, bytes: Uint8Array, options: SendOptions | undefined): Promise<void> {
     const { signal, timeout } = waitOptions('sendAsync', options);
     this.checkLength(bytes.length);
+    // Waiting could never end: the open claim is ours to commit, on this thread.
+    if (this.claimOpen) throw new Error('sendAsync: a claim is open; commit() or abort() it first');
     const deadline = Date.now() + timeout;
     for (;;) {
       this.checkOpen();
       if (signal?.aborted) {
         throw new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: signal.reason });
       }
-      if (!this.claimOpen) {
-        const payloadOffset = this.writer.tryReserve(type, bytes.length);
-        if (payloadOffset >= 0) {
-          this.memory.dataBytes.set(bytes, payloadOffset);
-          this.writer.commit();
-          return;
-        }
+      if (this.claimOpen) throw new Error('sendAsync: a claim was opened while waiting; commit() or abort() it first');
+      const payloadOffset = this.writer.tryReserve(type, bytes.length);
+      if (payloadOffset >= 0) {
+        this.memory.dataBytes.set(bytes, payloadOffset);
+        this.writer.commit();
+        return;
       }
       this.writer.flush();
       this.reclaimDeadConsumers(false);
       this.neededBytes = Math.max(this.neededBytes, this.resumeThreshold(bytes.length));
+      this.asyncSenders++;
+      this.updateSpaceWaiterRef();
       try {
         await this.waitForSpace(signal, deadline);
       } catch (error) {
         this.checkOpen(); // close() during the wait: CLOSED, with the ring's name, rather than ABORTED
         throw error;
+      } finally {
+        this.asyncSenders--;
+        this.updateSpaceWaiterRef();
       }
     }
   }
@@ -638,9 +645,19 @@ export class Producer extends EventEmitter {
     });
   }
 
+  /**
+   * The wait for space keeps the process alive only while a sendAsync() awaits it; the 'drain' watch
+   * armed by a send() that returned false must not (like a socket's, it is not a reason to stay up).
+   */
+  private updateSpaceWaiterRef(): void {
+    if (this.asyncSenders > 0) this.spaceWaiter?.ref();
+    else this.spaceWaiter?.unref();
+  }
+
   private async spaceWaitLoop(): Promise<void> {
     const words = this.memory.controlI32;
     this.spaceWaiter ??= new AsyncWaiter();
+    this.updateSpaceWaiterRef();
     const waiter = this.spaceWaiter;
     try {
       while (!this.closed) {

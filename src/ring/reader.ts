@@ -276,11 +276,19 @@ export class RingReader {
     // SYNC POINT: pairs with RingWriter#refreshLimit's Atomics.load of the head: once visible, the
     // producer may overwrite everything before it, so it is stored only after we are done with it.
     Atomics.store(this.words, this.headIndex, this.position);
-    // SYNC POINT: Dekker pair with the producer's sleep (store PRODUCER_WAITING, then re-scan heads).
-    // The exchange lets one consumer, not every consumer that releases meanwhile, pay for the wake.
+    this.wakeProducer();
+  }
+
+  /**
+   * Wakes the producer if it sleeps for space; called after anything that may free space (a new head,
+   * a slot given up). SYNC POINT: Dekker pair with the producer's sleep (store PRODUCER_WAITING, then
+   * rescan heads). The exchange lets one consumer, not every consumer that releases meanwhile, pay for
+   * the wake; it wakes every waiter (a 'drain' wait and a sendSync may both sleep on SPACE_WAKE).
+   */
+  wakeProducer(): void {
     if (Atomics.load(this.words, PRODUCER_WAITING_I32) !== 0 && Atomics.exchange(this.words, PRODUCER_WAITING_I32, 0) !== 0) {
       Atomics.add(this.words, SPACE_WAKE_I32, 1);
-      futex.wake(this.memory.control, SPACE_WAKE_I32 << 2, 1);
+      futex.wake(this.memory.control, SPACE_WAKE_I32 << 2, 0x7fffffff);
     }
   }
 

@@ -133,15 +133,17 @@ export function occupiedSlots(memory: RingMemory): SlotSnapshot[] {
   return result;
 }
 
-/** Indexes into controlI32 of the state, flags and head words of every slot, for the producer's scan. */
-export function slotWordIndexes(maxConsumers: number): { state: Int32Array; flags: Int32Array; head: Int32Array } {
+/** Indexes into controlI32 of the state, flags, head and pid words of every slot, for the producer's scan. */
+export function slotWordIndexes(maxConsumers: number): { state: Int32Array; flags: Int32Array; head: Int32Array; pid: Int32Array } {
   const state = new Int32Array(maxConsumers);
   const flags = new Int32Array(maxConsumers);
   const head = new Int32Array(maxConsumers);
+  const pid = new Int32Array(maxConsumers);
   for (let index = 0; index < maxConsumers; index++) {
     state[index] = i32(index, L.SLOT_STATE_OFFSET);
     flags[index] = i32(index, L.SLOT_FLAGS_OFFSET);
     head[index] = i32(index, L.SLOT_HEAD_OFFSET);
+    pid[index] = i32(index, L.SLOT_PID_OFFSET);
   }
-  return { state, flags, head };
+  return { state, flags, head, pid };
 }

@@ -112,9 +112,12 @@ export class RingWriter {
     const padding = toEnd < length ? toEnd : 0;
     const end = (start + padding + length) | 0;
     if (distance(end, this.limit) > 0 && distance(end, this.refreshLimit()) > 0) return -1;
+    // Corked records not yet published must never be overwritten by this one: publish them first when
+    // the ring would otherwise wrap onto them.
+    if (distance(end, this.publishedTail) > this.capacity) this.flush();
     // Raising the intent rescans the consumers' heads: a tethered consumer that joined meanwhile can
     // lower the limit below this record, which then has to wait like any record that does not fit.
-    if (distance(end, this.tailIntent) > 0 && (this.raiseIntent(end), distance(end, this.limit) > 0)) return -1;
+    if (distance(end, this.tailIntent) > 0 && !this.raiseIntent(end)) return -1;
 
     let recordOffset = offset;
     if (padding !== 0) {
@@ -201,13 +204,15 @@ export class RingWriter {
    * it is clamped so it can neither let us overwrite unread data nor push the limit out of range.
    */
   refreshLimit(): number {
-    const { state, flags, head } = this.slotWords;
+    const { state, flags, head, pid } = this.slotWords;
     const words = this.words;
     let maxBehind = -1; // how far behind our tail the slowest tethered consumer's head is
     let blocking = -1;
     for (let index = 0; index < state.length; index++) {
       if (Atomics.load(words, state[index]) !== L.SlotState.ACTIVE) continue;
       if ((words[flags[index]] & L.SLOT_FLAG_TETHERED) === 0) continue;
+      // A slot marked active by a claimer that lost it to a reclaim in the same instant has no owner.
+      if (Atomics.load(words, pid[index]) <= 0) continue;
       let behind = distance(this.tail, Atomics.load(words, head[index]));
       if (behind < 0) behind = 0;
       if (behind > this.capacity) behind = this.capacity;
@@ -227,11 +232,14 @@ export class RingWriter {
    * still intact. The intent runs a chunk ahead so that most sends store nothing here, but never past the
    * limit: a tethered consumer must never look lapped.
    */
-  private raiseIntent(end: number): void {
-    this.refreshLimit();
+  private raiseIntent(end: number): boolean {
+    // Never announce past the limit: a record that no longer fits waits, with nothing published.
+    if (distance(end, this.refreshLimit()) > 0) return false;
     let intent = (end + this.intentChunk) | 0;
     if (distance(intent, this.limit) > 0) intent = this.limit;
-    if (distance(intent, (this.tail + this.capacity) | 0) > 0) intent = (this.tail + this.capacity) | 0;
+    // Capped by what consumers can see: readers judge laps against the published tail.
+    const reach = (this.publishedTail + this.capacity) | 0;
+    if (distance(intent, reach) > 0) intent = reach;
     if (distance(intent, end) < 0) intent = end;
     this.advanceOldest((intent - this.capacity) | 0);
     // SYNC POINT: pairs with the reader's loads of TAIL_INTENT after copying a record: once this store is
@@ -242,7 +250,7 @@ export class RingWriter {
     // SYNC POINT: Dekker pair with a joining consumer (Consumer's settleJoin: store its head, then load
     // TAIL_INTENT). Either this rescan sees the new head, and we never write past head + capacity, or
     // the joiner sees this intent and moves its head past intent - capacity before reading anything.
-    this.refreshLimit();
+    return distance(end, this.refreshLimit()) <= 0;
   }
 
   /** Walks our own records forward from `oldest` until it is at or past `target` (never past the tail). */
