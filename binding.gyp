@@ -3,12 +3,12 @@
     {
       "target_name": "shmring",
       "sources": [
-        "native/addon.cc",
-        "native/exit_watcher.cc",
-        "native/futex.cc",
-        "native/js_error.cc",
-        "native/shm.cc",
-        "native/waiter.cc"
+        "native/addon/addon.cc",
+        "native/addon/exit_watcher.cc",
+        "native/addon/futex.cc",
+        "native/addon/js_error.cc",
+        "native/addon/shm.cc",
+        "native/addon/waiter.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

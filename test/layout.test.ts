@@ -1,7 +1,7 @@
-/** docs/protocol.md draws the layout; this checks the drawing against src/layout.ts, field by field. */
+/** docs/protocol.md draws the layout; this checks the drawing against src/ring/layout.ts, field by field. */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as L from '../src/layout';
+import * as L from '../src/ring/layout';
 
 const protocol = fs.readFileSync(path.join(__dirname, '..', 'docs', 'protocol.md'), 'utf8');
 
@@ -24,7 +24,7 @@ function documentedRows(): Row[] {
 
 const layout = L as unknown as Record<string, number>;
 
-describe('docs/protocol.md and src/layout.ts', () => {
+describe('docs/protocol.md and src/ring/layout.ts', () => {
   const rows = documentedRows();
 
   it('documents a good number of fields', () => {

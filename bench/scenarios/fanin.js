@@ -12,7 +12,7 @@
  *   tput  every producer sends as fast as it can for the duration: aggregate messages/s at the collector
  *   lat   paced at 2 000 msg/s in total (producers sleep between sends): the wake latency of a
  *         sleeping collector (p50/p99)
- * The shmring collector is the Selector from dist (src/selector.ts) with default consumer options and a
+ * The shmring collector is the Selector from dist (src/api/selector.ts) with default consumer options and a
  * 'message' listener; the scenario is skipped when the build has no Selector.
  */
 const net = require('net');
@@ -27,7 +27,7 @@ function loadSelector() {
   const lib = require(DIST);
   if (typeof lib.Selector === 'function') return lib.Selector;
   // TODO(issue 5): drop this fallback once src/index.ts exports Selector.
-  return require(path.join(DIST, 'selector')).Selector;
+  return require(path.join(DIST, 'api', 'selector')).Selector;
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

@@ -22,7 +22,7 @@ const PING = 0;
 const PONG = 128;
 
 function mapWords(name, create) {
-  const { Segment } = require(path.join(DIST, 'segment'));
+  const { Segment } = require(path.join(DIST, 'core', 'segment'));
   const segment = create ? Segment.create(name, 4096) : Segment.open(name);
   const buffer = segment.map(0, 4096, { writable: true });
   return { segment, buffer, words: new Int32Array(buffer) };
@@ -39,8 +39,8 @@ function waitFor(futex, buffer, words, index, value, giveUpNs) {
 }
 
 async function pinger({ name, rounds, warmup }) {
-  const futex = require(path.join(DIST, 'futex'));
-  const { Segment } = require(path.join(DIST, 'segment'));
+  const futex = require(path.join(DIST, 'core', 'futex'));
+  const { Segment } = require(path.join(DIST, 'core', 'segment'));
   const { segment, buffer, words } = mapWords(name, true);
   try {
     await ready();
@@ -65,7 +65,7 @@ async function pinger({ name, rounds, warmup }) {
 }
 
 async function ponger({ name, mode }) {
-  const futex = require(path.join(DIST, 'futex'));
+  const futex = require(path.join(DIST, 'core', 'futex'));
   const { segment, buffer, words } = mapWords(name, false);
   try {
     await ready();
@@ -92,8 +92,8 @@ async function ponger({ name, mode }) {
 
 function available() {
   try {
-    const futex = require(path.join(DIST, 'futex'));
-    const { Segment } = require(path.join(DIST, 'segment'));
+    const futex = require(path.join(DIST, 'core', 'futex'));
+    const { Segment } = require(path.join(DIST, 'core', 'segment'));
     if (typeof futex.wait !== 'function' || typeof futex.waitAsync !== 'function' || typeof Segment.create !== 'function') {
       return 'dist/futex or dist/segment lacks wait/waitAsync/Segment.create';
     }

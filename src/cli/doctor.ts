@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Command } from 'commander';
-import { SHM_DIRECTORY } from '../inspect';
+import { SHM_DIRECTORY } from '../ring/snapshot';
 import { colorsFor, ExitCode, formatBytes, makeTable, printJson, tableText, type OutputOptions } from './common';
 import { survey, type Survey } from './survey';
 
@@ -78,7 +78,7 @@ function nativeAddon(): { futexWaitvSupported(): boolean } | Error {
   try {
     // Loaded lazily and tolerated missing: every other check (and ls, inspect, rm, gc) works without it.
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return (require(path.join(__dirname, '..', 'native')) as { native: { futexWaitvSupported(): boolean } }).native;
+    return (require(path.join(__dirname, '..', 'core', 'native')) as { native: { futexWaitvSupported(): boolean } }).native;
   } catch (error) {
     return error as Error;
   }

@@ -3,8 +3,8 @@
  * processes), and say what was removed and what was kept, and why. Foreign files are never touched.
  */
 import type { Command } from 'commander';
-import { snapshotAll } from '../inspect';
-import { scanShmUsage } from '../procmaps';
+import { snapshotAll } from '../ring/snapshot';
+import { scanShmUsage } from '../core/procmaps';
 import { colorsFor, ExitCode, formatBytes, makeTable, printJson, tableText, type OutputOptions } from './common';
 import { isForeign, removeSegment, type RemovalResult } from './remove';
 import { prefixFilter } from './survey';

@@ -1,10 +1,10 @@
 /**
  * `shmring inspect NAME`: the header, the counters, every consumer slot, and a picture of the ring.
- * Read-only: takes a snapshot (src/inspect.ts), never joins the ring.
+ * Read-only: takes a snapshot (src/ring/snapshot.ts), never joins the ring.
  */
 import type { Command } from 'commander';
-import { assessUse, describeStatus, readSnapshot, type RingSnapshot } from '../inspect';
-import { scanShmUsage } from '../procmaps';
+import { assessUse, describeStatus, readSnapshot, type RingSnapshot } from '../ring/snapshot';
+import { scanShmUsage } from '../core/procmaps';
 import {
   colorsFor,
   ExitCode,

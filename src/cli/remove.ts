@@ -10,8 +10,8 @@
  * which the kernel frees when the last of them unmaps it; new openers no longer find it.
  */
 import * as fs from 'fs';
-import { assessUse, readSnapshot, SegmentNotFoundError, type RingSnapshot, type UseAssessment } from '../inspect';
-import type { ShmUsage } from '../procmaps';
+import { assessUse, readSnapshot, SegmentNotFoundError, type RingSnapshot, type UseAssessment } from '../ring/snapshot';
+import type { ShmUsage } from '../core/procmaps';
 
 export type RemovalAction = 'removed' | 'would-remove' | 'kept' | 'failed';
 

@@ -3,8 +3,8 @@
  * otherwise); `--force` removes it anyway, with a warning.
  */
 import type { Command } from 'commander';
-import { readSnapshot } from '../inspect';
-import { scanShmUsage } from '../procmaps';
+import { readSnapshot } from '../ring/snapshot';
+import { scanShmUsage } from '../core/procmaps';
 import { CliError, colorsFor, ExitCode, printJson, type OutputOptions } from './common';
 import { isForeign, removeSegment } from './remove';
 

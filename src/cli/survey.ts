@@ -1,6 +1,6 @@
 /**
  * One look at everything in /dev/shm: each ring summarised (shared by `ls`, `top`, `doctor`), each
- * foreign file with the processes that map it. Read-only, like src/inspect.ts underneath.
+ * foreign file with the processes that map it. Read-only, like src/ring/snapshot.ts underneath.
  */
 import {
   assessUse,
@@ -10,8 +10,8 @@ import {
   snapshotAll,
   type RingSnapshot,
   type SegmentKind,
-} from '../inspect';
-import { scanShmUsage, type ShmUsage, type ShmUser } from '../procmaps';
+} from '../ring/snapshot';
+import { scanShmUsage, type ShmUsage, type ShmUser } from '../core/procmaps';
 import { groupName, sleep, userName } from './common';
 
 /** One word for a ring's condition, as `ls` and `top` show it. */

@@ -6,8 +6,8 @@
  * and carries on at the oldest message still there.
  */
 import type { Command } from 'commander';
-import type { Consumer as ConsumerClass } from '../consumer';
-import { readSnapshot } from '../inspect';
+import type { Consumer as ConsumerClass } from '../api/consumer';
+import { readSnapshot } from '../ring/snapshot';
 import { CliError, ExitCode, parseNonNegativeInteger, type OutputOptions } from './common';
 
 export interface JsonPreviewOptions {
@@ -122,7 +122,7 @@ Examples:
 
       // Loaded only here: the other subcommands work without the native addon.
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const { Consumer } = require('../consumer') as { Consumer: typeof ConsumerClass };
+      const { Consumer } = require('../api/consumer') as { Consumer: typeof ConsumerClass };
       const consumer = Consumer.open(snapshot.file.name, {
         tethered: false,
         from: options.from,

@@ -2,8 +2,8 @@
  * Typed views over one ring's two mappings (control region, data region), made once and shared by the
  * writer, the readers and the slot registry of that ring.
  */
-import type { RingGeometry } from '../header';
-import * as L from '../layout';
+import type { RingGeometry } from './header';
+import * as L from './layout';
 
 export class RingMemory {
   readonly controlI32: Int32Array;

@@ -4,9 +4,9 @@
  * data region read-only (consumers) or read-write (a producer taking over).
  */
 import { ShmRingError } from '../errors';
-import { readGeometry, readLayoutVersion, RingGeometry } from '../header';
-import * as L from '../layout';
-import { Segment } from '../segment';
+import { readGeometry, readLayoutVersion, RingGeometry } from './header';
+import * as L from './layout';
+import { Segment } from '../core/segment';
 import { RingMemory } from './memory';
 
 export interface OpenRingOptions {

@@ -1,7 +1,7 @@
 /**
  * A consumer's side of the ring: finding the next record, validating everything read from shared memory,
  * detecting and counting loss, and publishing how far it has read. Synchronous; sleeping and events live
- * in src/consumer.ts.
+ * in src/api/consumer.ts.
  *
  * Tethered readers hold the producer back (it never overwrites what they have not released), so they
  * hand out views straight into the ring. Untethered readers never hold it back: they copy each record
@@ -9,8 +9,8 @@
  * torn record is never delivered.
  */
 import { ShmRingError } from '../errors';
-import * as futex from '../futex';
-import * as L from '../layout';
+import * as futex from '../core/futex';
+import * as L from './layout';
 import {
   distance,
   FLAGS_I32,

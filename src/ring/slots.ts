@@ -5,8 +5,8 @@
  * rest, then marks it ACTIVE. Reclaiming a dead consumer's slot CASes its pid to a tombstone first, so a
  * slot freed and claimed again by a new consumer in the meantime is never freed by mistake.
  */
-import * as L from '../layout';
-import type { ProcessIdentity } from '../liveness';
+import * as L from './layout';
+import type { ProcessIdentity } from '../core/liveness';
 import { RingMemory } from './memory';
 
 /** Pid word value while a slot is being reclaimed: no claimer can CAS it from 0. */

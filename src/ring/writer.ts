@@ -1,10 +1,10 @@
 /**
  * The producer's side of the ring: reserving space, writing records, publishing them, and waking
  * sleeping consumers. Synchronous and allocation-free on the hot path; everything about processes
- * (liveness, sleeping for space, events) lives in src/producer.ts.
+ * (liveness, sleeping for space, events) lives in src/api/producer.ts.
  */
-import * as futex from '../futex';
-import * as L from '../layout';
+import * as futex from '../core/futex';
+import * as L from './layout';
 import {
   BYTES_SENT_F64,
   DATA_WAITERS_I32,

@@ -149,7 +149,7 @@ describe('close() and disposal', () => {
     await expect(within(pending, 5000, 'sendAsync')).rejects.toBeInstanceOf(ShmRingError);
   });
 
-  // BUG (src/producer.ts): the pending wait is rejected by the AsyncWaiter's own close() ('ABORTED', "the
+  // BUG (src/api/producer.ts): the pending wait is rejected by the AsyncWaiter's own close() ('ABORTED', "the
   // wait was aborted", no segment name) rather than with CLOSED. Passes once fixed; then make it an it().
   it('close() while sendAsync() waits for space rejects it with code CLOSED', async () => {
     const { producer } = await fullRing('close-pending-code');

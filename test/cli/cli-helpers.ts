@@ -4,7 +4,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as L from '../../src/layout';
+import * as L from '../../src/ring/layout';
 import { removeSegment, uniqueName } from '../support/names';
 
 export const MAIN = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');

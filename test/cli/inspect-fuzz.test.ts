@@ -8,10 +8,10 @@ import fc from 'fast-check';
 import { renderInspect } from '../../src/cli/inspect';
 import { renderSurvey } from '../../src/cli/ls';
 import { summarize } from '../../src/cli/survey';
-import { geometryFor, writeHeader } from '../../src/header';
-import { assessUse, readSnapshot } from '../../src/inspect';
-import * as L from '../../src/layout';
-import { scanShmUsage } from '../../src/procmaps';
+import { geometryFor, writeHeader } from '../../src/ring/header';
+import { assessUse, readSnapshot } from '../../src/ring/snapshot';
+import * as L from '../../src/ring/layout';
+import { scanShmUsage } from '../../src/core/procmaps';
 import { removeSegment, uniqueName } from '../support/names';
 
 const name = uniqueName('cli-fuzz');

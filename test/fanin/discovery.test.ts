@@ -4,9 +4,9 @@
  * Each test uses its own prefix, so concurrent tests (and jest workers) never see each other's rings.
  */
 import * as fs from 'fs';
-import { probeRing } from '../../src/discovery';
-import { Producer } from '../../src/producer';
-import { Selector } from '../../src/selector';
+import { probeRing } from '../../src/api/discovery';
+import { Producer } from '../../src/api/producer';
+import { Selector } from '../../src/api/selector';
 import { uniqueName } from '../support/names';
 import { killAllProducers, newPrefix, removeTrackedPrefixes, segmentsWithPrefix, startProducer, waitUntil } from './support';
 

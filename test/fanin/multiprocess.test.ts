@@ -2,7 +2,7 @@
  * Fan-in across real processes: producer children (test/fixtures/fanin-producer.js) ─▶ one ring each ─▶
  * one Selector in this process, found by discovery (a unique prefix per test).
  */
-import { Selector } from '../../src/selector';
+import { Selector } from '../../src/api/selector';
 import { seededRandom } from '../support/random';
 import { killAllProducers, newPrefix, ProducerChild, removeTrackedPrefixes, segmentsWithPrefix, startProducer, waitUntil } from './support';
 

@@ -4,9 +4,9 @@
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { Consumer } from '../../src/consumer';
-import { Producer } from '../../src/producer';
-import { MAX_SELECTOR_RINGS, RINGS_PER_WAITER, Selector, SelectorMessage } from '../../src/selector';
+import { Consumer } from '../../src/api/consumer';
+import { Producer } from '../../src/api/producer';
+import { MAX_SELECTOR_RINGS, RINGS_PER_WAITER, Selector, SelectorMessage } from '../../src/api/selector';
 import { removeSegment, uniqueName } from '../support/names';
 import { waitUntil } from './support';
 
@@ -218,7 +218,7 @@ describe('Selector (one process)', () => {
     const r = ring('unref');
     const dist = path.join(__dirname, '..', '..', 'dist');
     const script = `
-      const { Selector } = require(${JSON.stringify(path.join(dist, 'selector'))});
+      const { Selector } = require(${JSON.stringify(path.join(dist, 'api', 'selector'))});
       const s = new Selector().unref();
       s.add(${JSON.stringify(r.name)});
       s.on('message', () => {});

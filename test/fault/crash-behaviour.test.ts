@@ -7,12 +7,12 @@
  *   - consumer killed while asleep: its slot is reclaimed and it is uncounted from DATA_WAITERS;
  *   - segment left behind: taken over, replaced, or removed by `shmring gc`;
  *   - graceful shutdown on SIGINT/SIGTERM: everything read, exit 0, nothing left in /dev/shm;
- *   - pid reuse, stopped and zombie processes in src/liveness.ts.
+ *   - pid reuse, stopped and zombie processes in src/core/liveness.ts.
  */
 import { execFileSync, spawn } from 'child_process';
 import * as path from 'path';
 import { Consumer, Producer } from '../../src';
-import { currentProcess, isProcessStopped, liveness, readProcessStat } from '../../src/liveness';
+import { currentProcess, isProcessStopped, liveness, readProcessStat } from '../../src/core/liveness';
 import { DATA_WAITERS_I32 } from '../../src/ring/memory';
 import { Child, linesOf, runFixture, sleep, within } from '../support/children';
 import { removeSegment, segmentExists } from '../support/names';
@@ -255,7 +255,7 @@ describe('graceful shutdown', () => {
   });
 });
 
-describe('liveness (src/liveness.ts)', () => {
+describe('liveness (src/core/liveness.ts)', () => {
   it('a pid reused by another process is not mistaken for the old one: same pid, other start time, is dead', () => {
     const me = currentProcess();
     expect(me.startTime).toBeGreaterThan(0);

@@ -8,8 +8,8 @@
  */
 import { spawn } from 'child_process';
 import { Consumer, Producer } from '../../src';
-import * as L from '../../src/layout';
-import { currentProcess, liveness } from '../../src/liveness';
+import * as L from '../../src/ring/layout';
+import { currentProcess, liveness } from '../../src/core/liveness';
 import {
   DATA_WAITERS_I32,
   PRODUCER_PID_I32,

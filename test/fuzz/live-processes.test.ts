@@ -15,7 +15,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import fc from 'fast-check';
-import * as L from '../../src/layout';
+import * as L from '../../src/ring/layout';
 import { runFixture, within, type Child } from '../support/children';
 import { trackRings } from '../support/teardown';
 

@@ -2,7 +2,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { exitWatchSupported, watchExit } from '../../src/exit-watch';
+import { exitWatchSupported, watchExit } from '../../src/core/exit-watch';
 import { within } from '../support/children';
 
 const sleepers = new Set<ChildProcess>();
@@ -147,7 +147,7 @@ it('calls onExit on the next tick for a pid that has already exited (ESRCH)', as
 
 it('does not keep the process alive: a child watching its (live) parent exits by itself', async () => {
   const script = `
-    const { watchExit } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist', 'exit-watch.js'))});
+    const { watchExit } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist', 'core', 'exit-watch.js'))});
     watchExit(process.ppid, () => console.log('parent exited?'));
     setTimeout(() => console.log(JSON.stringify({ watching: true })), 20);
   `;
@@ -192,9 +192,9 @@ it('without pidfd (ENOSYS/EPERM) reports unsupported and returns a no-op unsubsc
         closed();
       }
     }
-    jest.doMock('../../src/native', () => ({ native: { ProcessWatcher: RefusingWatcher } }));
+    jest.doMock('../../src/core/native', () => ({ native: { ProcessWatcher: RefusingWatcher } }));
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const isolated = require('../../src/exit-watch') as typeof import('../../src/exit-watch');
+    const isolated = require('../../src/core/exit-watch') as typeof import('../../src/core/exit-watch');
     const onExit = jest.fn();
     const unsubscribe = isolated.watchExit(process.pid, onExit);
     expect(isolated.exitWatchSupported()).toBe(false);

@@ -1,6 +1,6 @@
-import { Segment } from '../../src/segment';
-import { wait, wake, waitAny, waitAsync, waitAnyAsync, AsyncWaiter, FutexWord } from '../../src/futex';
-import { native } from '../../src/native';
+import { Segment } from '../../src/core/segment';
+import { wait, wake, waitAny, waitAsync, waitAnyAsync, AsyncWaiter, FutexWord } from '../../src/core/futex';
+import { native } from '../../src/core/native';
 import { ShmRingError } from '../../src/errors';
 import { uniqueName, removeSegment } from '../support/names';
 import { runChild, Child } from './child';

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { Segment, shmDirectoryStats, PAGE_SIZE, DEFAULT_SEGMENT_MODE, unmap } from '../../src/segment';
+import { Segment, shmDirectoryStats, PAGE_SIZE, DEFAULT_SEGMENT_MODE, unmap } from '../../src/core/segment';
 import { ShmRingError } from '../../src/errors';
 import { uniqueName, removeSegment, segmentExists } from '../support/names';
 import { runChild } from './child';

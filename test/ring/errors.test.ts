@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import { Consumer, isShmRingError, Producer, ShmRingError } from '../../src';
-import * as L from '../../src/layout';
+import * as L from '../../src/ring/layout';
 import { runFixture } from '../support/children';
 import { segmentExists, uniqueName } from '../support/names';
 import { trackRings } from '../support/teardown';

@@ -5,8 +5,8 @@
  */
 import * as fs from 'fs';
 import { Consumer, Producer, ShmRingError } from '../../src';
-import { readSnapshot } from '../../src/inspect';
-import * as L from '../../src/layout';
+import { readSnapshot } from '../../src/ring/snapshot';
+import * as L from '../../src/ring/layout';
 import { runFixture, within } from '../support/children';
 import { uniqueName } from '../support/names';
 import { trackRings } from '../support/teardown';

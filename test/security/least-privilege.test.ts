@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import { Consumer, Producer, Segment } from '../../src';
-import * as L from '../../src/layout';
+import * as L from '../../src/ring/layout';
 import { runFixture, within } from '../support/children';
 import { uniqueName } from '../support/names';
 import { trackRings } from '../support/teardown';

@@ -4,7 +4,7 @@
  * that is still open.
  */
 import { Consumer, Producer, Segment } from '../../src';
-import * as L from '../../src/layout';
+import * as L from '../../src/ring/layout';
 import { uniqueName } from '../support/names';
 import { trackRings } from '../support/teardown';
 

@@ -5,7 +5,7 @@
  * out zero-filled pages for a new file (ftruncate + posix_fallocate of a fresh O_EXCL file).
  */
 import * as fs from 'fs';
-import { ShmRingError, fromSystemError, SHM_DIRECTORY } from './errors';
+import { ShmRingError, fromSystemError, SHM_DIRECTORY } from '../errors';
 import { native, NativeMapOptions } from './native';
 
 /** Default permission bits of a new segment: owner read/write only. */

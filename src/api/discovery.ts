@@ -17,12 +17,13 @@
  */
 import * as fs from 'fs';
 import type { ConsumerOptions } from './consumer';
-import { SHM_DIRECTORY, ShmRingError } from './errors';
-import { hasMagic } from './header';
-import * as L from './layout';
+import { SHM_DIRECTORY, ShmRingError } from '../errors';
+import { hasMagic } from '../ring/header';
+import * as L from '../ring/layout';
 import { booleanOption, checkOptionsObject, durationOption, rejectUnknownKeys } from './options';
-import { Segment } from './segment';
-import type { RingRemovedReason } from './selector';
+import { Segment } from '../core/segment';
+import type { FollowerHost, RingIdentity, RingRemovedReason, SeenRings } from './fanin-types';
+export type { FollowerHost, RingIdentity, SeenRings } from './fanin-types';
 
 export interface FollowOptions {
   /**
@@ -50,23 +51,6 @@ export const FOLLOW_OPTION_KEYS = ['consumer', 'rescanIntervalMs', 'watch', 'ini
 
 /** How soon a segment that is still being created is looked at again. */
 const INIT_RETRY_MS = 10;
-
-/** One instance of a segment: changes when the segment is re-created (not when a producer takes it over). */
-export interface RingIdentity {
-  instance: string;
-}
-
-/** Per selector: name -> the instance discovery last added, dropped or reported. */
-export type SeenRings = Map<string, RingIdentity>;
-
-/** What a follower needs from its selector. */
-export interface FollowerHost {
-  has(name: string): boolean;
-  add(name: string, consumerOptions: ConsumerOptions): void;
-  warn(error: Error): void;
-  followerClosed(follower: RingFollower): void;
-  isRefed(): boolean;
-}
 
 export type ProbeResult =
   | { kind: 'gone' }
@@ -185,7 +169,7 @@ export class RingFollower {
   readonly prefix: string;
   private readonly fileStart: string;
   private readonly options: ResolvedFollowOptions;
-  private readonly host: FollowerHost;
+  private readonly host: FollowerHost<RingFollower>;
   private readonly seen: SeenRings;
   /** Rings this follower added that are still in the selector, with the instance that was added. */
   private readonly owned = new Map<string, RingIdentity>();
@@ -199,7 +183,7 @@ export class RingFollower {
   private closed = false;
 
   /** @internal Use Selector#follow(). */
-  constructor(host: FollowerHost, seen: SeenRings, prefix: string, options?: FollowOptions) {
+  constructor(host: FollowerHost<RingFollower>, seen: SeenRings, prefix: string, options?: FollowOptions) {
     validatePrefix(prefix);
     this.options = resolveOptions(options);
     this.prefix = prefix;

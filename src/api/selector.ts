@@ -8,11 +8,14 @@
  * Each ring is read by an ordinary Consumer (the selector owns it). A wakeup drains every ring round-robin,
  * at most `maxBatchPerRing` messages from each per round, so a flooding ring cannot starve the others.
  * Rings whose producer closed or died are drained to their last message, then dropped.
+ *
+ * Size: one class whose state (rings, waiter words, round-robin cursor) all its methods share; the
+ * discovery of rings by prefix already lives apart, in discovery.ts.
  */
 import { EventEmitter } from 'events';
 import { Consumer, ConsumerOptions } from './consumer';
-import { isShmRingError, ShmRingError } from './errors';
-import { AsyncWaiter, FutexWord, MAX_WAIT_WORDS } from './futex';
+import { isShmRingError, ShmRingError } from '../errors';
+import { AsyncWaiter, FutexWord, MAX_WAIT_WORDS } from '../core/futex';
 import {
   booleanOption,
   checkOptionsObject,
@@ -20,8 +23,9 @@ import {
   integerOption,
   rejectUnknownKeys,
 } from './options';
-import { validateSegmentName } from './segment';
-import { FollowOptions, RingFollower, SeenRings, FOLLOW_OPTION_KEYS } from './discovery';
+import { validateSegmentName } from '../core/segment';
+import { FollowOptions, RingFollower, FOLLOW_OPTION_KEYS } from './discovery';
+import type { RingRemovedReason, SeenRings } from './fanin-types';
 
 export interface SelectorOptions {
   /** Most messages taken from one ring before the selector moves on to the next ring. Default: DEFAULT_MAX_BATCH_PER_RING (256). */
@@ -49,12 +53,7 @@ export interface SelectorMessage {
   value: unknown;
 }
 
-/**
- * Why a ring left the selector: its producer `closed` it (after its last message was delivered), the
- * producer `died` (likewise, after everything it committed), the user `removed` it, or it `failed`
- * (corrupt segment, consumer slot reclaimed).
- */
-export type RingRemovedReason = 'closed' | 'producer-died' | 'removed' | 'failed';
+export type { RingRemovedReason } from './fanin-types';
 
 export interface SelectorStats {
   /** Rings in the selector now. */

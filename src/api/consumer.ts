@@ -7,29 +7,25 @@
  *
  * Waiting: spin briefly, then sleep on the ring's futex word through a native waiter thread, so the event
  * loop is never blocked for more than the spin and an idle consumer uses no CPU.
+ *
+ * Size: the consumer's public surface (pull, push, iterate, blocking) shares one reader and one end-of-
+ * stream state machine; options live in consumer-options.ts and the join in ring/join.ts.
  */
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
-import { Codec, createMessagePackCodec } from './codec';
-import { ShmRingError } from './errors';
-import { AsyncWaiter } from './futex';
-import * as futex from './futex';
-import * as L from './layout';
-import { currentProcess, liveness, ProcessIdentity } from './liveness';
-import { watchExit } from './exit-watch';
+import { Codec } from './codec';
+import { ConsumerOptions, ResolvedConsumerOptions, resolveConsumerOptions } from './consumer-options';
+import { ShmRingError } from '../errors';
+import { AsyncWaiter } from '../core/futex';
+import * as futex from '../core/futex';
+import * as L from '../ring/layout';
+import { currentProcess, liveness, ProcessIdentity } from '../core/liveness';
+import { watchExit } from '../core/exit-watch';
 import {
-  booleanOption,
-  checkOptionsObject,
-  choiceOption,
   durationOption,
-  integerOption,
-  rejectUnknownKeys,
   waitOptions,
 } from './options';
 import {
-  distance,
-  NEXT_SEQUENCE_I32,
-  TAIL_INTENT_I32,
   OLDEST_POSITION_I32,
   PRODUCER_EPOCH_I32,
   PRODUCER_PID_I32,
@@ -38,85 +34,16 @@ import {
   PRODUCER_STATE_I32,
   PUBLISHED_TAIL_I32,
   RingMemory,
-} from './ring/memory';
-import { DEFAULT_INIT_TIMEOUT_MS, openRing } from './ring/open';
-import { NOTHING, RingReader } from './ring/reader';
-import { claimSlot, releaseSlot, setSlotHead, slotOwner } from './ring/slots';
-import { Segment, validateSegmentName } from './segment';
-import { followSharedWait } from './shared-wait';
+} from '../ring/memory';
+import { DEFAULT_INIT_TIMEOUT_MS, openRing } from '../ring/open';
+import { NOTHING, RingReader } from '../ring/reader';
+import { settleJoin } from '../ring/join';
+import { claimSlot, releaseSlot, slotOwner } from '../ring/slots';
+import { Segment, validateSegmentName } from '../core/segment';
+import { followSharedWait } from '../core/shared-wait';
 
-export type WaitStrategy = 'spin' | 'spin-then-sleep' | 'sleep';
-
-export interface ConsumerOptions {
-  /** Hold the producer back rather than lose messages. Default: true. */
-  tethered?: boolean;
-  /** Where a new consumer starts: 'next' message published, or the 'oldest' still in the ring. Default: 'next'. */
-  from?: 'next' | 'oldest';
-  /** Codec for tryReceive()/receive()/iteration. Must match the producer's. Default: MessagePack. */
-  codec?: Codec;
-  /** 'spin' (lowest latency, burns a core), 'spin-then-sleep', or 'sleep'. Default: 'spin-then-sleep'. */
-  wait?: WaitStrategy;
-  /** How long 'spin-then-sleep' spins before sleeping, in microseconds. Default: DEFAULT_SPIN_MICROSECONDS (50). */
-  spinMicroseconds?: number;
-  /** Open a ring owned by another user (see docs/operations.md, "Permissions"). Default: false. */
-  allowForeignOwner?: boolean;
-  /** Wait this long (ms) for the ring to be created if it does not exist yet. Default: 0 (fail at once). */
-  openTimeout?: number;
-  /** How often a waiting consumer checks that its producer is alive, when the kernel cannot tell it (no pidfd). Default: 1000 ms. */
-  producerCheckIntervalMs?: number;
-  /** After the producer dies, keep waiting this long (ms) for a restarted producer to take over. Default: 0. */
-  waitForRestartMs?: number;
-  /** Messages delivered per wakeup in the 'message' event form before yielding to the event loop. Default: 1024. */
-  maxBatch?: number;
-  /** Whether a consumer waiting for messages keeps the process alive. Default: true. */
-  ref?: boolean;
-}
-
-export const DEFAULT_SPIN_MICROSECONDS = 50;
-export const DEFAULT_PRODUCER_CHECK_INTERVAL_MS = 1000;
-export const DEFAULT_MAX_BATCH = 1024;
-
-const CONSUMER_OPTION_KEYS = [
-  'tethered', 'from', 'codec', 'wait', 'spinMicroseconds', 'allowForeignOwner', 'openTimeout',
-  'producerCheckIntervalMs', 'waitForRestartMs', 'maxBatch', 'ref',
-] as const;
-
-interface ResolvedConsumerOptions {
-  tethered: boolean;
-  from: 'next' | 'oldest';
-  codec: Codec;
-  wait: WaitStrategy;
-  spinMicroseconds: number;
-  allowForeignOwner: boolean;
-  openTimeout: number;
-  producerCheckIntervalMs: number;
-  waitForRestartMs: number;
-  maxBatch: number;
-  ref: boolean;
-}
-
-function resolveOptions(input: unknown): ResolvedConsumerOptions {
-  const what = 'Consumer.open';
-  const options = checkOptionsObject(what, input);
-  rejectUnknownKeys(what, options, CONSUMER_OPTION_KEYS);
-  const codec = options.codec === undefined ? createMessagePackCodec() : (options.codec as Codec);
-  if (typeof codec?.encode !== 'function' || typeof codec?.decode !== 'function') {
-    throw new TypeError(`${what}: codec must have encode() and decode() methods`);
-  }
-  return {
-    tethered: booleanOption(what, 'tethered', options.tethered, true),
-    from: choiceOption(what, 'from', options.from, 'next', ['next', 'oldest'] as const),
-    codec,
-    wait: choiceOption(what, 'wait', options.wait, 'spin-then-sleep', ['spin', 'spin-then-sleep', 'sleep'] as const),
-    spinMicroseconds: integerOption(what, 'spinMicroseconds', options.spinMicroseconds, DEFAULT_SPIN_MICROSECONDS, 0, 1_000_000),
-    allowForeignOwner: booleanOption(what, 'allowForeignOwner', options.allowForeignOwner, false),
-    openTimeout: durationOption(what, 'openTimeout', options.openTimeout, 0),
-    producerCheckIntervalMs: durationOption(what, 'producerCheckIntervalMs', options.producerCheckIntervalMs, DEFAULT_PRODUCER_CHECK_INTERVAL_MS, false),
-    waitForRestartMs: durationOption(what, 'waitForRestartMs', options.waitForRestartMs, 0),
-    maxBatch: integerOption(what, 'maxBatch', options.maxBatch, DEFAULT_MAX_BATCH, 1, 1 << 30),
-    ref: booleanOption(what, 'ref', options.ref, true),
-  };
-}
+export { DEFAULT_SPIN_MICROSECONDS, DEFAULT_PRODUCER_CHECK_INTERVAL_MS, DEFAULT_MAX_BATCH } from './consumer-options';
+export type { ConsumerOptions, WaitStrategy } from './consumer-options';
 
 export interface ReceiveOptions {
   signal?: AbortSignal;
@@ -136,44 +63,6 @@ export interface ConsumerStats {
 const NONE: unique symbol = Symbol('none');
 /** Returned by next() at end of stream. */
 const END: unique symbol = Symbol('end');
-
-/**
- * Where a new consumer starts. Joining at 'next', the tail and the sequence number published with it
- * are read together (the tail read twice, unchanged, around the sequence), so that a consumer lapped
- * before its first read still counts what it missed. The producer stores the sequence before the tail,
- * so in a race with a publish the sequence can be one ahead: then one loss goes uncounted, never an
- * invented one. Joining at 'oldest', the sequence is learnt from the first record read.
- */
-function joinPoint(memory: RingMemory, from: 'next' | 'oldest'): { start: number; sequence: number | undefined } {
-  const words = memory.controlI32;
-  if (from === 'oldest') return { start: Atomics.load(words, OLDEST_POSITION_I32), sequence: undefined };
-  let start = Atomics.load(words, PUBLISHED_TAIL_I32);
-  for (let attempt = 0; attempt < 16; attempt++) {
-    const sequence = Atomics.load(words, NEXT_SEQUENCE_I32);
-    const again = Atomics.load(words, PUBLISHED_TAIL_I32);
-    if (again === start) return { start, sequence };
-    start = again;
-  }
-  return { start, sequence: undefined };
-}
-
-/**
- * Fixes where a consumer that has just claimed its slot starts, so that a tethered one never needs to
- * check a record for being overwritten: the head is stored first, then TAIL_INTENT is loaded (the Dekker
- * pair with RingWriter#raiseIntent, which stores TAIL_INTENT, then rescans the heads). If the producer
- * may already write past our head + capacity, we start further on (nothing has been read yet, so this
- * loses nothing: the join simply happened later).
- */
-function settleJoin(memory: RingMemory, slot: number, from: 'next' | 'oldest'): { start: number; sequence: number | undefined } {
-  const words = memory.controlI32;
-  let join = joinPoint(memory, from);
-  for (let attempt = 0; attempt < 16; attempt++) {
-    if (slot >= 0) setSlotHead(memory, slot, join.start);
-    if (distance(Atomics.load(words, TAIL_INTENT_I32), join.start) <= memory.capacity) return join;
-    join = joinPoint(memory, attempt < 8 ? from : 'next');
-  }
-  return join;
-}
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -243,7 +132,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
 
   /** Joins the ring `name` as a consumer. */
   static open(name: string, options?: ConsumerOptions): Consumer {
-    const resolved = resolveOptions(options);
+    const resolved = resolveConsumerOptions(options);
     validateSegmentName(name);
     const deadline = Date.now() + resolved.openTimeout;
     for (;;) {

@@ -3,7 +3,7 @@
  * opened. Everything read here comes from shared memory, so every field is checked against the others
  * and against the real size of the segment before anyone uses it.
  */
-import { ShmRingError } from './errors';
+import { ShmRingError } from '../errors';
 import * as L from './layout';
 
 /** The static shape of a ring, read from (and validated against) its header. */

@@ -7,7 +7,7 @@
  */
 import * as os from 'os';
 import { types } from 'util';
-import { ShmRingError } from './errors';
+import { ShmRingError } from '../errors';
 import { native, NativeWaiter, WAITER_CANCELLED } from './native';
 
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';

@@ -10,12 +10,15 @@
  * atomically as a whole (the producer keeps writing while we read). So every field is validated before it
  * is reported: a value that cannot be right is reported as a problem and shown as `null`, never trusted,
  * and a file that is not a ring at all is classified, never a crash.
+ *
+ * Size: one validating parser of the whole control region (header, producer, counters, every slot) and
+ * the judgement built on it; splitting it would scatter the checks that must agree with each other.
  */
 import * as fs from 'fs';
 import { hasMagic, readCreator, readGeometry, type CreatorInfo, type RingGeometry } from './header';
 import * as L from './layout';
-import { isProcessStopped, liveness, type Liveness, type ProcessIdentity } from './liveness';
-import { SHM_DIRECTORY, usersOf, type ShmUsage, type ShmUser } from './procmaps';
+import { isProcessStopped, liveness, type Liveness, type ProcessIdentity } from '../core/liveness';
+import { SHM_DIRECTORY, usersOf, type ShmUsage, type ShmUser } from '../core/procmaps';
 
 export { SHM_DIRECTORY };
 

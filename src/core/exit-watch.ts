@@ -5,7 +5,7 @@
  * own copy of this module, hence its own watcher.)
  */
 import { native, NativeProcessWatcher } from './native';
-import { ShmRingError, SystemErrorLike } from './errors';
+import { ShmRingError, SystemErrorLike } from '../errors';
 
 interface Subscription {
   readonly onExit: () => void;

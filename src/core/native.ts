@@ -1,11 +1,11 @@
 /**
  * The one place that loads the native addon (build/Release/shmring.node or a prebuild), with a typed
  * interface. Everything here is low level: each function does one system call's job and throws an
- * Error with `code` (errno name), `errno` and `syscall`. src/segment.ts and src/futex.ts add
+ * Error with `code` (errno name), `errno` and `syscall`. src/core/segment.ts and src/core/futex.ts add
  * validation and ShmRingError mapping; use those instead.
  */
 import * as path from 'path';
-import { ShmRingError } from './errors';
+import { ShmRingError } from '../errors';
 
 export interface NativeShmOpenFlags {
   create: boolean;
@@ -101,8 +101,8 @@ export interface NativeAddon {
   futexWaitvSupported(): boolean;
 }
 
-/** Package root: dist/.. when built, src/.. under ts-jest. */
-const PACKAGE_ROOT = path.join(__dirname, '..');
+/** Package root: dist/core/../.. when built, src/core/../.. under ts-jest. */
+const PACKAGE_ROOT = path.join(__dirname, '..', '..');
 
 function loadNative(): NativeAddon {
   if (process.platform !== 'linux') {

@@ -8,7 +8,7 @@
  */
 import { Readable, Writable } from 'stream';
 import { Consumer } from './consumer';
-import { isShmRingError } from './errors';
+import { isShmRingError } from '../errors';
 import { booleanOption, checkOptionsObject, integerOption, rejectUnknownKeys } from './options';
 import { Producer } from './producer';
 

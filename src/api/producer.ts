@@ -1,0 +1,512 @@
+/**
+ * The producer: creates (or takes over, see ring/create.ts) a ring and publishes messages into it:
+ * encoding, the send paths (immediate, async, blocking, claimed in place, corked), waiting for space,
+ * reclaiming dead consumers and closing.
+ */
+import { EventEmitter } from 'events';
+import { Codec } from './codec';
+import { ShmRingError } from '../errors';
+import { AsyncWaiter } from '../core/futex';
+import * as futex from '../core/futex';
+import { geometryFor } from '../ring/header';
+import * as L from '../ring/layout';
+import { currentProcess, liveness, ProcessIdentity } from '../core/liveness';
+import { describe, durationOption, waitOptions } from './options';
+import {
+  FLAGS_I32,
+  CONSUMERS_RECLAIMED_F64,
+  PRODUCER_PID_I32,
+  PRODUCER_STALLS_F64,
+  PRODUCER_STATE_I32,
+  PRODUCER_WAITING_I32,
+  RingMemory,
+  SPACE_WAKE_I32,
+  TAIL_INTENT_I32,
+} from '../ring/memory';
+import { createOrTakeOver } from '../ring/create';
+import { occupiedSlots, readSlot, reclaimSlot } from '../ring/slots';
+import { RingWriter, WriterStart } from '../ring/writer';
+import { Segment, validateSegmentName } from '../core/segment';
+import { followSharedWait } from '../core/shared-wait';
+import { Claim } from './claim';
+import { ProducerOptions, ResolvedProducerOptions, resolveProducerOptions } from './producer-options';
+
+/** How long close() with wipeOnClose waits for tethered consumers to read everything before wiping. */
+const WIPE_DRAIN_MS = 1000;
+
+export { Claim } from './claim';
+export { DEFAULT_MODE, DEFAULT_LIVENESS_INTERVAL_MS, DEFAULT_CAPACITY, DEFAULT_MAX_CONSUMERS } from './producer-options';
+export type { ProducerOptions } from './producer-options';
+
+export interface SendOptions {
+  /** Cancels the wait for space. */
+  signal?: AbortSignal;
+  /** Give up waiting for space after this many ms (rejects with TIMEOUT). Default: Infinity. */
+  timeout?: number;
+}
+
+export interface ProducerStats {
+  messagesSent: number;
+  bytesSent: number;
+  producerStalls: number;
+  wakesSent: number;
+  consumersReclaimed: number;
+  freeBytes: number;
+}
+
+export class Producer extends EventEmitter {
+  readonly name: string;
+  readonly capacity: number;
+  readonly maxMessageLength: number;
+  readonly maxConsumers: number;
+  /** True when this producer continued a ring left by a dead producer. */
+  readonly tookOver: boolean;
+
+  private readonly segment: Segment;
+  private readonly memory: RingMemory;
+  private readonly writer: RingWriter;
+  private readonly codec: Codec;
+  private readonly options: ResolvedProducerOptions;
+  private readonly identity: ProcessIdentity;
+  private closed = false;
+  private claimOpen = false;
+  private stalls = 0;
+  private lastLivenessCheck = 0;
+  private spaceWaiter: AsyncWaiter | undefined;
+  private spaceWait: Promise<void> | undefined;
+  private drainPending = false;
+  private neededBytes = 0;
+  private corks = 0;
+  private asyncSenders = 0;
+  /** Records the time of the last send once a second, so the hot path never reads the clock. */
+  private readonly sendClock: NodeJS.Timeout;
+  private messagesAtLastTick = -1;
+
+  private constructor(name: string, opened: { segment: Segment; memory: RingMemory; start: WriterStart; tookOver: boolean }, options: ResolvedProducerOptions) {
+    super();
+    this.name = name;
+    this.segment = opened.segment;
+    this.memory = opened.memory;
+    this.capacity = opened.memory.capacity;
+    this.maxMessageLength = opened.memory.geometry.maxMessageLength;
+    this.maxConsumers = opened.memory.geometry.maxConsumers;
+    this.codec = options.codec;
+    this.options = options;
+    this.identity = currentProcess();
+    this.tookOver = opened.tookOver;
+    this.writer = new RingWriter(opened.memory, opened.start);
+    this.writer.publishStart();
+    this.stalls = this.memory.controlF64[PRODUCER_STALLS_F64];
+    this.sendClock = setInterval(() => this.recordSendTime(), 1000);
+    this.sendClock.unref();
+  }
+
+  private recordSendTime(): void {
+    if (this.closed || this.writer.messagesSent === this.messagesAtLastTick) return;
+    this.messagesAtLastTick = this.writer.messagesSent;
+    this.writer.noteSendTime(Date.now());
+  }
+
+  /**
+   * Creates the ring `name` (e.g. '/telemetry.app1') and becomes its producer. When the name exists: a
+   * live producer gives PRODUCER_ALIVE; a dead one's ring is taken over or replaced (`existing`).
+   */
+  static create(name: string, options?: ProducerOptions): Producer {
+    const resolved = resolveProducerOptions(options);
+    validateSegmentName(name);
+    const geometry = geometryFor(resolved.capacity, resolved.maxConsumers, resolved.maxMessageLength);
+    return new Producer(name, createOrTakeOver(name, geometry, resolved), resolved);
+  }
+
+  /**
+   * Batches publishing, like Writable#cork(): messages sent until the matching uncork() are written into
+   * the ring but made visible to consumers together (one atomic store and at most one wake for the
+   * batch), or whenever a quarter of the ring is pending or the ring fills. Nestable.
+   */
+  cork(): void {
+    this.checkOpen();
+    this.corks++;
+    this.writer.corked = true;
+  }
+
+  /** Ends one cork(); the last one publishes everything written meanwhile. */
+  uncork(): void {
+    if (this.corks === 0 || this.closed) return;
+    if (--this.corks === 0) {
+      this.writer.corked = false;
+      this.writer.flush();
+    }
+  }
+
+  /** Encodes `value` with the codec and publishes it. Returns false (nothing sent) when the ring is full. */
+  send(value: unknown): boolean {
+    this.checkOpen();
+    const bytes = this.codec.encode(value);
+    return this.publish(L.RecordType.MESSAGE, bytes);
+  }
+
+  /** Publishes raw bytes (no codec). Returns false (nothing sent) when the ring is full. */
+  sendBytes(bytes: Uint8Array): boolean {
+    this.checkOpen();
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytes: bytes must be a Uint8Array, got ${describe(bytes)}`);
+    return this.publish(L.RecordType.BYTES, bytes);
+  }
+
+  /**
+   * Reserves `length` bytes in the ring for a raw message written in place (zero-copy). Returns undefined
+   * when the ring is full. Only one claim may be open at a time; nothing else can be sent until it is
+   * committed or aborted.
+   */
+  claim(length: number): Claim | undefined {
+    this.checkOpen();
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`claim: length must be a non-negative integer, got ${length}`);
+    this.checkLength(length);
+    if (this.claimOpen) throw new Error('claim: a claim is already open; commit() or abort() it first');
+    const payloadOffset = this.reserve(L.RecordType.BYTES, length);
+    if (payloadOffset < 0) return undefined;
+    this.claimOpen = true;
+    return new Claim(this, this.memory.dataBytes.subarray(payloadOffset, payloadOffset + length));
+  }
+
+  /** Sends `value`, waiting (without blocking the event loop) while tethered consumers hold the ring full. */
+  async sendAsync(value: unknown, options?: SendOptions): Promise<void> {
+    this.checkOpen();
+    const bytes = this.codec.encode(value);
+    // encode() may return a shared view; keep our own copy across the wait.
+    await this.publishAsync(L.RecordType.MESSAGE, bytes.length === 0 ? bytes : bytes.slice(), options);
+  }
+
+  async sendBytesAsync(bytes: Uint8Array, options?: SendOptions): Promise<void> {
+    this.checkOpen();
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytesAsync: bytes must be a Uint8Array, got ${describe(bytes)}`);
+    await this.publishAsync(L.RecordType.BYTES, bytes, options);
+  }
+
+  /**
+   * Sends `value`, blocking the thread while the ring is full, for at most `timeoutMs` (for workers and
+   * dedicated processes; never call it on a main thread that serves anything else). Returns false on
+   * timeout.
+   */
+  sendSync(value: unknown, timeoutMs = Infinity): boolean {
+    this.checkOpen();
+    const bytes = this.codec.encode(value);
+    return this.publishSync(L.RecordType.MESSAGE, bytes, timeoutMs);
+  }
+
+  sendBytesSync(bytes: Uint8Array, timeoutMs = Infinity): boolean {
+    this.checkOpen();
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytesSync: bytes must be a Uint8Array, got ${describe(bytes)}`);
+    return this.publishSync(L.RecordType.BYTES, bytes, timeoutMs);
+  }
+
+  get stats(): ProducerStats {
+    const doubles = this.memory.controlF64;
+    return {
+      messagesSent: this.writer.messagesSent,
+      bytesSent: this.writer.bytesSent,
+      producerStalls: this.stalls,
+      wakesSent: this.writer.wakesSent,
+      consumersReclaimed: doubles[CONSUMERS_RECLAIMED_F64],
+      freeBytes: this.writer.freeBytes,
+    };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Consumers registered in the ring's slots now (tethered and untethered; dead ones until reclaimed). */
+  get consumers(): number {
+    this.checkOpen();
+    return occupiedSlots(this.memory).length;
+  }
+
+  /**
+   * Ends the stream: publishes an END record after everything sent so far (consumers finish reading, then
+   * end), releases the producer lock and, by default, unlinks the segment's name. Idempotent.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.recordSendTime();
+    this.closed = true;
+    clearInterval(this.sendClock);
+    if (this.claimOpen) this._abortClaim();
+    this.spaceWaiter?.close();
+    this.spaceWaiter = undefined;
+    const words = this.memory.controlI32;
+    // END needs 16 bytes. If tethered consumers hold the ring completely full, give them a moment, but
+    // a stuck consumer must not block close(): the state word below tells consumers all the same.
+    this.corks = 0;
+    this.writer.corked = false;
+    this.writer.flush();
+    const endOffset = this.reserveForClose();
+    if (endOffset >= 0) this.writer.commit(false);
+    Atomics.store(words, PRODUCER_STATE_I32, L.ProducerState.CLOSED);
+    Atomics.store(words, PRODUCER_WAITING_I32, 0);
+    this.writer.wakeConsumers();
+    if (this.options.wipeOnClose) this.wipe();
+    Atomics.compareExchange(words, PRODUCER_PID_I32, this.identity.pid, 0);
+    if (this.options.unlinkOnClose) {
+      try {
+        Segment.unlink(this.name);
+      } catch (error) {
+        if (!(error instanceof ShmRingError && error.code === 'SEGMENT_NOT_FOUND')) throw error;
+      }
+    }
+    this.segment.close();
+    this.emit('close');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  /** @internal */
+  _commitClaim(length: number, claimed: number): void {
+    this.checkOpen();
+    this.claimOpen = false;
+    if (length !== claimed) this.writer.shrinkReserved(length);
+    this.writer.commit();
+  }
+
+  /** @internal */
+  _abortClaim(): void {
+    this.claimOpen = false;
+    this.writer.abort();
+  }
+
+  /**
+   * How much must be free before a producer held back by tethered consumers resumes: a quarter of the
+   * ring (or twice the message, if larger). Resuming as soon as one message fits would trade one futex
+   * wake per message between producer and consumers; with this hysteresis the consumers work through a
+   * quarter of the ring per wake, and the producer then writes a quarter of it in one go.
+   */
+  private resumeThreshold(length: number): number {
+    return Math.max(L.recordLength(length) * 2, this.capacity >> 2);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) {
+      throw new ShmRingError('CLOSED', `the producer of ${this.name} is closed`, { segment: this.name });
+    }
+  }
+
+  private checkLength(length: number): void {
+    if (length > this.maxMessageLength) {
+      throw new ShmRingError(
+        'MESSAGE_TOO_LARGE',
+        `a ${length}-byte message does not fit ${this.name}: its maximum message length is ${this.maxMessageLength} bytes`,
+        { segment: this.name, hint: 'Create the ring with a larger capacity or maxMessageLength, or split the message.' },
+      );
+    }
+  }
+
+  private publish(type: number, bytes: Uint8Array): boolean {
+    this.checkLength(bytes.length);
+    if (this.claimOpen) throw new Error('send: a claim is open; commit() or abort() it first');
+    const payloadOffset = this.reserve(type, bytes.length);
+    if (payloadOffset < 0) return false;
+    this.memory.dataBytes.set(bytes, payloadOffset);
+    this.writer.commit();
+    return true;
+  }
+
+  /** Reserves space, reclaiming dead consumers' slots when they are what holds the ring full. */
+  private reserve(type: number, length: number): number {
+    let payloadOffset = this.writer.tryReserve(type, length);
+    if (payloadOffset >= 0) return payloadOffset;
+    // Full: consumers must see everything we hold back in a cork, or they could never free space.
+    this.writer.flush();
+    if (this.reclaimDeadConsumers(false)) payloadOffset = this.writer.tryReserve(type, length);
+    if (payloadOffset < 0) this.noteStall(length);
+    return payloadOffset;
+  }
+
+  private noteStall(length: number): void {
+    this.stalls += 1;
+    this.memory.controlF64[PRODUCER_STALLS_F64] = this.stalls;
+    this.neededBytes = this.resumeThreshold(length);
+    if (!this.drainPending) {
+      this.drainPending = true;
+      void this.waitForSpace(undefined, undefined).then(
+        () => {
+          this.drainPending = false;
+          if (!this.closed) this.emit('drain');
+        },
+        () => {
+          this.drainPending = false;
+        },
+      );
+    }
+  }
+
+  /**
+   * Frees the slots of tethered consumers whose process is gone. Checks /proc at most once per
+   * livenessIntervalMs unless `force`. Returns whether anything was freed.
+   */
+  private reclaimDeadConsumers(force: boolean): boolean {
+    const now = Date.now();
+    if (!force && now - this.lastLivenessCheck < this.options.livenessIntervalMs) return false;
+    this.lastLivenessCheck = now;
+    let reclaimed = 0;
+    for (let index = 0; index < this.maxConsumers; index++) {
+      const slot = readSlot(this.memory, index);
+      if (slot.pid === 0 || slot.pid === -1) continue;
+      if (liveness(slot) !== 'dead') continue;
+      if (reclaimSlot(this.memory, index, slot.pid)) reclaimed++;
+    }
+    if (reclaimed > 0) {
+      this.memory.controlF64[CONSUMERS_RECLAIMED_F64] += reclaimed;
+      this.emit('consumer-reclaimed', reclaimed);
+      this.writer.refreshLimit();
+    }
+    return reclaimed > 0;
+  }
+
+  /**
+   * wipeOnClose: zero the data region, after giving tethered consumers a bounded moment to read what they
+   * were promised. Whatever is still unread is announced first (FLAGS bit WIPED, and TAIL_INTENT a full
+   * ring ahead so untethered readers see themselves lapped): readers count it as lost and end, instead of
+   * taking zeroed memory for corruption.
+   */
+  private wipe(): void {
+    const words = this.memory.controlI32;
+    const deadline = Date.now() + WIPE_DRAIN_MS;
+    for (;;) {
+      Atomics.store(words, PRODUCER_WAITING_I32, 1);
+      const ticket = Atomics.load(words, SPACE_WAKE_I32);
+      this.writer.refreshLimit();
+      if (this.writer.freeBytes >= this.capacity || Date.now() >= deadline) break;
+      futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, ticket, 5);
+    }
+    Atomics.store(words, PRODUCER_WAITING_I32, 0);
+    Atomics.or(words, FLAGS_I32, L.FLAG_WIPED);
+    Atomics.store(words, TAIL_INTENT_I32, (this.writer.committedTail + this.capacity + L.RECORD_ALIGNMENT) | 0);
+    this.memory.dataBytes.fill(0);
+  }
+
+  private reserveForClose(): number {
+    const deadline = Date.now() + 100;
+    for (;;) {
+      const offset = this.writer.tryReserve(L.RecordType.END, 0);
+      if (offset >= 0 || Date.now() >= deadline) return offset;
+      this.reclaimDeadConsumers(true);
+      futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, Atomics.load(this.memory.controlI32, SPACE_WAKE_I32), 5);
+    }
+  }
+
+  private async publishAsync(type: number, bytes: Uint8Array, options: SendOptions | undefined): Promise<void> {
+    const { signal, timeout } = waitOptions('sendAsync', options);
+    this.checkLength(bytes.length);
+    // Waiting could never end: the open claim is ours to commit, on this thread.
+    if (this.claimOpen) throw new Error('sendAsync: a claim is open; commit() or abort() it first');
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      this.checkOpen();
+      if (signal?.aborted) {
+        throw new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: signal.reason });
+      }
+      if (this.claimOpen) throw new Error('sendAsync: a claim was opened while waiting; commit() or abort() it first');
+      const payloadOffset = this.writer.tryReserve(type, bytes.length);
+      if (payloadOffset >= 0) {
+        this.memory.dataBytes.set(bytes, payloadOffset);
+        this.writer.commit();
+        return;
+      }
+      this.writer.flush();
+      this.reclaimDeadConsumers(false);
+      this.neededBytes = Math.max(this.neededBytes, this.resumeThreshold(bytes.length));
+      this.asyncSenders++;
+      this.updateSpaceWaiterRef();
+      try {
+        await this.waitForSpace(signal, deadline);
+      } catch (error) {
+        this.checkOpen(); // close() during the wait: CLOSED, with the ring's name, rather than ABORTED
+        throw error;
+      } finally {
+        this.asyncSenders--;
+        this.updateSpaceWaiterRef();
+      }
+    }
+  }
+
+  private publishSync(type: number, bytes: Uint8Array, timeoutMs: number): boolean {
+    this.checkLength(bytes.length);
+    durationOption('sendSync', 'timeoutMs', timeoutMs, Infinity);
+    const deadline = Date.now() + timeoutMs;
+    const words = this.memory.controlI32;
+    for (;;) {
+      if (this.publish(type, bytes)) return true;
+      const now = Date.now();
+      if (now >= deadline) return false;
+      Atomics.store(words, PRODUCER_WAITING_I32, 1);
+      const ticket = Atomics.load(words, SPACE_WAKE_I32);
+      // Re-check after announcing: a consumer that released before seeing PRODUCER_WAITING did not wake us.
+      this.writer.refreshLimit();
+      if (this.writer.freeBytes < this.resumeThreshold(bytes.length)) {
+        futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, ticket, Math.min(deadline - now, this.options.livenessIntervalMs));
+      }
+      Atomics.store(words, PRODUCER_WAITING_I32, 0);
+      this.reclaimDeadConsumers(false);
+    }
+  }
+
+  /**
+   * Resolves when at least `neededBytes` are free (or the ring has no tethered consumer left). One wait
+   * is shared by every caller (sendAsync, the 'drain' event).
+   */
+  private waitForSpace(signal: AbortSignal | undefined, deadline: number | undefined): Promise<void> {
+    if (this.spaceWait === undefined) {
+      this.spaceWait = this.spaceWaitLoop().finally(() => {
+        this.spaceWait = undefined;
+      });
+    }
+    return followSharedWait(this.spaceWait, {
+      signal,
+      deadline: deadline ?? Infinity,
+      onAbort: (reason) => new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: reason }),
+      onTimeout: () =>
+        new ShmRingError('TIMEOUT', `no space in ${this.name} before the timeout`, {
+          segment: this.name,
+          hint: 'A tethered consumer is not keeping up. `npx shmring inspect` shows which one; make slow consumers untethered.',
+        }),
+    });
+  }
+
+  /**
+   * The wait for space keeps the process alive only while a sendAsync() awaits it; the 'drain' watch
+   * armed by a send() that returned false must not (like a socket's, it is not a reason to stay up).
+   */
+  private updateSpaceWaiterRef(): void {
+    if (this.asyncSenders > 0) this.spaceWaiter?.ref();
+    else this.spaceWaiter?.unref();
+  }
+
+  private async spaceWaitLoop(): Promise<void> {
+    const words = this.memory.controlI32;
+    this.spaceWaiter ??= new AsyncWaiter();
+    this.updateSpaceWaiterRef();
+    const waiter = this.spaceWaiter;
+    try {
+      while (!this.closed) {
+        Atomics.store(words, PRODUCER_WAITING_I32, 1);
+        const ticket = Atomics.load(words, SPACE_WAKE_I32);
+        // SYNC POINT: Dekker pair with RingReader#release (store head, then load PRODUCER_WAITING).
+        this.writer.refreshLimit();
+        if (this.writer.freeBytes >= this.neededBytes || this.writer.blockingSlot === -1) break;
+        const { result } = await waiter.wait(
+          [{ buffer: this.memory.control, byteOffset: SPACE_WAKE_I32 << 2, expected: ticket }],
+          this.options.livenessIntervalMs,
+        );
+        if (result === 'timed-out') this.reclaimDeadConsumers(true);
+      }
+    } finally {
+      if (!this.closed) Atomics.store(words, PRODUCER_WAITING_I32, 0);
+      this.neededBytes = 0;
+    }
+  }
+}
