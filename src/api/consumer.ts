@@ -37,6 +37,7 @@ import {
 } from '../ring/memory';
 import { DEFAULT_INIT_TIMEOUT_MS, openRing } from '../ring/open';
 import { NOTHING, RingReader } from '../ring/reader';
+import { readCreator } from '../ring/header';
 import { settleJoin } from '../ring/join';
 import { claimSlot, releaseSlot, slotOwner } from '../ring/slots';
 import { Segment, validateSegmentName } from '../core/segment';
@@ -267,6 +268,24 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
 
   get received(): number {
     return this.reader.received;
+  }
+
+  /**
+   * Sequence number of the message last returned (by any receive call, iteration or 'message' event);
+   * -1 before the first. Sequence numbers count every message the ring ever carried, across producer
+   * takeovers, and are unique within one ring instance (ringId).
+   */
+  get lastSequence(): number {
+    return this.reader.received === 0 ? -1 : this.reader.sequence >>> 0;
+  }
+
+  /**
+   * Identifies this instance of the segment: changes when the ring is created anew (not when a producer
+   * takes it over). With lastSequence, a key that names a message uniquely, e.g. for de-duplication.
+   */
+  get ringId(): string {
+    const creator = readCreator(this.memory.control);
+    return `${creator.pid.toString(16)}-${Math.round(creator.startTime).toString(16)}-${Math.round(creator.createdAtMs).toString(16)}`;
   }
 
   get stats(): ConsumerStats {
