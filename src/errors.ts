@@ -27,6 +27,7 @@ export type ShmRingErrorCode =
   | 'NOT_A_RING'
   | 'PRODUCER_ALIVE'
   | 'PRODUCER_DIED'
+  | 'PRODUCER_ABORTED'
   | 'MESSAGE_TOO_LARGE'
   | 'NO_FREE_SLOT'
   | 'CONSUMER_EVICTED'

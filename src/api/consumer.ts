@@ -26,7 +26,8 @@ import {
   waitOptions,
 } from './options';
 import {
-  OLDEST_POSITION_I32,
+  distance64,
+  loadPair,
   PRODUCER_EPOCH_I32,
   PRODUCER_PID_I32,
   PRODUCER_PID_NAMESPACE_F64,
@@ -37,9 +38,10 @@ import {
 } from '../ring/memory';
 import { DEFAULT_INIT_TIMEOUT_MS, openRing } from '../ring/open';
 import { NOTHING, RingReader } from '../ring/reader';
-import { readCreator } from '../ring/header';
-import { settleJoin } from '../ring/join';
-import { claimSlot, releaseSlot, slotOwner } from '../ring/slots';
+import { decodeAbortReason } from '../ring/abort-record';
+import { readRingId } from '../ring/header';
+import { joinPoint, settleJoin } from '../ring/join';
+import { claimSlot, reclaimDeadSlots, releaseSlot, slotOwner } from '../ring/slots';
 import { Segment, validateSegmentName } from '../core/segment';
 import { followSharedWait } from '../core/shared-wait';
 
@@ -59,6 +61,9 @@ export interface ConsumerStats {
   /** Bytes published but not yet read by this consumer. */
   lagBytes: number;
 }
+
+/** How often a read-only consumer (which cannot announce that it sleeps) looks for new messages. */
+const READ_ONLY_POLL_MS = 10;
 
 /** Returned by next() when nothing is available. */
 const NONE: unique symbol = Symbol('none');
@@ -97,8 +102,10 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
   private flowing = false;
   private pumping = false;
   private refed: boolean;
+  /** Opened read-only (untethered, no slot): sleeps are polls of at most READ_ONLY_POLL_MS. */
+  private readonly readOnly: boolean;
 
-  private constructor(name: string, opened: { segment: Segment; memory: RingMemory }, options: ResolvedConsumerOptions) {
+  private constructor(name: string, opened: { segment: Segment; memory: RingMemory; readOnly: boolean }, options: ResolvedConsumerOptions) {
     super();
     this.name = name;
     this.segment = opened.segment;
@@ -112,9 +119,15 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     this.segmentIdentity = { ino, dev };
     const me = currentProcess();
     this.pid = me.pid;
-    const words = this.memory.controlI32;
-    const provisional = Atomics.load(words, options.from === 'oldest' ? OLDEST_POSITION_I32 : PUBLISHED_TAIL_I32);
-    this.slot = claimSlot(this.memory, me, options.tethered, provisional);
+    this.readOnly = opened.readOnly;
+    const provisional = joinPoint(this.memory, options.from);
+    let slot = this.readOnly ? -1 : claimSlot(this.memory, me, options.tethered, provisional.start, provisional.startHigh);
+    // No free slot: slots held by dead consumers are freed here rather than waiting for the producer,
+    // which reclaims only on its liveness timer (or when they hold it back).
+    if (slot < 0 && !this.readOnly && reclaimDeadSlots(this.memory) > 0) {
+      slot = claimSlot(this.memory, me, options.tethered, provisional.start, provisional.startHigh);
+    }
+    this.slot = slot;
     if (this.slot < 0 && options.tethered) {
       throw new ShmRingError('NO_FREE_SLOT', `${name} has no free consumer slot (all ${this.memory.geometry.maxConsumers} are taken)`, {
         segment: name,
@@ -122,8 +135,11 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       });
     }
     // An untethered consumer without a slot still works; it is just invisible to `shmring inspect`.
-    const { start, sequence } = settleJoin(this.memory, this.slot, options.from);
-    this.reader = new RingReader(this.memory, options.tethered, this.slot, start, sequence);
+    const { start, startHigh, sequence } = settleJoin(this.memory, this.slot, options.from);
+    this.reader = new RingReader(this.memory, options.tethered, this.slot, start, startHigh, sequence);
+    this.reader.readOnly = this.readOnly;
+    // Settling may have moved our head forward, freeing space a producer sleeps for: tell it.
+    this.reader.wakeProducer();
     this.producer = this.readProducer();
     this.watchProducer();
     this.on('newListener', (event: string | symbol) => {
@@ -141,6 +157,8 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       try {
         opened = openRing(name, {
           writableData: false,
+          // Only an untethered consumer can do without a slot, and so with read permission alone.
+          readOnlyFallback: !resolved.tethered,
           allowForeignOwner: resolved.allowForeignOwner,
           initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
         });
@@ -276,7 +294,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * takeovers, and are unique within one ring instance (ringId).
    */
   get lastSequence(): number {
-    return this.reader.received === 0 ? -1 : this.reader.sequence >>> 0;
+    return this.reader.received === 0 ? -1 : this.reader.sequence;
   }
 
   /**
@@ -284,18 +302,18 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * takes it over). With lastSequence, a key that names a message uniquely, e.g. for de-duplication.
    */
   get ringId(): string {
-    const creator = readCreator(this.memory.control);
-    return `${creator.pid.toString(16)}-${Math.round(creator.startTime).toString(16)}-${Math.round(creator.createdAtMs).toString(16)}`;
+    return readRingId(this.memory.control);
   }
 
   get stats(): ConsumerStats {
-    const tail = this.closed ? this.reader.position : Atomics.load(this.memory.controlI32, PUBLISHED_TAIL_I32);
-    return {
-      received: this.reader.received,
-      lost: this.reader.lost,
-      laps: this.reader.laps,
-      lagBytes: Math.max(0, (tail - this.reader.position) | 0),
-    };
+    const { position, positionHigh } = this.reader;
+    let lagBytes = 0;
+    if (!this.closed) {
+      const tailLow = new Int32Array(1);
+      const tailHigh = loadPair(this.memory.controlI32, PUBLISHED_TAIL_I32, tailLow);
+      lagBytes = Math.max(0, distance64(tailLow[0], tailHigh, position, positionHigh));
+    }
+    return { received: this.reader.received, lost: this.reader.lost, laps: this.reader.laps, lagBytes };
   }
 
   /** Whether a pending wait keeps the process alive. */
@@ -381,9 +399,16 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
         if (this.endState === 'open') return NONE;
         continue;
       }
-      if (type === L.RecordType.END) {
-        // An END with more records after it was left by an earlier producer generation: not our end.
+      if (type === L.RecordType.END || type === L.RecordType.ABORT) {
+        // An END (or ABORT) with more records after it was left by an earlier producer generation: not
+        // our end.
         if (this.reader.hasData()) continue;
+        if (type === L.RecordType.ABORT) {
+          this.failure = abortError(this.name, this.reader.payload());
+          this.endState = 'failed';
+          this.reader.release();
+          throw this.failure;
+        }
         this.endState = 'ended';
         this.reader.release();
         return END;
@@ -405,7 +430,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     } catch (cause) {
       throw new ShmRingError(
         'DECODE_ERROR',
-        `${this.name}: message ${this.reader.sequence >>> 0} could not be decoded: ${(cause as Error)?.message ?? cause}`,
+        `${this.name}: message ${this.reader.sequence} could not be decoded: ${(cause as Error)?.message ?? cause}`,
         {
           segment: this.name,
           cause,
@@ -426,8 +451,8 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       if (now >= deadline) return NONE;
       const tail = this.reader.prepareToSleep();
       if (tail === undefined) continue;
-      const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.options.producerCheckIntervalMs));
-      if (result === 'timed-out') this.lastProducerCheck = 0;
+      const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.sleepLimitMs()));
+      if (result === 'timed-out' && !this.readOnly) this.lastProducerCheck = 0;
     }
   }
 
@@ -467,6 +492,11 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     });
   }
 
+  /** The longest a sleep may last: until the next producer check, or a poll when nobody will wake us. */
+  private sleepLimitMs(): number {
+    return this.readOnly ? Math.min(READ_ONLY_POLL_MS, this.options.producerCheckIntervalMs) : this.options.producerCheckIntervalMs;
+  }
+
   private async sleepUntilData(): Promise<void> {
     if (this.options.wait !== 'sleep' && this.spin(Date.now() + 1)) return;
     if (this.options.wait === 'spin') {
@@ -482,9 +512,9 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     try {
       const { result } = await this.waiter.wait(
         [{ buffer: this.memory.control, byteOffset: PUBLISHED_TAIL_I32 << 2, expected: tail }],
-        this.options.producerCheckIntervalMs,
+        this.sleepLimitMs(),
       );
-      if (result === 'timed-out') this.lastProducerCheck = 0;
+      if (result === 'timed-out' && !this.readOnly) this.lastProducerCheck = 0;
     } catch (error) {
       // Our own cancel (the producer exited) or close(): the caller re-checks the ring and our state.
       if (!(error instanceof ShmRingError && (error.code === 'ABORTED' || error.code === 'CLOSED'))) throw error;
@@ -627,4 +657,13 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     });
     throw this.failure;
   }
+}
+
+/** The error an ABORT record stands for. */
+function abortError(name: string, payload: Uint8Array): ShmRingError {
+  const { message, code } = decodeAbortReason(payload);
+  return new ShmRingError('PRODUCER_ABORTED', `the producer of ${name} aborted: ${message}${code ? ` (${code})` : ''}`, {
+    segment: name,
+    hint: 'The producer ended the stream with an error after the messages before it; see its logs for the cause.',
+  });
 }

@@ -35,9 +35,9 @@ export interface ProducerOptions {
   existing?: 'takeover' | 'replace' | 'fail';
   /** How often a producer held back by tethered consumers checks whether they are still alive. Default: 500 ms. */
   livenessIntervalMs?: number;
-  /** @internal Start positions here (tests of 32-bit wrap-around). Default: 0. */
+  /** @internal Start positions here (tests of positions passing 2^32). Default: 0. */
   startPosition?: number;
-  /** @internal Start message sequence numbers here (tests of 32-bit wrap-around). Default: 0. */
+  /** @internal Start message sequence numbers here (tests of sequences passing 2^32). Default: 0. */
   startSequence?: number;
 }
 
@@ -102,8 +102,8 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
     wipeOnClose: booleanOption(what, 'wipeOnClose', options.wipeOnClose, false),
     existing,
     livenessIntervalMs: durationOption(what, 'livenessIntervalMs', options.livenessIntervalMs, DEFAULT_LIVENESS_INTERVAL_MS, false),
-    startPosition: integerOption(what, 'startPosition', options.startPosition ?? 0, 0, -(2 ** 31), 2 ** 32 - 1) & ~(L.RECORD_ALIGNMENT - 1),
-    startSequence: integerOption(what, 'startSequence', options.startSequence ?? 0, 0, -(2 ** 31), 2 ** 32 - 1) | 0,
+    startPosition: Math.floor(integerOption(what, 'startPosition', options.startPosition ?? 0, 0, 0, Number.MAX_SAFE_INTEGER) / L.RECORD_ALIGNMENT) * L.RECORD_ALIGNMENT,
+    startSequence: integerOption(what, 'startSequence', options.startSequence ?? 0, 0, 0, Number.MAX_SAFE_INTEGER),
   };
 }
 

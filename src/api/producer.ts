@@ -7,25 +7,23 @@ import { EventEmitter } from 'events';
 import { Codec } from './codec';
 import { ShmRingError } from '../errors';
 import { AsyncWaiter } from '../core/futex';
-import * as futex from '../core/futex';
 import { geometryFor } from '../ring/header';
 import * as L from '../ring/layout';
-import { currentProcess, liveness, ProcessIdentity } from '../core/liveness';
+import { currentProcess, ProcessIdentity } from '../core/liveness';
 import { describe, durationOption, waitOptions } from './options';
 import {
-  FLAGS_I32,
   CONSUMERS_RECLAIMED_F64,
   PRODUCER_PID_I32,
   PRODUCER_STALLS_F64,
   PRODUCER_STATE_I32,
-  PRODUCER_WAITING_I32,
   RingMemory,
-  SPACE_WAKE_I32,
-  TAIL_INTENT_I32,
 } from '../ring/memory';
+import { encodeAbortReason } from '../ring/abort-record';
 import { createOrTakeOver } from '../ring/create';
-import { occupiedSlots, readSlot, reclaimSlot } from '../ring/slots';
+import { announceSpaceWait, signalSpace, sleepForSpace, spaceWakeByteOffset, withdrawSpaceWait } from '../ring/space-wait';
+import { occupiedSlots, reclaimDeadSlots } from '../ring/slots';
 import { RingWriter, WriterStart } from '../ring/writer';
+import { wipeData } from '../ring/wipe';
 import { Segment, validateSegmentName } from '../core/segment';
 import { followSharedWait } from '../core/shared-wait';
 import { Claim } from './claim';
@@ -80,6 +78,7 @@ export class Producer extends EventEmitter {
   private asyncSenders = 0;
   /** Records the time of the last send once a second, so the hot path never reads the clock. */
   private readonly sendClock: NodeJS.Timeout;
+  private readonly reclaimClock: NodeJS.Timeout;
   private messagesAtLastTick = -1;
 
   private constructor(name: string, opened: { segment: Segment; memory: RingMemory; start: WriterStart; tookOver: boolean }, options: ResolvedProducerOptions) {
@@ -99,6 +98,10 @@ export class Producer extends EventEmitter {
     this.stalls = this.memory.controlF64[PRODUCER_STALLS_F64];
     this.sendClock = setInterval(() => this.recordSendTime(), 1000);
     this.sendClock.unref();
+    // Dead consumers' slots are freed on this timer too, not only when they hold the producer back: an
+    // untethered consumer never does, and a joiner must not find every slot taken by the dead.
+    this.reclaimClock = setInterval(() => this.reclaimDeadConsumers(true, false), options.livenessIntervalMs);
+    this.reclaimClock.unref();
   }
 
   private recordSendTime(): void {
@@ -226,25 +229,48 @@ export class Producer extends EventEmitter {
    * end), releases the producer lock and, by default, unlinks the segment's name. Idempotent.
    */
   close(): void {
+    this.finish(L.RecordType.END, undefined);
+  }
+
+  /**
+   * Ends the stream with an error: like close(), but consumers, after reading everything sent before,
+   * fail with PRODUCER_ABORTED carrying `reason`'s message (and its `code`, when it has one) instead of
+   * ending cleanly. For a producer that cannot go on (its source failed, a stream was destroyed with an
+   * error). Idempotent, and a no-op after close().
+   */
+  abort(reason?: unknown): void {
+    if (this.closed) return;
+    const message = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+    const code = (reason as { code?: unknown } | undefined)?.code;
+    this.finish(L.RecordType.ABORT, encodeAbortReason({ message, code: typeof code === 'string' ? code : undefined }, this.maxMessageLength));
+  }
+
+  /** close() and abort(): the final record, the state word, the wake, the lock, the name. */
+  private finish(type: typeof L.RecordType.END | typeof L.RecordType.ABORT, payload: Uint8Array | undefined): void {
     if (this.closed) return;
     this.recordSendTime();
     this.closed = true;
     clearInterval(this.sendClock);
+    clearInterval(this.reclaimClock);
     if (this.claimOpen) this._abortClaim();
     this.spaceWaiter?.close();
     this.spaceWaiter = undefined;
     const words = this.memory.controlI32;
-    // END needs 16 bytes. If tethered consumers hold the ring completely full, give them a moment, but
-    // a stuck consumer must not block close(): the state word below tells consumers all the same.
+    // The final record needs room. If tethered consumers hold the ring completely full, give them a
+    // moment, but a stuck consumer must not block close(): the state word below tells consumers all the
+    // same (an abort then reads as the producer's death: an error all the same, without the reason).
     this.corks = 0;
     this.writer.corked = false;
     this.writer.flush();
-    const endOffset = this.reserveForClose();
-    if (endOffset >= 0) this.writer.commit(false);
+    const finalOffset = this.reserveForClose(type, payload?.length ?? 0);
+    if (finalOffset >= 0) {
+      if (payload) this.memory.dataBytes.set(payload, finalOffset);
+      this.writer.commit(false);
+    }
     Atomics.store(words, PRODUCER_STATE_I32, L.ProducerState.CLOSED);
-    Atomics.store(words, PRODUCER_WAITING_I32, 0);
+    withdrawSpaceWait(this.memory);
     this.writer.wakeConsumers();
-    if (this.options.wipeOnClose) this.wipe();
+    if (this.options.wipeOnClose) wipeData(this.memory, this.writer, WIPE_DRAIN_MS);
     Atomics.compareExchange(words, PRODUCER_PID_I32, this.identity.pid, 0);
     if (this.options.unlinkOnClose) {
       try {
@@ -348,54 +374,31 @@ export class Producer extends EventEmitter {
    * Frees the slots of tethered consumers whose process is gone. Checks /proc at most once per
    * livenessIntervalMs unless `force`. Returns whether anything was freed.
    */
-  private reclaimDeadConsumers(force: boolean): boolean {
+  private reclaimDeadConsumers(force: boolean, onSendPath = true): boolean {
     const now = Date.now();
     if (!force && now - this.lastLivenessCheck < this.options.livenessIntervalMs) return false;
-    this.lastLivenessCheck = now;
-    let reclaimed = 0;
-    for (let index = 0; index < this.maxConsumers; index++) {
-      const slot = readSlot(this.memory, index);
-      if (slot.pid === 0 || slot.pid === -1) continue;
-      if (liveness(slot) !== 'dead') continue;
-      if (reclaimSlot(this.memory, index, slot.pid)) reclaimed++;
-    }
+    // The timer's pass does not push back the send path's next check: a consumer that dies between
+    // the two is then found as soon as it holds the producer back.
+    if (onSendPath) this.lastLivenessCheck = now;
+    const reclaimed = reclaimDeadSlots(this.memory);
     if (reclaimed > 0) {
       this.memory.controlF64[CONSUMERS_RECLAIMED_F64] += reclaimed;
       this.emit('consumer-reclaimed', reclaimed);
       this.writer.refreshLimit();
+      // Space may have been freed: a wait of ours (sendAsync, 'drain') sleeps on SPACE_WAKE.
+      signalSpace(this.memory);
     }
     return reclaimed > 0;
   }
 
-  /**
-   * wipeOnClose: zero the data region, after giving tethered consumers a bounded moment to read what they
-   * were promised. Whatever is still unread is announced first (FLAGS bit WIPED, and TAIL_INTENT a full
-   * ring ahead so untethered readers see themselves lapped): readers count it as lost and end, instead of
-   * taking zeroed memory for corruption.
-   */
-  private wipe(): void {
-    const words = this.memory.controlI32;
-    const deadline = Date.now() + WIPE_DRAIN_MS;
-    for (;;) {
-      Atomics.store(words, PRODUCER_WAITING_I32, 1);
-      const ticket = Atomics.load(words, SPACE_WAKE_I32);
-      this.writer.refreshLimit();
-      if (this.writer.freeBytes >= this.capacity || Date.now() >= deadline) break;
-      futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, ticket, 5);
-    }
-    Atomics.store(words, PRODUCER_WAITING_I32, 0);
-    Atomics.or(words, FLAGS_I32, L.FLAG_WIPED);
-    Atomics.store(words, TAIL_INTENT_I32, (this.writer.committedTail + this.capacity + L.RECORD_ALIGNMENT) | 0);
-    this.memory.dataBytes.fill(0);
-  }
-
-  private reserveForClose(): number {
+  private reserveForClose(type: number, length: number): number {
     const deadline = Date.now() + 100;
     for (;;) {
-      const offset = this.writer.tryReserve(L.RecordType.END, 0);
+      const ticket = announceSpaceWait(this.memory);
+      const offset = this.writer.tryReserve(type, length);
       if (offset >= 0 || Date.now() >= deadline) return offset;
       this.reclaimDeadConsumers(true);
-      futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, Atomics.load(this.memory.controlI32, SPACE_WAKE_I32), 5);
+      sleepForSpace(this.memory, ticket, 5);
     }
   }
 
@@ -438,19 +441,17 @@ export class Producer extends EventEmitter {
     this.checkLength(bytes.length);
     durationOption('sendSync', 'timeoutMs', timeoutMs, Infinity);
     const deadline = Date.now() + timeoutMs;
-    const words = this.memory.controlI32;
     for (;;) {
       if (this.publish(type, bytes)) return true;
       const now = Date.now();
       if (now >= deadline) return false;
-      Atomics.store(words, PRODUCER_WAITING_I32, 1);
-      const ticket = Atomics.load(words, SPACE_WAKE_I32);
+      const ticket = announceSpaceWait(this.memory);
       // Re-check after announcing: a consumer that released before seeing PRODUCER_WAITING did not wake us.
       this.writer.refreshLimit();
-      if (this.writer.freeBytes < this.resumeThreshold(bytes.length)) {
-        futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, ticket, Math.min(deadline - now, this.options.livenessIntervalMs));
+      if (this.writer.freeBytes < this.resumeThreshold(bytes.length) && this.writer.blockingSlot !== -1) {
+        sleepForSpace(this.memory, ticket, Math.min(deadline - now, this.options.livenessIntervalMs));
       }
-      Atomics.store(words, PRODUCER_WAITING_I32, 0);
+      withdrawSpaceWait(this.memory);
       this.reclaimDeadConsumers(false);
     }
   }
@@ -487,25 +488,23 @@ export class Producer extends EventEmitter {
   }
 
   private async spaceWaitLoop(): Promise<void> {
-    const words = this.memory.controlI32;
+    const memory = this.memory;
     this.spaceWaiter ??= new AsyncWaiter();
     this.updateSpaceWaiterRef();
     const waiter = this.spaceWaiter;
     try {
       while (!this.closed) {
-        Atomics.store(words, PRODUCER_WAITING_I32, 1);
-        const ticket = Atomics.load(words, SPACE_WAKE_I32);
-        // SYNC POINT: Dekker pair with RingReader#release (store head, then load PRODUCER_WAITING).
+        const ticket = announceSpaceWait(this.memory);
         this.writer.refreshLimit();
         if (this.writer.freeBytes >= this.neededBytes || this.writer.blockingSlot === -1) break;
         const { result } = await waiter.wait(
-          [{ buffer: this.memory.control, byteOffset: SPACE_WAKE_I32 << 2, expected: ticket }],
+          [{ buffer: memory.consumerBuffer, byteOffset: spaceWakeByteOffset(memory), expected: ticket }],
           this.options.livenessIntervalMs,
         );
         if (result === 'timed-out') this.reclaimDeadConsumers(true);
       }
     } finally {
-      if (!this.closed) Atomics.store(words, PRODUCER_WAITING_I32, 0);
+      if (!this.closed) withdrawSpaceWait(memory);
       this.neededBytes = 0;
     }
   }

@@ -127,6 +127,8 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
   private cursor = 0;
   private readonly waiters: AsyncWaiter[] = [];
   private readonly followers = new Set<RingFollower>();
+  /** Closed followers that added rings still in the selector (told when those rings are dropped). */
+  private readonly closedFollowers = new Set<RingFollower>();
   /** Identities of ring instances discovery has already handled (shared by every follower). */
   private readonly seen: SeenRings = new Map();
   /** Messages read for an iterator but not yet yielded (kept here so a `break` loses none). */
@@ -418,7 +420,9 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
     this.order = this.order.filter((e) => e !== entry);
     this.release(entry);
     this.interruptWait();
-    for (const follower of this.followers) follower.ringDropped(entry.name, reason);
+    // Closed followers too: a follower closed for a drain still owes the rings it added their unlinkDead.
+    for (const follower of [...this.followers, ...this.closedFollowers]) follower.ringDropped(entry.name, reason);
+    for (const follower of this.closedFollowers) if (!follower.ownsRings) this.closedFollowers.delete(follower);
     if (error === undefined) this.emit('ring-removed', entry.name, reason);
     else this.emit('ring-removed', entry.name, reason, error);
     this.closeIfEmpty();
@@ -435,6 +439,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
 
   private followerClosed(follower: RingFollower): void {
     this.followers.delete(follower);
+    if (follower.ownsRings) this.closedFollowers.add(follower);
     this.closeIfEmpty();
   }
 

@@ -157,7 +157,13 @@ export function createReadStream(consumer: Consumer, options?: ReadStreamOptions
  * A Writable over `producer`. A write while tethered consumers hold the ring full waits for space before
  * its callback runs, so write() returns false once highWaterMark chunks wait, and 'drain' follows as with
  * any Writable. end() closes the producer (consumers then end after reading everything) unless
- * `close: false`; so does destroy().
+ * `close: false`; destroy(error) aborts it instead (consumers then fail with PRODUCER_ABORTED after
+ * reading everything sent), so lost data never looks like a clean end.
+ *
+ * Byte mode is a byte stream, as a socket is: chunks of any size are accepted, a chunk larger than the
+ * ring's maxMessageLength is split into several messages, and a reader (createReadStream in byte mode)
+ * sees the same bytes in the same order, not the same chunk boundaries. Object mode keeps one value per
+ * message.
  */
 export function createWriteStream(producer: Producer, options?: WriteStreamOptions): Writable {
   const what = 'createWriteStream';
@@ -197,9 +203,42 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
     }
   }
 
+  /** The messages a chunk becomes: itself, or (byte mode) pieces of at most maxMessageLength bytes. */
+  function piecesOf(chunk: unknown): unknown[] {
+    if (objectMode) return [chunk];
+    const bytes = chunk as Uint8Array;
+    const limit = producer.maxMessageLength;
+    if (bytes.length <= limit) return [bytes];
+    const pieces: Uint8Array[] = [];
+    for (let start = 0; start < bytes.length; start += limit) pieces.push(bytes.subarray(start, Math.min(bytes.length, start + limit)));
+    return pieces;
+  }
+
+  /** Sends what fits now; the rest waits for space. Calls back when every piece is in the ring. */
+  function sendPieces(pieces: unknown[], callback: (error?: Error | null) => void): void {
+    let index = 0;
+    try {
+      for (; index < pieces.length; index++) {
+        if (!trySend(pieces[index])) break;
+      }
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    if (index === pieces.length) {
+      callback();
+      return;
+    }
+    sendAll(pieces.slice(index)).then(() => callback(), (error: Error) => callback(error));
+  }
+
   function finishClose(callback: (error?: Error | null) => void, error?: Error | null): void {
     try {
-      if (closeProducer) producer.close();
+      // An error ends the ring with an error record: consumers must not take lost data for a clean end.
+      if (closeProducer) {
+        if (error) producer.abort(error);
+        else producer.close();
+      }
     } catch (closeError) {
       callback(error ?? (closeError as Error));
       return;
@@ -213,39 +252,17 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
     // Byte mode: strings become Buffers before _write.
     decodeStrings: true,
     write(chunk: unknown, _encoding, callback) {
-      let sent: boolean;
-      try {
-        sent = trySend(chunk);
-      } catch (error) {
-        callback(error as Error);
-        return;
-      }
-      if (sent) {
-        callback();
-        return;
-      }
-      sendWhenSpace(chunk).then(() => callback(), (error: Error) => callback(error));
+      sendPieces(piecesOf(chunk), callback);
     },
     writev(entries, callback) {
       // Everything buffered while a write waited (or while the stream was corked): publish it as one
       // batch (one atomic store, at most one wake), waiting only where the ring is full.
-      let index = 0;
       producer.cork();
       try {
-        for (; index < entries.length; index++) {
-          if (!trySend(entries[index]!.chunk)) break;
-        }
-      } catch (error) {
-        callback(error as Error);
-        return;
+        sendPieces(entries.flatMap((entry) => piecesOf(entry.chunk)), callback);
       } finally {
         producer.uncork();
       }
-      if (index === entries.length) {
-        callback();
-        return;
-      }
-      sendAll(entries.slice(index).map((entry) => entry.chunk)).then(() => callback(), (error: Error) => callback(error));
     },
     final(callback) {
       finishClose(callback);

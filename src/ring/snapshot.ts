@@ -279,6 +279,9 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
   const problems: string[] = [];
   const view = new DataView(control);
   const i32 = (offset: number) => view.getInt32(offset, true);
+  // A 64-bit position or sequence (low word, high word) as a Number: exact below 2^53, enough for display
+  // and for the differences shown (the words were not read atomically as a pair: a tool tolerates that).
+  const u64 = (offset: number) => view.getUint32(offset, true) + view.getUint32(offset + 4, true) * L.HIGH_WORD;
   const count = (label: string, offset: number): number | null => {
     const value = view.getFloat64(offset, true);
     if (Number.isInteger(value) && value >= 0 && value <= Number.MAX_SAFE_INTEGER) return value;
@@ -321,27 +324,27 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
     status: producerStatus,
   };
 
-  // Positions: wrap-around arithmetic, each checked against the capacity.
-  const publishedTail = i32(L.PUBLISHED_TAIL_OFFSET);
-  const tailIntent = i32(L.TAIL_INTENT_OFFSET);
-  const oldest = i32(L.OLDEST_POSITION_OFFSET);
-  const usedDistance = (publishedTail - oldest) | 0;
+  // Positions: 64-bit, each checked against the capacity.
+  const publishedTail = u64(L.PUBLISHED_TAIL_OFFSET);
+  const tailIntent = u64(L.TAIL_INTENT_OFFSET);
+  const oldest = u64(L.OLDEST_POSITION_OFFSET);
+  const usedDistance = publishedTail - oldest;
   let used: number | null = usedDistance;
   if (usedDistance < 0 || usedDistance > capacity) {
-    problems.push(`oldest position ${oldest >>> 0} is not within one capacity behind the tail ${publishedTail >>> 0}`);
+    problems.push(`oldest position ${oldest} is not within one capacity behind the tail ${publishedTail}`);
     used = null;
   }
-  const intentAhead = (tailIntent - publishedTail) | 0;
+  const intentAhead = tailIntent - publishedTail;
   if (intentAhead < 0 || intentAhead > capacity) {
-    problems.push(`tail intent ${tailIntent >>> 0} is not within one capacity ahead of the tail ${publishedTail >>> 0}`);
+    problems.push(`tail intent ${tailIntent} is not within one capacity ahead of the tail ${publishedTail}`);
   }
-  if (publishedTail % L.RECORD_ALIGNMENT !== 0) problems.push(`tail ${publishedTail >>> 0} is not record-aligned`);
-  if (oldest % L.RECORD_ALIGNMENT !== 0) problems.push(`oldest position ${oldest >>> 0} is not record-aligned`);
+  if (publishedTail % L.RECORD_ALIGNMENT !== 0) problems.push(`tail ${publishedTail} is not record-aligned`);
+  if (oldest % L.RECORD_ALIGNMENT !== 0) problems.push(`oldest position ${oldest} is not record-aligned`);
   const positions: RingPositions = {
-    publishedTail: publishedTail >>> 0,
-    tailIntent: tailIntent >>> 0,
-    oldest: oldest >>> 0,
-    nextSequence: i32(L.NEXT_SEQUENCE_OFFSET) >>> 0,
+    publishedTail,
+    tailIntent,
+    oldest,
+    nextSequence: u64(L.NEXT_SEQUENCE_OFFSET),
     used,
   };
 
@@ -370,12 +373,12 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
     if (state === 'invalid') problems.push(`consumer slot ${slot} has state word ${stateWord}`);
     if (pid < 0) problems.push(`consumer slot ${slot} has pid ${pid}`);
     const tethered = (i32(at + L.SLOT_FLAGS_OFFSET) & L.SLOT_FLAG_TETHERED) !== 0;
-    const head = i32(at + L.SLOT_HEAD_OFFSET);
-    const behind = (publishedTail - head) | 0;
+    const head = u64(at + L.SLOT_HEAD_OFFSET);
+    const behind = publishedTail - head;
     let lag: number | null = behind;
     let lapped = false;
     if (behind < 0) {
-      problems.push(`consumer slot ${slot} is at ${head >>> 0}, beyond the tail ${publishedTail >>> 0}`);
+      problems.push(`consumer slot ${slot} is at ${head}, beyond the tail ${publishedTail}`);
       lag = null;
     } else if (behind > capacity) {
       // An untethered consumer may legitimately fall further behind than the ring holds (it learns that it
@@ -383,7 +386,7 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
       if (tethered) problems.push(`tethered consumer slot ${slot} lags ${behind} bytes, more than the capacity ${capacity}`);
       lapped = true;
       lag = tethered ? null : behind;
-    } else if (((oldest - head) | 0) > 0) {
+    } else if (oldest - head > 0) {
       lapped = true;
     }
     const identity: ProcessIdentity = {
@@ -397,7 +400,7 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
       tethered,
       ...identity,
       status: statusOf(identity, problems, `consumer slot ${slot}`),
-      head: head >>> 0,
+      head,
       lag,
       lapped,
       received: count(`consumer slot ${slot} received`, at + L.SLOT_RECEIVED_OFFSET),
