@@ -4,7 +4,7 @@
  */
 import * as http from 'http';
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { createRingMetricsRegistry } from '../integrations/metrics';
 import { CliError, ExitCode } from './common';
 
@@ -29,7 +29,11 @@ export function registerMetrics(program: Command): void {
   program
     .command('metrics')
     .description('serve every ring\'s counters to Prometheus at http://HOST:PORT/metrics (until SIGINT/SIGTERM)')
-    .option('--listen <host:port>', 'address to listen on (port 0: any free port, printed at start)', parseListen, parseListen(DEFAULT_METRICS_LISTEN))
+    .addOption(
+      new Option('--listen <host:port>', 'address to listen on (port 0: any free port, printed at start)')
+        .argParser(parseListen)
+        .default(parseListen(DEFAULT_METRICS_LISTEN), DEFAULT_METRICS_LISTEN),
+    )
     .option('--prefix <prefix>', 'only rings whose name starts with this')
     .addHelpText(
       'after',
