@@ -239,6 +239,17 @@ describe('shmring metrics, scraped by a real Prometheus', () => {
 });
 
 describe('registerRingMetrics in an application\'s own registry', () => {
+  it('is reachable as shmring/metrics with require and import', () => {
+    const script = [
+      "import { registerRingMetrics, RING_METRICS } from 'shmring/metrics';",
+      "import { createRequire } from 'node:module';",
+      'const cjs = createRequire(import.meta.url)("shmring/metrics");',
+      'console.log(JSON.stringify({ type: typeof registerRingMetrics, same: cjs.registerRingMetrics === registerRingMetrics, metrics: RING_METRICS.length }));',
+    ].join('\n');
+    const output = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: path.join(__dirname, '..', '..'), encoding: 'utf8', timeout: 15_000 });
+    expect({ stdout: output.stdout, stderr: output.stderr }).toEqual({ stdout: '{"type":"function","same":true,"metrics":14}\n', stderr: '' });
+  });
+
   it('adds the ring metrics with a prefix, reads them at scrape time, and removes them again', async () => {
     const name = rings.ringName('metrics-app');
     const registry = new Registry();
