@@ -358,6 +358,9 @@ function buildReport(results) {
     out.push('');
   }
 
+  const pino = Object.values(results.cases).find((c) => c.group === 'pino');
+  if (pino) out.push(...require('../scenarios/pino').reportLines(results, pino, { table, cell, stat, rate }));
+
   const skipped = Object.entries(results.skipped || {});
   const failed = Object.values(results.cases).filter((c) => c.errors && c.errors.length);
   if (skipped.length || failed.length) {

@@ -10,6 +10,7 @@ import { registerDoctor } from './doctor';
 import { registerGc } from './gc';
 import { registerInspect } from './inspect';
 import { registerLs } from './ls';
+import { registerMetrics } from './metrics';
 import { registerRm } from './rm';
 import { registerTail } from './tail';
 import { registerTop } from './top';
@@ -42,6 +43,7 @@ Examples:
   $ shmring rm /telemetry           remove a ring nothing alive uses
   $ shmring gc --dry-run            what a cleanup after crashes would remove
   $ shmring doctor                  is this machine set up for shared memory?
+  $ shmring metrics --listen 127.0.0.1:9464   serve every ring's counters to Prometheus
 
 Every command takes --json for scripts; colour only on a terminal (NO_COLOR disables it).
 ${EXIT_CODES_HELP}
@@ -55,6 +57,7 @@ Docs: docs/operations.md`,
   registerRm(program);
   registerGc(program);
   registerDoctor(program);
+  registerMetrics(program);
 
   // Commander exits by itself on usage errors (code 1) and --help (0): take over so usage errors are 2.
   const override = (command: Command) => {
