@@ -131,13 +131,14 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     if (this.slot < 0 && options.tethered) {
       throw new ShmRingError('NO_FREE_SLOT', `${name} has no free consumer slot (all ${this.memory.geometry.maxConsumers} are taken)`, {
         segment: name,
-        hint: 'Create the ring with a larger maxConsumers, or close consumers you no longer need (`npx shmring inspect` lists them; slots of dead consumers are reclaimed by the producer).',
+        hint: 'Every slot belongs to a live process (slots of dead ones were freed before this error). Create the ring with a larger maxConsumers, or close consumers you no longer need: `npx shmring inspect NAME` lists them.',
       });
     }
     // An untethered consumer without a slot still works; it is just invisible to `shmring inspect`.
     const { start, startHigh, sequence } = settleJoin(this.memory, this.slot, options.from);
     this.reader = new RingReader(this.memory, options.tethered, this.slot, start, startHigh, sequence);
     this.reader.readOnly = this.readOnly;
+    this.reader.ownerPid = this.pid;
     // Settling may have moved our head forward, freeing space a producer sleeps for: tell it.
     this.reader.wakeProducer();
     this.producer = this.readProducer();
@@ -388,11 +389,16 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     for (;;) {
       if (this.endState === 'ended') return END;
       if (this.endState === 'failed') throw this.failure;
+      // A release found our slot taken: we no longer hold the producer back, so say so at once.
+      if (this.reader.evicted) this.evicted();
       const type = this.reader.read();
       if (type === NOTHING) {
         // Checked when idle rather than per message: a reclaimed slot only matters to a consumer that
         // waits (a tethered one no longer holds the producer back).
-        if (this.slot >= 0 && slotOwner(this.memory, this.slot) !== this.pid) this.evicted();
+        if (this.slot >= 0 && slotOwner(this.memory, this.slot) !== this.pid) {
+          this.reader.noteEvicted();
+          this.evicted();
+        }
         // Reading the clock costs as much as an empty poll: look at it only every 64 empty polls, or when
         // a wait timed out or the kernel said the producer exited (both zero lastProducerCheck).
         if (this.lastProducerCheck === 0 || this.producerExited || (++this.emptyPolls & 63) === 0) this.checkProducer(false);
@@ -651,9 +657,11 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
 
   private evicted(): never {
     this.endState = 'failed';
-    this.failure = new ShmRingError('CONSUMER_EVICTED', `this consumer's slot in ${this.name} was reclaimed by the producer`, {
+    this.failure = new ShmRingError('CONSUMER_EVICTED', `this consumer's slot in ${this.name} was taken by another process`, {
       segment: this.name,
-      hint: 'The producer judged this process dead (pid namespaces differ, or /proc is hidden). Run producer and consumers in one pid namespace.',
+      hint:
+        'Another process judged this one dead and reclaimed its slot, or wrote into the slot table. This consumer no ' +
+        'longer holds the producer back: open a new one (and check with `npx shmring inspect` who uses the ring).',
     });
     throw this.failure;
   }

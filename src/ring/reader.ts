@@ -28,7 +28,7 @@ import {
   sequenceOf,
   TAIL_INTENT_I32,
 } from './memory';
-import { publishSlotCounters, slotHeadIndex } from './slots';
+import { publishSlotCounters, slotHeadIndex, slotOwner } from './slots';
 import { signalSpaceIfWaiting } from './space-wait';
 
 /** read() found nothing new. */
@@ -95,7 +95,15 @@ export class RingReader {
    * Untethered readers check every record for having been overwritten. Tethered ones need not: once
    * their join has settled (Consumer's settleJoin), the producer never writes past their head + capacity.
    */
-  private readonly validates: boolean;
+  private validates: boolean;
+  /** Pid that owns `slot`: a release checks it still does before writing into the slot. */
+  ownerPid = 0;
+  /**
+   * Our slot was taken from us (reclaimed, or overwritten by a misbehaving process): we no longer hold
+   * the producer back, so from now on every record is validated as an untethered reader's is, and the
+   * slot (someone else's now) is never written again. The consumer reports CONSUMER_EVICTED.
+   */
+  evicted = false;
 
   constructor(
     readonly memory: RingMemory,
@@ -248,6 +256,12 @@ export class RingReader {
     throw this.corrupt(this.position, -1, L.RecordType.PADDING);
   }
 
+  /** See `evicted`. */
+  noteEvicted(): void {
+    this.evicted = true;
+    this.validates = true;
+  }
+
   /** Whether the producer wiped the data region on close (FLAGS bit WIPED). */
   private wiped(): boolean {
     return (Atomics.load(this.words, FLAGS_I32) & L.FLAG_WIPED) !== 0;
@@ -319,7 +333,11 @@ export class RingReader {
    * it is asleep waiting for space.
    */
   release(): void {
-    if (this.headIndex < 0 || this.position === this.publishedHead) return;
+    if (this.headIndex < 0 || this.evicted || this.position === this.publishedHead) return;
+    if (this.ownerPid !== 0 && slotOwner(this.memory, this.slot) !== this.ownerPid) {
+      this.noteEvicted();
+      return;
+    }
     this.publishedHead = this.position;
     publishSlotCounters(this.memory, this.slot, this.received, this.lost);
     // The high word first: the producer reads only the low word; tools read both.

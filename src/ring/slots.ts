@@ -1,16 +1,20 @@
 /**
- * The consumer slot registry in the control region.
+ * The consumer slot registry in the consumers' pages of the control region.
  *
  * A slot's pid word is its lock: a consumer claims a free slot with CAS(pid: 0 -> own pid), fills in the
  * rest, then marks it ACTIVE. Reclaiming a dead consumer's slot CASes its pid to a tombstone first, so a
- * slot freed and claimed again by a new consumer in the meantime is never freed by mistake.
+ * slot freed and claimed again by a new consumer in the meantime is never freed by mistake. The tombstone
+ * is the reclaimer's pid, negated: a reclaimer killed half-way leaves a tombstone whose process is gone,
+ * and the next reclaim pass (anyone's) finishes its work instead of losing the slot for good.
  */
 import * as L from './layout';
 import { liveness, type ProcessIdentity } from '../core/liveness';
 import { RingMemory } from './memory';
 
-/** Pid word value while a slot is being reclaimed: no claimer can CAS it from 0. */
-const TOMBSTONE = -1;
+/** Pid word value while `reclaimer` reclaims a slot: negative, so no claimer can CAS it from 0. */
+function tombstoneOf(reclaimer: number): number {
+  return -reclaimer;
+}
 
 export interface SlotSnapshot {
   index: number;
@@ -92,7 +96,24 @@ export function releaseSlot(memory: RingMemory, index: number, pid: number): voi
 export function reclaimSlot(memory: RingMemory, index: number, deadPid: number): boolean {
   const words = memory.consumerI32;
   const pidIndex = i32(index, L.SLOT_PID_OFFSET);
-  if (deadPid === 0 || Atomics.compareExchange(words, pidIndex, deadPid, TOMBSTONE) !== deadPid) return false;
+  const tombstone = tombstoneOf(process.pid);
+  if (deadPid <= 0 || Atomics.compareExchange(words, pidIndex, deadPid, tombstone) !== deadPid) return false;
+  clearIdentity(memory, index);
+  Atomics.store(words, pidIndex, 0);
+  return true;
+}
+
+/**
+ * Finishes the reclaim of a slot whose reclaimer died half-way (its tombstone names a process that is
+ * gone). Returns whether it freed the slot.
+ */
+function finishAbandonedReclaim(memory: RingMemory, index: number, tombstone: number): boolean {
+  if (tombstone >= 0 || tombstone === tombstoneOf(process.pid)) return false;
+  if (liveness({ pid: -tombstone, startTime: 0, pidNamespace: 0 }) !== 'dead') return false;
+  const words = memory.consumerI32;
+  const pidIndex = i32(index, L.SLOT_PID_OFFSET);
+  // Take it over with our own tombstone first: two finishers cannot both clear a slot a new owner claimed.
+  if (Atomics.compareExchange(words, pidIndex, tombstone, tombstoneOf(process.pid)) !== tombstone) return false;
   clearIdentity(memory, index);
   Atomics.store(words, pidIndex, 0);
   return true;
@@ -138,7 +159,7 @@ export function occupiedSlots(memory: RingMemory): SlotSnapshot[] {
   const result: SlotSnapshot[] = [];
   for (let index = 0; index < memory.geometry.maxConsumers; index++) {
     const pid = Atomics.load(memory.consumerI32, i32(index, L.SLOT_PID_OFFSET));
-    if (pid !== 0 && pid !== TOMBSTONE) result.push(readSlot(memory, index));
+    if (pid > 0) result.push(readSlot(memory, index));
   }
   return result;
 }
@@ -164,9 +185,16 @@ export function slotWordIndexes(maxConsumers: number): { state: Int32Array; flag
  */
 export function reclaimDeadSlots(memory: RingMemory): number {
   let reclaimed = 0;
-  for (const slot of occupiedSlots(memory)) {
-    if (liveness(slot) !== 'dead') continue;
-    if (reclaimSlot(memory, slot.index, slot.pid)) reclaimed++;
+  for (let index = 0; index < memory.geometry.maxConsumers; index++) {
+    const pid = Atomics.load(memory.consumerI32, i32(index, L.SLOT_PID_OFFSET));
+    if (pid < 0) {
+      if (finishAbandonedReclaim(memory, index, pid)) reclaimed++;
+      continue;
+    }
+    if (pid === 0) continue;
+    const slot = readSlot(memory, index);
+    if (slot.pid !== pid || liveness(slot) !== 'dead') continue;
+    if (reclaimSlot(memory, index, pid)) reclaimed++;
   }
   return reclaimed;
 }

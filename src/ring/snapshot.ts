@@ -358,20 +358,19 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
     lastSendAtMs: time('last send time', L.LAST_SEND_AT_MS_OFFSET),
   };
 
-  // Consumer slots. The pid word is the slot's lock (0 = free, -1 = being reclaimed), so a slot is in use
+  // Consumer slots. The pid word is the slot's lock (0 = free, negative = being reclaimed), so a slot is in use
   // when its pid is set, whatever its state word says yet.
   const consumers: ConsumerSnapshot[] = [];
   for (let slot = 0; slot < geometry.maxConsumers; slot++) {
     const at = L.slotOffset(slot);
     const pid = i32(at + L.SLOT_PID_OFFSET);
-    if (pid === 0 || pid === -1) continue;
+    if (pid <= 0) continue; // free, or being reclaimed (the pid of the reclaimer, negated)
     const stateWord = i32(at + L.SLOT_STATE_OFFSET);
     const state =
       stateWord === L.SlotState.ACTIVE ? 'active'
       : stateWord === L.SlotState.CLAIMING || stateWord === L.SlotState.FREE ? 'claiming'
       : 'invalid';
     if (state === 'invalid') problems.push(`consumer slot ${slot} has state word ${stateWord}`);
-    if (pid < 0) problems.push(`consumer slot ${slot} has pid ${pid}`);
     const tethered = (i32(at + L.SLOT_FLAGS_OFFSET) & L.SLOT_FLAG_TETHERED) !== 0;
     const head = u64(at + L.SLOT_HEAD_OFFSET);
     const behind = publishedTail - head;

@@ -109,6 +109,40 @@ describe('dead consumers give their slots back without back-pressure', () => {
   });
 });
 
+describe('slots are never lost, never shared', () => {
+  it('a reclaim whose reclaimer was killed half-way is finished by the next reclaim pass', async () => {
+    const name = ringName('tombstone');
+    const producer = track(Producer.create(name, { capacity: 4096, maxConsumers: 1, livenessIntervalMs: 60000 }));
+    const memory = (producer as unknown as { memory: { consumerI32: Int32Array } }).memory;
+    const pidIndex = (L.slotOffset(0) - L.CONSUMER_REGION_OFFSET + L.SLOT_PID_OFFSET) >> 2;
+    // The slot as a reclaimer leaves it when killed between its CAS and the release: its tombstone.
+    expect(Atomics.compareExchange(memory.consumerI32, pidIndex, 0, -(await deadPid()))).toBe(0);
+    const consumer = Consumer.open(name);
+    expect(Atomics.load(memory.consumerI32, pidIndex)).toBe(process.pid);
+    consumer.close();
+  });
+
+  it('a consumer whose slot was taken stops writing into it and fails with CONSUMER_EVICTED', async () => {
+    const name = ringName('evicted');
+    const producer = track(Producer.create(name, { capacity: 4096 }));
+    const consumer = track(Consumer.open(name));
+    const other = runFixture('ring-correctness-child.js', ['join', JSON.stringify({ name: '/shmring-test.none', tethered: false })]);
+    const memory = (consumer as unknown as { memory: { consumerI32: Int32Array } }).memory;
+    const at = (field: number) => (L.slotOffset(0) - L.CONSUMER_REGION_OFFSET + field) >> 2;
+    // Another live process now owns slot 0 (as if it had reclaimed it and joined), at its own head.
+    const theirs = other.process.pid!;
+    expect(Atomics.compareExchange(memory.consumerI32, at(L.SLOT_PID_OFFSET), process.pid, theirs)).toBe(process.pid);
+    Atomics.store(memory.consumerI32, at(L.SLOT_HEAD_OFFSET), 0x7770);
+    for (let i = 0; i < 200; i++) producer.send(i);
+    expect(() => {
+      while (consumer.tryReceive() !== undefined);
+    }).toThrow(expect.objectContaining({ code: 'CONSUMER_EVICTED' }));
+    expect(Atomics.load(memory.consumerI32, at(L.SLOT_HEAD_OFFSET))).toBe(0x7770);
+    expect(Atomics.load(memory.consumerI32, at(L.SLOT_PID_OFFSET))).toBe(theirs);
+    Atomics.store(memory.consumerI32, at(L.SLOT_PID_OFFSET), 0);
+  });
+});
+
 describe('the producer never sleeps for space it has', () => {
   it('sendSync does not sleep through a release when another consumer cleared the waiting flag first (event count)', () => {
     const name = ringName('lost-wake');
