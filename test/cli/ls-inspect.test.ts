@@ -54,7 +54,7 @@ describe('shmring ls', () => {
     expect(text.code).toBe(0);
     const lines = text.stdout.split('\n');
     const header = lines[0];
-    expect(header).toMatch(/^RING\s+STATUS\s+SIZE\s+OWNER\s+MODE\s+PRODUCER\s+CONSUMERS\s+MESSAGES\s+RATE\s+MAPPED BY$/);
+    expect(header).toMatch(/^RING\s+STATUS\s+SIZE\s+OWNER\s+MODE\s+PRODUCER\s+CONSUMERS\s+MESSAGES\s+LOST\s+RATE\s+MAPPED BY$/);
     const row = lines.find((l) => l.startsWith(name('busy')))!;
     expect(row).toBeDefined();
     // Aligned: the STATUS column starts at the same character in the heading and the row.
@@ -171,7 +171,7 @@ describe('shmring inspect', () => {
     const missing = runCli(['inspect', name('nothing')]);
     expect(missing.code).toBe(ExitCode.NOT_FOUND);
     expect(missing.stderr).toContain('no segment');
-    expect(runJson(['inspect', name('nothing')]).json.error).toMatchObject({ code: 'ENOENT', exitCode: 3 });
+    expect(runJson(['inspect', name('nothing')]).json.error).toMatchObject({ code: 'SEGMENT_NOT_FOUND', exitCode: 3 });
     expect(runCli(['inspect']).code).toBe(ExitCode.USAGE);
     expect(runCli(['inspect', 'a/b']).code).toBe(ExitCode.USAGE);
     expect(runCli(['ls', '--bogus']).code).toBe(ExitCode.USAGE);
