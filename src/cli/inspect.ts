@@ -122,7 +122,7 @@ function useText(snapshot: RingSnapshot, extra: ReturnType<typeof assessUse>, un
   if (!extra.unused) return `yes: ${extra.reasons.join('; ')}`;
   if (snapshot.kind === 'unreadable') {
     return colors.yellow(
-      `unknown: its producer and consumers are registered in the segment, which cannot be read` +
+      `unknown: the segment cannot be read, so neither can the producer and consumers registered in it` +
         `${denied ? `; and ${denied}` : '; no process this user can inspect maps it'}`,
     );
   }

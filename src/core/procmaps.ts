@@ -180,7 +180,8 @@ export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
       userFor(inode).openFd = true;
     }
 
-    if (denied.length > 0) {
+    // A kernel thread has no memory of its own to map anything into: nothing hidden there.
+    if (denied.length > 0 && !isKernelThread(pid)) {
       unreadablePids.push(pid);
       unreadable.push({ pid, command: command ?? readCommand(pid), paths: denied, code: deniedCode });
     }
@@ -196,6 +197,19 @@ export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
 /** The users of one file (by its inode), in pid order. */
 export function usersOf(usage: ShmUsage, inode: number): ShmUser[] {
   return [...(usage.byInode.get(inode) ?? [])].sort((a, b) => a.pid - b.pid);
+}
+
+const PF_KTHREAD = 0x00200000;
+
+/** Whether `pid` is a kernel thread (PF_KTHREAD in the flags, field 9 of /proc/<pid>/stat). */
+function isKernelThread(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+    return Number.isFinite(flags) && (flags & PF_KTHREAD) !== 0;
+  } catch {
+    return false;
+  }
 }
 
 function isPermissionError(error: unknown): boolean {

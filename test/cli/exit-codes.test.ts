@@ -127,7 +127,9 @@ describe('exit codes', () => {
   });
 
   for (const code of Object.values(ExitCode)) {
-    it(`produces exit code ${code} as the help says`, () => scenarios[code]());
+    it(`produces exit code ${code} as the help says`, async () => {
+      await scenarios[code]();
+    });
   }
 
   it('doctor --json adds the error shape when something needs action', async () => {
