@@ -317,6 +317,8 @@ export function runChecks(found: Survey): Check[] {
   const damaged = found.rings.filter((r) => damagedKinds(r) && !r.inUse);
   const othersRings = found.rings.filter((r) => (r.kind === 'corrupt' || r.kind === 'incompatible') && r.inUse);
   const abandonedBytes = abandoned.reduce((sum, r) => sum + r.size, 0);
+  const euid = process.geteuid?.() ?? 0;
+  const othersAbandoned = euid === 0 ? [] : abandoned.filter((r) => r.uid !== euid);
   checks.push({
     id: 'leftover-rings',
     title: 'rings left by dead processes',
@@ -325,7 +327,14 @@ export function runChecks(found: Survey): Check[] {
       abandoned.length > 0
         ? `${abandoned.length} ring(s) nothing alive uses, ${formatBytes(abandonedBytes)} of /dev/shm: ${abandoned.slice(0, 5).map((r) => r.name).join(', ')}${abandoned.length > 5 ? ', ...' : ''}`
         : `none (${found.rings.length} ring(s) in use)`,
-    fix: abandoned.length > 0 ? { text: 'Remove them (processes that use a ring are never touched).', commands: ['npx shmring gc --dry-run', 'npx shmring gc'] } : undefined,
+    fix:
+      abandoned.length > 0
+        ? {
+            // /dev/shm is sticky: another user's rings can be removed only by that user or root.
+            text: `Remove them (processes that use a ring are never touched).${othersAbandoned.length > 0 ? ` ${othersAbandoned.length} of them belong to other users: run gc as their owner or root.` : ''}`,
+            commands: ['npx shmring gc --dry-run', 'npx shmring gc'],
+          }
+        : undefined,
     values: { count: abandoned.length, bytes: abandonedBytes, names: abandoned.map((r) => r.name) },
   });
   if (damaged.length > 0) {

@@ -58,6 +58,15 @@ describe('the command as another user', () => {
     expect(json.foreign.map((f: { name: string }) => f.name)).toEqual([name('other')]);
   });
 
+  itAsNobody('doctor says that rings left by another user\u2019s dead processes can be removed only by that user or root', async () => {
+    const { name } = fixtures.family('cli-other-user-doctor');
+    await fixtures.deadRing({ name: name('left'), mode: 0o644 });
+    const { json } = runJson(['doctor'], NOBODY);
+    const leftovers = json.checks.find((c: { id: string }) => c.id === 'leftover-rings');
+    expect(leftovers.values.names).toContain(name('left'));
+    expect(leftovers.fix.text).toMatch(/\d+ of them belong to other users: run gc as their owner or root/);
+  });
+
   it('as root, ls never asks to run as root', async () => {
     if (process.geteuid?.() !== 0) return;
     const { prefix, name } = fixtures.family('cli-root-ls');
