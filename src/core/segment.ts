@@ -7,12 +7,12 @@
 import * as fs from 'fs';
 import { ShmRingError, fromSystemError, SHM_DIRECTORY } from '../errors';
 import { native, NativeMapOptions } from './native';
+import { validateSegmentName } from './names';
 
 /** Default permission bits of a new segment: owner read/write only. */
 export const DEFAULT_SEGMENT_MODE = 0o600;
 // The name rule lives in names.ts (no native addon), so the command states the same limit in the same words.
 export { MAX_SEGMENT_NAME_BYTES, validateSegmentName } from './names';
-import { validateSegmentName } from './names';
 
 export interface MapDefaults {
   /** Prefault every page at map time (MAP_POPULATE). Default false. */
