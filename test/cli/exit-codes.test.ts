@@ -62,7 +62,7 @@ const scenarios: Record<number, () => Promise<void> | void> = {
     tail.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => tail.once('exit', (code) => resolve(code)));
     // Killed only once the tail holds a consumer slot (it has joined).
-    await waitFor(() => (runJson(['inspect', name('ring')]).json.consumers ?? []).length > 0, 'the tail to join');
+    await waitFor(() => (runJson(['inspect', name('ring')]).json.consumers ?? []).length > 0, 'the tail to join', 30_000);
     await killAndWait(producer, 'SIGKILL');
     const code = await exited;
     expect({ code, out, err }).toMatchObject({ code: ExitCode.ERROR });
