@@ -9,6 +9,7 @@ import { ExitCode } from '../../src/cli/common';
 import { Fixtures, MAIN, NOBODY, nobodyUnavailable, runCli, runJson, waitFor, killAndWait } from './cli-helpers';
 
 const PRODUCER = path.join(__dirname, '..', 'fixtures', 'cli-producer.js');
+jest.setTimeout(60_000);
 const fixtures = new Fixtures();
 const started: ReturnType<typeof spawn>[] = [];
 afterEach(async () => {
