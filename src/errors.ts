@@ -87,9 +87,9 @@ export interface SystemErrorContext {
   size?: number;
 }
 
-/** Bytes, as a person reads them: 512 B, 3.2 MB, 24 GB. */
+/** Bytes, as a person reads them, in powers of 1024 and labelled so: 512 B, 3.2 MiB, 24 GiB. */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) {
@@ -176,7 +176,7 @@ const HINTS: Record<string, HintEntry> = {
         : `${SHM_DIRECTORY} is full`;
       return `${have} and ${asked}. Remove unused segments (\`ls -l ${SHM_DIRECTORY}\`), grow it with ` +
         `\`mount -o remount,size=... ${SHM_DIRECTORY}\`, or in Docker run with \`--shm-size\` ` +
-        '(the default is 64 MB), or ask for a smaller ring';
+        '(the default is 64 MiB), or ask for a smaller ring';
     },
   },
   EFBIG: {

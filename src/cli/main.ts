@@ -5,7 +5,7 @@
  * an exit code (see EXIT_CODES_HELP).
  */
 import { Command, CommanderError } from 'commander';
-import { EXIT_CODES_HELP, ExitCode, reportError } from './common';
+import { CliError, EXIT_CODES_HELP, ExitCode, jsonError, printJson, reportError } from './common';
 import { registerDoctor } from './doctor';
 import { registerGc } from './gc';
 import { registerInspect } from './inspect';
@@ -75,8 +75,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version exit 0; everything else commander rejects (unknown option, missing argument, no
-      // command at all) is a usage error.
-      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      // command at all) is a usage error. Commander has printed it on stderr; scripts get the JSON shape too.
+      if (error.exitCode === 0) return ExitCode.OK;
+      if (argv.includes('--json')) printJson(jsonError(new CliError(error.message.replace(/^error: /, ''), ExitCode.USAGE, 'USAGE')));
+      return ExitCode.USAGE;
     }
     const json = argv.includes('--json');
     reportError(error, { json, color: !argv.includes('--no-color') });

@@ -7,11 +7,12 @@
 import * as fs from 'fs';
 import { ShmRingError, fromSystemError, SHM_DIRECTORY } from '../errors';
 import { native, NativeMapOptions } from './native';
+import { validateSegmentName } from './names';
 
 /** Default permission bits of a new segment: owner read/write only. */
 export const DEFAULT_SEGMENT_MODE = 0o600;
-/** Longest segment name, in bytes, including the leading '/' (NAME_MAX). */
-export const MAX_SEGMENT_NAME_BYTES = 255;
+// The name rule lives in names.ts (no native addon), so the command states the same limit in the same words.
+export { MAX_SEGMENT_NAME_BYTES, validateSegmentName } from './names';
 
 export interface MapDefaults {
   /** Prefault every page at map time (MAP_POPULATE). Default false. */
@@ -56,21 +57,6 @@ export interface SegmentStat {
 const CREATE_KEYS = ['mode', 'gid', 'prefault', 'lock', 'hugePages'];
 const OPEN_KEYS = ['minSize', 'allowForeignOwner', 'readWrite', 'prefault', 'lock', 'hugePages'];
 const MAP_KEYS = ['writable', 'prefault', 'lock', 'hugePages'];
-
-/** Throws TypeError unless `name` is a valid POSIX shared-memory name. */
-export function validateSegmentName(name: unknown): asserts name is string {
-  if (typeof name !== 'string') {
-    throw new TypeError(`segment name must be a string, got ${typeof name}`);
-  }
-  const bytes = Buffer.byteLength(name, 'utf8');
-  if (!name.startsWith('/') || name.indexOf('/', 1) !== -1 || bytes < 2 || bytes > MAX_SEGMENT_NAME_BYTES ||
-      name.includes('\0') || name === '/.' || name === '/..') {
-    throw new TypeError(
-      `segment name must be '/' followed by 1..${MAX_SEGMENT_NAME_BYTES - 1} bytes with no other '/' or NUL, ` +
-        `got ${JSON.stringify(name)}`,
-    );
-  }
-}
 
 export function checkOptionKeys(options: object | undefined, allowed: readonly string[], what: string): void {
   if (options === undefined) return;

@@ -19,6 +19,7 @@ import { hasMagic, readCreator, readGeometry, type CreatorInfo, type RingGeometr
 import * as L from './layout';
 import { isProcessStopped, liveness, type Liveness, type ProcessIdentity } from '../core/liveness';
 import { SHM_DIRECTORY, usersOf, type ShmUsage, type ShmUser } from '../core/procmaps';
+import { validateSegmentName } from '../core/names';
 
 export { SHM_DIRECTORY };
 
@@ -130,10 +131,11 @@ export function normalizeName(input: string): { name: string; path: string } {
   let base = input;
   if (base.startsWith(`${SHM_DIRECTORY}/`)) base = base.slice(SHM_DIRECTORY.length + 1);
   else if (base.startsWith('/')) base = base.slice(1);
-  if (base.length === 0 || base.length > 255 || base.includes('/') || base === '.' || base === '..' || base.includes('\0')) {
-    throw new RangeError(
-      `ring name must be "/name" with 1..255 characters and no other "/", got ${JSON.stringify(input)}`,
-    );
+  try {
+    // The library's rule and words (core/names.ts): the command states the same limit.
+    validateSegmentName(`/${base}`);
+  } catch (error) {
+    throw new RangeError((error as Error).message);
   }
   return { name: `/${base}`, path: `${SHM_DIRECTORY}/${base}` };
 }
