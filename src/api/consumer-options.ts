@@ -1,5 +1,6 @@
 /** Consumer options: their documentation, defaults, and validation (once, in Consumer.open). */
 import { Codec, createMessagePackCodec } from './codec';
+import { invalidArgType } from '../errors';
 import { booleanOption, checkOptionsObject, choiceOption, durationOption, integerOption, rejectUnknownKeys } from './options';
 
 export type WaitStrategy = 'spin' | 'spin-then-sleep' | 'sleep';
@@ -58,7 +59,7 @@ export function resolveConsumerOptions(input: unknown): ResolvedConsumerOptions 
   rejectUnknownKeys(what, options, CONSUMER_OPTION_KEYS);
   const codec = options.codec === undefined ? createMessagePackCodec() : (options.codec as Codec);
   if (typeof codec?.encode !== 'function' || typeof codec?.decode !== 'function') {
-    throw new TypeError(`${what}: codec must have encode() and decode() methods`);
+    throw invalidArgType(`${what}: codec must have encode() and decode() methods`);
   }
   return {
     tethered: booleanOption(what, 'tethered', options.tethered, true),

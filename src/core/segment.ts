@@ -5,7 +5,7 @@
  * out zero-filled pages for a new file (ftruncate + posix_fallocate of a fresh O_EXCL file).
  */
 import * as fs from 'fs';
-import { ShmRingError, fromSystemError, SHM_DIRECTORY } from '../errors';
+import { ShmRingError, fromSystemError, SHM_DIRECTORY, invalidArgType, invalidArgValue, outOfRange, quote } from '../errors';
 import { native, NativeMapOptions } from './native';
 
 /** Default permission bits of a new segment: owner read/write only. */
@@ -57,43 +57,54 @@ const CREATE_KEYS = ['mode', 'gid', 'prefault', 'lock', 'hugePages'];
 const OPEN_KEYS = ['minSize', 'allowForeignOwner', 'readWrite', 'prefault', 'lock', 'hugePages'];
 const MAP_KEYS = ['writable', 'prefault', 'lock', 'hugePages'];
 
-/** Throws TypeError unless `name` is a valid POSIX shared-memory name. */
+/**
+ * Throws unless `name` is a valid POSIX shared-memory name: a TypeError with code ERR_INVALID_ARG_TYPE
+ * for a non-string, ERR_INVALID_ARG_VALUE naming the rule broken otherwise (the name quoted, cut if long).
+ */
 export function validateSegmentName(name: unknown): asserts name is string {
   if (typeof name !== 'string') {
-    throw new TypeError(`segment name must be a string, got ${typeof name}`);
+    throw invalidArgType(`segment name must be a string, got ${name === null ? 'null' : typeof name}`);
   }
+  const rule = brokenNameRule(name);
+  if (rule !== undefined) {
+    throw invalidArgValue(`segment name ${rule}, got ${quote(name)} (a name is '/' followed by 1..${MAX_SEGMENT_NAME_BYTES - 1} bytes, no other '/', no NUL)`);
+  }
+}
+
+/** Which rule of shm_open names `name` breaks, or undefined. */
+function brokenNameRule(name: string): string | undefined {
   const bytes = Buffer.byteLength(name, 'utf8');
-  if (!name.startsWith('/') || name.indexOf('/', 1) !== -1 || bytes < 2 || bytes > MAX_SEGMENT_NAME_BYTES ||
-      name.includes('\0') || name === '/.' || name === '/..') {
-    throw new TypeError(
-      `segment name must be '/' followed by 1..${MAX_SEGMENT_NAME_BYTES - 1} bytes with no other '/' or NUL, ` +
-        `got ${JSON.stringify(name)}`,
-    );
-  }
+  if (!name.startsWith('/')) return "must start with '/'";
+  if (bytes < 2) return "must have at least one byte after the '/'";
+  if (bytes > MAX_SEGMENT_NAME_BYTES) return `must be at most ${MAX_SEGMENT_NAME_BYTES} bytes long including the '/' (this one has ${bytes})`;
+  if (name.indexOf('/', 1) !== -1) return "must not contain a '/' after the first character";
+  if (name.includes('\0')) return 'must not contain a NUL character';
+  if (name === '/.' || name === '/..') return "must not be '/.' or '/..'";
+  return undefined;
 }
 
 export function checkOptionKeys(options: object | undefined, allowed: readonly string[], what: string): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`${what}: options must be an object`);
+    throw invalidArgType(`${what}: options must be an object`);
   }
   for (const key of Object.keys(options)) {
     if (!allowed.includes(key)) {
-      throw new TypeError(`${what}: unknown option ${JSON.stringify(key)} (known: ${allowed.join(', ')})`);
+      throw invalidArgValue(`${what}: unknown option ${JSON.stringify(key)} (known: ${allowed.join(', ')})`);
     }
   }
 }
 
 function checkInteger(value: unknown, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${what} must be an integer in ${min}..${max}, got ${String(value)}`);
+    throw outOfRange(`${what} must be an integer in ${min}..${max}, got ${String(value)}`);
   }
   return value;
 }
 
 function checkBoolean(value: unknown, what: string): boolean | undefined {
   if (value !== undefined && typeof value !== 'boolean') {
-    throw new TypeError(`${what} must be a boolean, got ${typeof value}`);
+    throw invalidArgType(`${what} must be a boolean, got ${typeof value}`);
   }
   return value;
 }
@@ -295,18 +306,18 @@ export class Segment {
     this.#checkOpen('map');
     checkInteger(offset, 'Segment.map: offset', 0);
     if (offset % PAGE_SIZE !== 0) {
-      throw new RangeError(`Segment.map: offset must be a multiple of the page size ${PAGE_SIZE}, got ${offset}`);
+      throw outOfRange(`Segment.map: offset must be a multiple of the page size ${PAGE_SIZE}, got ${offset}`);
     }
     const mapLength = length ?? this.size - offset;
     checkInteger(mapLength, 'Segment.map: length', 1);
     if (offset + mapLength > this.size) {
-      throw new RangeError(
+      throw outOfRange(
         `Segment.map: offset + length (${offset} + ${mapLength}) exceeds the segment size ${this.size}`,
       );
     }
     const writable = checkBoolean(options.writable, 'Segment.map: writable') ?? this.readWrite;
     if (writable && !this.readWrite) {
-      throw new TypeError(`Segment.map: ${this.name} was opened read-only (readWrite: false), cannot map writable`);
+      throw invalidArgValue(`Segment.map: ${this.name} was opened read-only (readWrite: false), cannot map writable`);
     }
     const defaults = this.#mapDefaults;
     const nativeOptions: NativeMapOptions = {

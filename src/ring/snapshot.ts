@@ -15,6 +15,7 @@
  * the judgement built on it; splitting it would scatter the checks that must agree with each other.
  */
 import * as fs from 'fs';
+import { invalidArgType, outOfRange } from '../errors';
 import { hasMagic, readCreator, readGeometry, type CreatorInfo, type RingGeometry } from './header';
 import * as L from './layout';
 import { isProcessStopped, liveness, type Liveness, type ProcessIdentity } from '../core/liveness';
@@ -126,12 +127,12 @@ export interface RingSnapshot {
 
 /** A name as given by a user: `telemetry`, `/telemetry` or `/dev/shm/telemetry`. */
 export function normalizeName(input: string): { name: string; path: string } {
-  if (typeof input !== 'string') throw new TypeError(`ring name must be a string, got ${typeof input}`);
+  if (typeof input !== 'string') throw invalidArgType(`ring name must be a string, got ${typeof input}`);
   let base = input;
   if (base.startsWith(`${SHM_DIRECTORY}/`)) base = base.slice(SHM_DIRECTORY.length + 1);
   else if (base.startsWith('/')) base = base.slice(1);
   if (base.length === 0 || base.length > 255 || base.includes('/') || base === '.' || base === '..' || base.includes('\0')) {
-    throw new RangeError(
+    throw outOfRange(
       `ring name must be "/name" with 1..255 characters and no other "/", got ${JSON.stringify(input)}`,
     );
   }
