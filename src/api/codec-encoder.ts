@@ -14,8 +14,7 @@ import { Encoder, ExtData } from '@msgpack/msgpack';
 import type { ExtensionCodecType } from '@msgpack/msgpack';
 import { EXT_ERROR, EXT_MAP, EXT_REGEXP, EXT_SET, StructuredExtensionCodec } from './codec-extensions';
 
-/** Deepest nesting encoded (objects in objects); deeper, or a cycle, is TOO_DEEP. */
-export const MAX_ENCODE_DEPTH = 100;
+import { MAX_ENCODE_DEPTH } from './codec-types';
 
 /** Thrown inside the encoder for a value it refuses; codec.ts turns it into UNSUPPORTED_VALUE with a path. */
 export class Refused {

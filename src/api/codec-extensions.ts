@@ -10,48 +10,21 @@
 import { Decoder, ExtData, ExtensionCodec } from '@msgpack/msgpack';
 import type { ExtensionCodecType } from '@msgpack/msgpack';
 
-/** Extension type numbers (MessagePack's application range is 0..127; shmring uses 0x01..0x1f). */
-export const EXT_UNDEFINED = 0x01;
-export const EXT_BIGINT = 0x02;
-export const EXT_MAP = 0x03;
-export const EXT_SET = 0x04;
-export const EXT_REGEXP = 0x05;
-export const EXT_ERROR = 0x06;
-export const EXT_DATA_VIEW = 0x07;
-export const EXT_ARRAY_BUFFER = 0x08;
-/** Types 0x01..0x1f are shmring's: a custom extension codec must use 0x20..0x7f. */
-export const RESERVED_EXTENSION_TYPES = 0x1f;
+import {
+  EXT_ARRAY_BUFFER,
+  EXT_BIGINT,
+  EXT_DATA_VIEW,
+  EXT_ERROR,
+  EXT_MAP,
+  EXT_REGEXP,
+  EXT_SET,
+  EXT_UNDEFINED,
+  RESERVED_EXTENSION_TYPES,
+  TYPED_ARRAY_EXTENSIONS,
+  TypedArrayConstructor,
+} from './codec-types';
 
-export type TypedArrayConstructor =
-  | Int8ArrayConstructor
-  | Uint8ArrayConstructor
-  | Uint8ClampedArrayConstructor
-  | Int16ArrayConstructor
-  | Uint16ArrayConstructor
-  | Int32ArrayConstructor
-  | Uint32ArrayConstructor
-  | Float32ArrayConstructor
-  | Float64ArrayConstructor
-  | BigInt64ArrayConstructor
-  | BigUint64ArrayConstructor;
-
-/**
- * MessagePack extension type numbers used for typed arrays. Part of the wire format: documented in
- * docs/protocol.md. Uint8Array is not here: MessagePack's own `bin` carries it. Element bytes are
- * little-endian (every Linux platform Node supports).
- */
-export const TYPED_ARRAY_EXTENSIONS: ReadonlyArray<readonly [number, TypedArrayConstructor]> = [
-  [0x11, Int8Array],
-  [0x12, Uint8ClampedArray],
-  [0x13, Int16Array],
-  [0x14, Uint16Array],
-  [0x15, Int32Array],
-  [0x16, Uint32Array],
-  [0x17, Float32Array],
-  [0x18, Float64Array],
-  [0x19, BigInt64Array],
-  [0x1a, BigUint64Array],
-];
+export { EXT_ERROR, EXT_MAP, EXT_REGEXP, EXT_SET } from './codec-types';
 
 /** Error classes an Error extension is decoded into, by `name`; any other name gives an Error with that name. */
 const ERROR_CLASSES: Record<string, ErrorConstructor> = {

@@ -6,15 +6,18 @@
  * anything is written: UNSUPPORTED_VALUE naming where it sits, TOO_DEEP for cycles and deep nesting.
  * A codec is pluggable: anything with encode/decode works, e.g. JSON or protobuf.
  */
-import { Decoder, ExtensionCodec } from '@msgpack/msgpack';
+import { Decoder, ExtensionCodec as MessagePackExtensionCodec } from '@msgpack/msgpack';
 import type { ExtensionCodecType } from '@msgpack/msgpack';
+import type { ExtensionCodecConstructor, ExtensionCodecLike } from './codec-types';
 import { ShmRingError } from '../errors';
 import { StructuredExtensionCodec } from './codec-extensions';
-import { MAX_ENCODE_DEPTH, Refused, StructuredEncoder, TooDeep } from './codec-encoder';
+import { Refused, StructuredEncoder, TooDeep } from './codec-encoder';
+import { MAX_ENCODE_DEPTH } from './codec-types';
 import { displayPath, explainDepth, pathTo } from './codec-path';
 
-export { TYPED_ARRAY_EXTENSIONS } from './codec-extensions';
-export { MAX_ENCODE_DEPTH } from './codec-encoder';
+export { TYPED_ARRAY_EXTENSIONS } from './codec-types';
+export type { ExtensionCodecLike, ExtensionCodecConstructor, ExtensionData } from './codec-types';
+export { MAX_ENCODE_DEPTH } from './codec-types';
 
 export interface Codec {
   /** Encodes a value. The result may be a view that is only valid until the next encode() call. */
@@ -33,12 +36,12 @@ export interface MessagePackCodecOptions {
    * is not a plain object or array, and decoding every extension type outside shmring's 0x01..0x1f
    * (use 0x20..0x7f). Default: none (the built-in types of docs/protocol.md only).
    */
-  extensionCodec?: ExtensionCodecType<undefined>;
+  extensionCodec?: ExtensionCodecLike;
 }
 
 /** The default codec: MessagePack with the structured-clone types. One encoder/decoder reused. */
 export function createMessagePackCodec(options: MessagePackCodecOptions = {}): Codec {
-  const extensionCodec = new StructuredExtensionCodec(options.extensionCodec);
+  const extensionCodec = new StructuredExtensionCodec(options.extensionCodec as ExtensionCodecType<undefined> | undefined);
   const encoder = new StructuredEncoder(extensionCodec);
   const decoder = new CopyingDecoder({ extensionCodec });
   return {
@@ -100,4 +103,5 @@ if (copiesBinary) {
   });
 }
 
-export { ExtensionCodec };
+/** @msgpack/msgpack's ExtensionCodec, for MessagePackCodecOptions.extensionCodec. */
+export const ExtensionCodec: ExtensionCodecConstructor = MessagePackExtensionCodec as unknown as ExtensionCodecConstructor;

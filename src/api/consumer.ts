@@ -468,7 +468,12 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
       if (value !== NONE) return value;
       if (this.spin(deadline)) continue;
       const now = Date.now();
-      if (now >= deadline) return NONE;
+      if (now >= deadline) {
+        // A wait that found nothing checks the producer at the next read ('spin' never reaches the
+        // futex timeout below that would: a consumer of a closed ring would otherwise never end).
+        this.lastProducerCheck = 0;
+        return NONE;
+      }
       const tail = this.reader.prepareToSleep();
       if (tail === undefined) continue;
       const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.options.producerCheckIntervalMs));

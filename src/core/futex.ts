@@ -188,22 +188,22 @@ interface PendingWait {
  * never keeps the process alive).
  */
 export class AsyncWaiter {
-  readonly #native: NativeWaiter;
-  #pending: PendingWait | undefined;
-  #closed = false;
+  private readonly _native: NativeWaiter;
+  private _pending: PendingWait | undefined;
+  private _closed = false;
   // Cancellations whose (ignored) 'cancelled' callback from the native side has not arrived yet.
-  #cancelsInFlight = 0;
+  private _cancelsInFlight = 0;
 
   constructor() {
-    this.#native = new native.Waiter((result, index) => this.#onResult(result, index));
+    this._native = new native.Waiter((result, index) => this._onResult(result, index));
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this._closed;
   }
 
   get pending(): boolean {
-    return this.#pending !== undefined;
+    return this._pending !== undefined;
   }
 
   /**
@@ -213,61 +213,61 @@ export class AsyncWaiter {
   wait(words: FutexWord[], timeoutMs?: number): Promise<WaitAnyResult> {
     const checked = checkWords(words, 'AsyncWaiter.wait');
     const timeout = checkTimeout(timeoutMs, 'AsyncWaiter.wait');
-    if (this.#closed) {
+    if (this._closed) {
       return Promise.reject(new ShmRingError('CLOSED', 'AsyncWaiter.wait: the waiter is closed'));
     }
-    if (this.#pending !== undefined) {
+    if (this._pending !== undefined) {
       throw new Error('AsyncWaiter.wait: a wait is already pending; await it or cancel() it first');
     }
     return new Promise<WaitAnyResult>((resolve, reject) => {
-      this.#native.arm(
+      this._native.arm(
         checked.map((w) => w.buffer),
         checked.map((w) => w.byteOffset),
         checked.map((w) => w.expected),
         timeout,
       );
-      this.#pending = { words: checked.slice(), resolve, reject };
+      this._pending = { words: checked.slice(), resolve, reject };
     });
   }
 
   /** Cancels the pending wait (its promise rejects with an AbortError); no-op when none is pending. */
   cancel(reason?: unknown): void {
-    const pending = this.#pending;
-    if (pending === undefined || this.#closed) return;
-    this.#pending = undefined;
-    this.#cancelsInFlight += 1;
-    this.#native.cancel();
+    const pending = this._pending;
+    if (pending === undefined || this._closed) return;
+    this._pending = undefined;
+    this._cancelsInFlight += 1;
+    this._native.cancel();
     pending.reject(abortedError(reason));
   }
 
   /** A pending wait keeps the event loop alive (the default). */
   ref(): this {
-    if (!this.#closed) this.#native.ref();
+    if (!this._closed) this._native.ref();
     return this;
   }
 
   /** A pending wait does not keep the event loop alive. */
   unref(): this {
-    if (!this.#closed) this.#native.unref();
+    if (!this._closed) this._native.unref();
     return this;
   }
 
   /** Stops the thread; a pending wait rejects with an AbortError. Idempotent. */
   close(): void {
-    if (this.#closed) return;
+    if (this._closed) return;
     this.cancel();
-    this.#closed = true;
-    this.#native.close();
+    this._closed = true;
+    this._native.close();
   }
 
-  #onResult(result: number, index: number): void {
+  private _onResult(result: number, index: number): void {
     if (result === WAITER_CANCELLED) {
-      this.#cancelsInFlight -= 1;
+      this._cancelsInFlight -= 1;
       return;
     }
-    const pending = this.#pending;
+    const pending = this._pending;
     if (pending === undefined) return;
-    this.#pending = undefined;
+    this._pending = undefined;
     if (result < 0) {
       pending.reject(errnoError(-result, 'futex_waitv'));
       return;

@@ -164,23 +164,23 @@ export class Segment {
   /** Whether the fd was opened read-write. */
   readonly readWrite: boolean;
 
-  #fd: number;
-  #closed = false;
-  readonly #mapDefaults: MapDefaults;
+  private _fd: number;
+  private _closed = false;
+  private readonly _mapDefaults: MapDefaults;
   // Weak, so a mapping the caller drops is still unmapped by the GC while the segment stays open.
-  readonly #mappings = new Set<WeakRef<ArrayBuffer>>();
-  readonly #token = {};
+  private readonly _mappings = new Set<WeakRef<ArrayBuffer>>();
+  private readonly _token = {};
 
   private constructor(name: string, fd: number, stat: SegmentStat, readWrite: boolean, mapDefaults: MapDefaults) {
     this.name = name;
-    this.#fd = fd;
+    this._fd = fd;
     this.size = stat.size;
     this.ownerUid = stat.uid;
     this.ownerGid = stat.gid;
     this.mode = stat.mode;
     this.readWrite = readWrite;
-    this.#mapDefaults = mapDefaults;
-    fdRegistry.register(this, fd, this.#token);
+    this._mapDefaults = mapDefaults;
+    fdRegistry.register(this, fd, this._token);
   }
 
   /**
@@ -289,12 +289,12 @@ export class Segment {
 
   /** The file descriptor (for advisory locks and the like); throws CLOSED after close(). */
   get fd(): number {
-    this.#checkOpen('fd');
-    return this.#fd;
+    this._checkOpen('fd');
+    return this._fd;
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this._closed;
   }
 
   /**
@@ -303,7 +303,7 @@ export class Segment {
    */
   map(offset = 0, length?: number, options: MapOptions = {}): ArrayBuffer {
     checkOptionKeys(options, MAP_KEYS, 'Segment.map');
-    this.#checkOpen('map');
+    this._checkOpen('map');
     checkInteger(offset, 'Segment.map: offset', 0);
     if (offset % PAGE_SIZE !== 0) {
       throw outOfRange(`Segment.map: offset must be a multiple of the page size ${PAGE_SIZE}, got ${offset}`);
@@ -319,7 +319,7 @@ export class Segment {
     if (writable && !this.readWrite) {
       throw invalidArgValue(`Segment.map: ${this.name} was opened read-only (readWrite: false), cannot map writable`);
     }
-    const defaults = this.#mapDefaults;
+    const defaults = this._mapDefaults;
     const nativeOptions: NativeMapOptions = {
       populate: checkBoolean(options.prefault, 'Segment.map: prefault') ?? defaults.prefault ?? false,
       lock: checkBoolean(options.lock, 'Segment.map: lock') ?? defaults.lock ?? false,
@@ -327,28 +327,28 @@ export class Segment {
     };
     let buffer: ArrayBuffer;
     try {
-      buffer = native.mmap(this.#fd, offset, mapLength, writable, nativeOptions);
+      buffer = native.mmap(this._fd, offset, mapLength, writable, nativeOptions);
     } catch (err) {
       throw fromSystemError(err, { segment: this.name, size: mapLength });
     }
-    this.#pruneMappings();
-    this.#mappings.add(new WeakRef(buffer));
+    this._pruneMappings();
+    this._mappings.add(new WeakRef(buffer));
     return buffer;
   }
 
   /** Unmaps (and detaches) one buffer made by map(). Idempotent. */
   unmap(buffer: ArrayBuffer): void {
     native.munmap(buffer);
-    for (const ref of this.#mappings) {
-      if (ref.deref() === buffer) this.#mappings.delete(ref);
+    for (const ref of this._mappings) {
+      if (ref.deref() === buffer) this._mappings.delete(ref);
     }
   }
 
   /** A fresh fstat of the segment. */
   stat(): SegmentStat {
-    this.#checkOpen('stat');
+    this._checkOpen('stat');
     try {
-      return toStat(native.fstat(this.#fd));
+      return toStat(native.fstat(this._fd));
     } catch (err) {
       throw fromSystemError(err, { segment: this.name });
     }
@@ -356,16 +356,16 @@ export class Segment {
 
   /** Unmaps every mapping made through this segment and closes the fd. Idempotent. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    fdRegistry.unregister(this.#token);
-    for (const ref of this.#mappings) {
+    if (this._closed) return;
+    this._closed = true;
+    fdRegistry.unregister(this._token);
+    for (const ref of this._mappings) {
       const buffer = ref.deref();
       if (buffer !== undefined) native.munmap(buffer);
     }
-    this.#mappings.clear();
-    const fd = this.#fd;
-    this.#fd = -1;
+    this._mappings.clear();
+    const fd = this._fd;
+    this._fd = -1;
     try {
       native.close(fd);
     } catch (err) {
@@ -373,16 +373,16 @@ export class Segment {
     }
   }
 
-  #checkOpen(what: string): void {
-    if (this.#closed) {
+  private _checkOpen(what: string): void {
+    if (this._closed) {
       throw new ShmRingError('CLOSED', `Segment.${what}: segment ${this.name} is closed`, { segment: this.name });
     }
   }
 
-  #pruneMappings(): void {
-    for (const ref of this.#mappings) {
+  private _pruneMappings(): void {
+    for (const ref of this._mappings) {
       const buffer = ref.deref();
-      if (buffer === undefined || buffer.byteLength === 0) this.#mappings.delete(ref);
+      if (buffer === undefined || buffer.byteLength === 0) this._mappings.delete(ref);
     }
   }
 }
