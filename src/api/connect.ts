@@ -29,6 +29,15 @@ export function connectWhenCreated<C>(
   name: string,
   input: unknown,
 ): Promise<C> {
+  // A promise-returning call reports every failure, argument errors included, as a rejection.
+  try {
+    return connect(open, name, input);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function connect<C>(open: (name: string, options: Record<string, unknown>) => C, name: string, input: unknown): Promise<C> {
   const what = 'Consumer.connect';
   const { signal: signalOption, timeout: timeoutOption, ...consumerOptions } = checkOptionsObject(what, input);
   if (consumerOptions.openTimeout !== undefined) {

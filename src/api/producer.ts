@@ -128,7 +128,6 @@ export class Producer<T = unknown> extends EventEmitter {
    * AbortError when `signal` aborts, with CLOSED if the producer closes meanwhile. See api/wait-consumers.ts.
    */
   waitForConsumers(count = 1, options?: WaitForConsumersOptions): Promise<number> {
-    this.checkOpen();
     const producer = this;
     return waitForConsumers({ name: this.name, memory: this.memory, get isClosed() { return producer.closed; } }, count, options);
   }

@@ -38,6 +38,15 @@ export function countJoinedConsumers(memory: RingMemory): number {
 }
 
 export function waitForConsumers(target: ConsumerWaitTarget, count: number, input: WaitForConsumersOptions | undefined): Promise<number> {
+  // A promise-returning call reports every failure, argument errors included, as a rejection.
+  try {
+    return wait(target, count, input);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function wait(target: ConsumerWaitTarget, count: number, input: WaitForConsumersOptions | undefined): Promise<number> {
   const what = 'waitForConsumers';
   const wanted = integerOption(what, 'count', count, 1, 0, target.memory.geometry.maxConsumers);
   const { signal, timeout } = waitOptions(what, input);
