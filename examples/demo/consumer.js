@@ -5,7 +5,7 @@
 const { Consumer } = require('shmring');
 
 const [name, kind] = process.argv.slice(2);
-const consumer = Consumer.open(name, { tethered: kind !== 'slow', openTimeout: 5000 });
+let consumer; // joined in main(): Consumer.connect waits for the producer's ring without blocking
 let latencyMs = 0;
 
 function report(extra = {}) {
@@ -15,10 +15,10 @@ function report(extra = {}) {
 }
 let last = { received: 0, lost: 0 };
 
-const timer = setInterval(report, 250);
+let timer;
 
 function finish() {
-  if (consumer.isClosed) return;
+  if (consumer === undefined || consumer.isClosed) return;
   report();
   clearInterval(timer);
   consumer.close();
@@ -28,6 +28,7 @@ function finish() {
 
 // SIGINT/SIGTERM: read what is already in the ring, then leave (the producer unlinks the segment).
 function drainAndLeave() {
+  if (consumer === undefined) process.exit(0);
   if (consumer.isClosed) return;
   try {
     consumer.drain(() => {});
@@ -58,8 +59,14 @@ function fast() {
   });
 }
 
-process.send?.({ role: kind, ready: true });
-(kind === 'slow' ? slow() : fast()).then(finish, (error) => {
+async function main() {
+  consumer = await Consumer.connect(name, { tethered: kind !== 'slow', timeout: 5000 });
+  timer = setInterval(report, 250);
+  process.send?.({ role: kind, ready: true });
+  await (kind === 'slow' ? slow() : fast());
+}
+
+main().then(finish, (error) => {
   console.error(`consumer ${kind}: ${error.message}`);
   finish();
   process.exitCode = 1;

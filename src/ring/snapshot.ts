@@ -209,7 +209,7 @@ export function readSnapshot(input: string): RingSnapshot {
       error: {
         code: e.code ?? 'EIO',
         message: `cannot open ${path} for reading: ${e.message}`,
-        hint: e.code === 'EACCES' ? 'Run as the owner of the segment (see `ls -l /dev/shm`) or as root.' : undefined,
+        hint: e.code === 'EACCES' ? 'Run as the owner of the segment (`npx shmring ls` shows each owner) or as root.' : undefined,
       },
     };
   }
