@@ -3,7 +3,8 @@
  * Public exports only; see docs/api.md.
  */
 export { Producer, Claim, DEFAULT_MODE, DEFAULT_LIVENESS_INTERVAL_MS } from './api/producer';
-export type { ProducerOptions, SendOptions, ProducerStats, WaitForConsumersOptions } from './api/producer';
+export type { ProducerOptions, SendOptions, ProducerStats } from './api/producer';
+export type { WaitForConsumersOptions } from './api/wait-consumers';
 export {
   Consumer,
   DEFAULT_SPIN_MICROSECONDS,

@@ -16,9 +16,12 @@ function report(extra = {}) {
 let last = { received: 0, lost: 0 };
 
 let timer;
+let finished = false;
 
 function finish() {
-  if (consumer === undefined || consumer.isClosed) return;
+  // (Not consumer.isClosed: leaving a for await loop closes the consumer by itself.)
+  if (consumer === undefined || finished) return;
+  finished = true;
   report();
   clearInterval(timer);
   consumer.close();
@@ -29,7 +32,7 @@ function finish() {
 // SIGINT/SIGTERM: read what is already in the ring, then leave (the producer unlinks the segment).
 function drainAndLeave() {
   if (consumer === undefined) process.exit(0);
-  if (consumer.isClosed) return;
+  if (finished) return;
   try {
     consumer.drain(() => {});
   } catch {

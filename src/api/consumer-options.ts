@@ -18,7 +18,7 @@ export interface ConsumerOptions {
   spinMicroseconds?: number;
   /** Open a ring owned by another user (see docs/operations.md, "Permissions"). Default: false. */
   allowForeignOwner?: boolean;
-  /** Wait this long (ms) for the ring to be created if it does not exist yet. Default: 0 (fail at once). */
+  /** Wait this long (ms) for the ring to be created if it does not exist yet, sleeping the thread (blocks the event loop: use Consumer.connect on a main thread). Default: 0 (fail at once). */
   openTimeout?: number;
   /** How often a waiting consumer checks that its producer is alive, when the kernel cannot tell it (no pidfd). Default: 1000 ms. */
   producerCheckIntervalMs?: number;

@@ -39,7 +39,6 @@ const WIPE_DRAIN_MS = 1000;
 export { Claim } from './claim';
 export { DEFAULT_MODE, DEFAULT_LIVENESS_INTERVAL_MS, DEFAULT_CAPACITY, DEFAULT_MAX_CONSUMERS } from './producer-options';
 export type { ProducerOptions } from './producer-options';
-export type { WaitForConsumersOptions } from './wait-consumers';
 
 export interface SendOptions {
   /** Cancels the wait for space: rejects with an AbortError. */
@@ -122,14 +121,9 @@ export class Producer<T = unknown> extends EventEmitter {
     return new Producer<T>(name, createOrTakeOver(name, geometry, resolved), resolved);
   }
 
-  /**
-   * Resolves (with the number joined) once at least `count` consumers have joined the ring, so that
-   * every message sent afterwards reaches them. Rejects with TIMEOUT after `timeout` ms, with an
-   * AbortError when `signal` aborts, with CLOSED if the producer closes meanwhile. See api/wait-consumers.ts.
-   */
+  /** Resolves once `count` consumers have joined (api/wait-consumers.ts); rejects with TIMEOUT, an AbortError or CLOSED. */
   waitForConsumers(count = 1, options?: WaitForConsumersOptions): Promise<number> {
-    const producer = this;
-    return waitForConsumers({ name: this.name, memory: this.memory, get isClosed() { return producer.closed; } }, count, options);
+    return waitForConsumers({ name: this.name, memory: this.memory, isClosed: () => this.closed }, count, options);
   }
 
   /**

@@ -338,28 +338,23 @@ export class Selector<T = unknown> extends EventEmitter implements AsyncIterable
       this.pending.push({ ring, value });
     };
     let yieldFirst = false;
-    try {
-      for (;;) {
-        if (this.pendingHead < this.pending.length) {
-          const message = this.pending[this.pendingHead]!;
-          this.pending[this.pendingHead++] = undefined as unknown as SelectorMessage;
-          if (this.pendingHead === this.pending.length) {
-            this.pending = [];
-            this.pendingHead = 0;
-          }
-          yield message as SelectorMessage<T>;
-          continue;
+    for (;;) {
+      if (this.pendingHead < this.pending.length) {
+        const message = this.pending[this.pendingHead]!;
+        this.pending[this.pendingHead++] = undefined as unknown as SelectorMessage;
+        if (this.pendingHead === this.pending.length) {
+          this.pending = [];
+          this.pendingHead = 0;
         }
-        if (this.closed) return;
-        // `for await` resumes on microtasks only: without this, a flood would starve timers and I/O.
-        if (yieldFirst) await nextTurn();
-        const { delivered, more } = this.round(queue);
-        yieldFirst = more;
-        if (delivered === 0 && !more) await this.waitForData();
+        yield message as SelectorMessage<T>;
+        continue;
       }
-    } finally {
-      // Leaving the loop (break, return, a throw) closes the selector, as it closes a Consumer.
-      this.close();
+      if (this.closed) return;
+      // `for await` resumes on microtasks only: without this, a flood would starve timers and I/O.
+      if (yieldFirst) await nextTurn();
+      const { delivered, more } = this.round(queue);
+      yieldFirst = more;
+      if (delivered === 0 && !more) await this.waitForData();
     }
   }
 

@@ -25,7 +25,7 @@ export interface WaitForConsumersOptions {
 
 export interface ConsumerWaitTarget {
   readonly name: string;
-  readonly isClosed: boolean;
+  isClosed(): boolean;
   /** The ring's memory, while the producer is open. */
   readonly memory: RingMemory;
 }
@@ -64,7 +64,7 @@ function wait(target: ConsumerWaitTarget, count: number, input: WaitForConsumers
       finish(new AbortError(`waiting for consumers of ${target.name} was aborted`, { cause: signal?.reason, segment: target.name }));
     const check = (): void => {
       timer = undefined;
-      if (target.isClosed) {
+      if (target.isClosed()) {
         finish(new ShmRingError('CLOSED', `the producer of ${target.name} closed while waiting for consumers`, { segment: target.name }));
         return;
       }

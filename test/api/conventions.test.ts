@@ -2,7 +2,7 @@
  * Node conventions (issue 15): leaving a `for await` closes the consumer as it destroys a Readable; one
  * reading style per consumer; argument errors carry Node's codes and say which rule a name broke.
  */
-import { Consumer, Producer, Segment, Selector, createReadStream } from '../../src';
+import { Consumer, Producer, Segment, createReadStream } from '../../src';
 import { within } from '../support/children';
 import { trackRings } from '../support/teardown';
 
@@ -45,19 +45,6 @@ describe('for await over a consumer', () => {
       })(),
     ).rejects.toThrow('stop at 1');
     expect(consumer.isClosed).toBe(true);
-  });
-
-  it('break out of a Selector closes the selector', async () => {
-    const name = ringName('selector-break');
-    const producer = track(Producer.create(name, { capacity: 4096 }));
-    const selector = track(new Selector());
-    selector.add(name);
-    producer.send('one');
-    for await (const { value } of selector) {
-      expect(value).toBe('one');
-      break;
-    }
-    expect(selector.isClosed).toBe(true);
   });
 });
 
