@@ -15,7 +15,7 @@ import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import { Codec } from './codec';
 import { ConsumerOptions, ResolvedConsumerOptions, resolveConsumerOptions } from './consumer-options';
-import { ShmRingError } from '../errors';
+import { AbortError, ShmRingError } from '../errors';
 import { AsyncWaiter } from '../core/futex';
 import * as futex from '../core/futex';
 import * as L from '../ring/layout';
@@ -41,7 +41,9 @@ import { NOTHING, RingReader } from '../ring/reader';
 import { decodeAbortReason } from '../ring/abort-record';
 import { readRingId } from '../ring/header';
 import { joinPoint, settleJoin } from '../ring/join';
-import { claimSlot, reclaimDeadSlots, releaseSlot, slotOwner } from '../ring/slots';
+import { claimSlot, markJoined, reclaimDeadSlots, releaseSlot, slotOwner } from '../ring/slots';
+import { ConnectOptions, connectWhenCreated } from './connect';
+import { conflictingReaders, ReadingStyle } from './reading-style';
 import { Segment, validateSegmentName } from '../core/segment';
 import { followSharedWait } from '../core/shared-wait';
 
@@ -49,9 +51,24 @@ export { DEFAULT_SPIN_MICROSECONDS, DEFAULT_PRODUCER_CHECK_INTERVAL_MS, DEFAULT_
 export type { ConsumerOptions, WaitStrategy } from './consumer-options';
 
 export interface ReceiveOptions {
+  /** Cancels the wait: rejects with an AbortError. */
   signal?: AbortSignal;
-  /** Give up after this many ms: resolves undefined. Default: Infinity. */
+  /** Give up after this many ms: rejects with ShmRingError TIMEOUT. Default: Infinity. */
   timeout?: number;
+}
+
+export type { ConnectOptions } from './connect';
+
+/** Typed 'message' events: a Consumer<Metric> emits Metric values. */
+export interface Consumer<T = unknown> {
+  on(event: 'message', listener: (value: T) => void): this;
+  on(event: 'end' | 'close', listener: () => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'message', listener: (value: T) => void): this;
+  once(event: 'end' | 'close', listener: () => void): this;
+  once(event: 'error', listener: (error: Error) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 export interface ConsumerStats {
@@ -74,7 +91,8 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable<T> {
   readonly name: string;
   readonly tethered: boolean;
   readonly capacity: number;
@@ -104,6 +122,8 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
   private refed: boolean;
   /** Opened read-only (untethered, no slot): sleeps are polls of at most READ_ONLY_POLL_MS. */
   private readonly readOnly: boolean;
+  /** How this consumer is read: by 'message' events or by an async iterator, never both. */
+  private readingStyle: ReadingStyle | undefined;
 
   private constructor(name: string, opened: { segment: Segment; memory: RingMemory; readOnly: boolean }, options: ResolvedConsumerOptions) {
     super();
@@ -136,6 +156,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     }
     // An untethered consumer without a slot still works; it is just invisible to `shmring inspect`.
     const { start, startHigh, sequence } = settleJoin(this.memory, this.slot, options.from);
+    if (this.slot >= 0) markJoined(this.memory, this.slot);
     this.reader = new RingReader(this.memory, options.tethered, this.slot, start, startHigh, sequence);
     this.reader.readOnly = this.readOnly;
     this.reader.ownerPid = this.pid;
@@ -144,12 +165,18 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     this.producer = this.readProducer();
     this.watchProducer();
     this.on('newListener', (event: string | symbol) => {
-      if (event === 'message') queueMicrotask(() => this.resume());
+      if (event === 'message') {
+        this.useReadingStyle('message events');
+        queueMicrotask(() => this.resume());
+      }
     });
   }
 
-  /** Joins the ring `name` as a consumer. */
-  static open(name: string, options?: ConsumerOptions): Consumer {
+  /**
+   * Joins the ring `name` as a consumer. With `openTimeout`, waits for the ring to be created by
+   * sleeping the thread (blocks the event loop: for workers; elsewhere use Consumer.connect).
+   */
+  static open<T = unknown>(name: string, options?: ConsumerOptions): Consumer<T> {
     const resolved = resolveConsumerOptions(options);
     validateSegmentName(name);
     const deadline = Date.now() + resolved.openTimeout;
@@ -171,7 +198,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
         throw error;
       }
       try {
-        return new Consumer(name, opened, resolved);
+        return new Consumer<T>(name, opened, resolved);
       } catch (error) {
         opened.segment.close();
         throw error;
@@ -179,10 +206,19 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     }
   }
 
+  /**
+   * Joins the ring `name`, waiting for it to be created without blocking the event loop. Rejects with
+   * ShmRingError TIMEOUT after `timeout` ms, with an AbortError when `signal` aborts, and at once with
+   * any other failure to open (PERMISSION_DENIED, NOT_A_RING, ...). See api/connect.ts.
+   */
+  static connect<T = unknown>(name: string, options?: ConsumerOptions & ConnectOptions): Promise<Consumer<T>> {
+    return connectWhenCreated((ringName, consumerOptions) => Consumer.open<T>(ringName, consumerOptions), name, options);
+  }
+
   /** The next message decoded, or undefined when none is waiting (see `ended`). Never blocks. */
-  tryReceive(): unknown {
+  tryReceive(): T | undefined {
     const value = this.next(true);
-    return value === NONE || value === END ? undefined : value;
+    return value === NONE || value === END ? undefined : (value as T);
   }
 
   /**
@@ -198,9 +234,9 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * The next message, blocking the thread up to `timeoutMs` (for workers and dedicated processes).
    * Returns undefined on timeout or at end of stream; throws PRODUCER_DIED when the producer died.
    */
-  receiveSync(timeoutMs = Infinity): unknown {
+  receiveSync(timeoutMs = Infinity): T | undefined {
     const value = this.nextSync(true, timeoutMs);
-    return value === NONE || value === END ? undefined : value;
+    return value === NONE || value === END ? undefined : (value as T);
   }
 
   receiveBytesSync(timeoutMs = Infinity): Uint8Array | undefined {
@@ -209,23 +245,22 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
   }
 
   /**
-   * The next message. Resolves undefined at end of stream or on timeout, rejects with ABORTED when the
-   * signal aborts and with PRODUCER_DIED when the producer died.
+   * The next message. Resolves undefined at end of stream; rejects with ShmRingError TIMEOUT after
+   * `timeout` ms (as sendAsync does), with an AbortError when the signal aborts and with PRODUCER_DIED
+   * when the producer died.
    */
-  async receive(options?: ReceiveOptions): Promise<unknown> {
+  async receive(options?: ReceiveOptions): Promise<T | undefined> {
     const { signal, timeout } = waitOptions('receive', options);
     const deadline = Date.now() + timeout;
     let started = false;
     for (;;) {
-      if (signal?.aborted) {
-        throw new ShmRingError('ABORTED', `receiving from ${this.name} was aborted`, { segment: this.name, cause: signal.reason });
-      }
+      if (signal?.aborted) throw this.aborted(signal.reason);
       if (this.closed && started) return undefined;
       started = true;
       const value = this.next(true);
       if (value === END) return undefined;
-      if (value !== NONE) return value;
-      if (Date.now() >= deadline) return undefined;
+      if (value !== NONE) return value as T;
+      if (Date.now() >= deadline) throw this.receiveTimedOut(timeout);
       await this.waitForData(signal, deadline);
     }
   }
@@ -234,27 +269,37 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * Delivers every message available now (up to `max`) to `onMessage`, synchronously. Returns how many
    * were delivered. The cheapest way to consume: no promise per message.
    */
-  drain(onMessage: (value: unknown) => void, max = Infinity): number {
+  drain(onMessage: (value: T) => void, max = Infinity): number {
     let count = 0;
     while (count < max) {
       const value = this.next(true);
       if (value === NONE || value === END) break;
-      onMessage(value);
+      onMessage(value as T);
       count++;
     }
     return count;
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
-    for (;;) {
-      if (this.closed) return;
-      const value = this.next(true);
-      if (value === END) return;
-      if (value === NONE) {
-        await this.waitForData(undefined, Infinity);
-        continue;
+  /**
+   * Every message, in order, until the end of stream. Leaving the loop (break, return, a throw, or the
+   * end) closes the consumer, as leaving a loop over a Readable destroys it. Cannot be combined with
+   * 'message' listeners (CONFLICTING_READERS).
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    this.useReadingStyle('an async iterator');
+    try {
+      for (;;) {
+        if (this.closed) return;
+        const value = this.next(true);
+        if (value === END) return;
+        if (value === NONE) {
+          await this.waitForData(undefined, Infinity);
+          continue;
+        }
+        yield value as T;
       }
-      yield value;
+    } finally {
+      this.close();
     }
   }
 
@@ -454,7 +499,12 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       if (value !== NONE) return value;
       if (this.spin(deadline)) continue;
       const now = Date.now();
-      if (now >= deadline) return NONE;
+      if (now >= deadline) {
+        // A wait that found nothing checks the producer at the next read ('spin' never reaches the
+        // futex timeout below that would: a consumer of a closed ring would otherwise never end).
+        this.lastProducerCheck = 0;
+        return NONE;
+      }
       const tail = this.reader.prepareToSleep();
       if (tail === undefined) continue;
       const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.sleepLimitMs()));
@@ -493,7 +543,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       signal,
       deadline,
       ref: this.refed,
-      onAbort: (reason) => new ShmRingError('ABORTED', `receiving from ${this.name} was aborted`, { segment: this.name, cause: reason }),
+      onAbort: (reason) => this.aborted(reason),
       onTimeout: () => undefined,
     });
   }
@@ -523,7 +573,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       if (result === 'timed-out' && !this.readOnly) this.lastProducerCheck = 0;
     } catch (error) {
       // Our own cancel (the producer exited) or close(): the caller re-checks the ring and our state.
-      if (!(error instanceof ShmRingError && (error.code === 'ABORTED' || error.code === 'CLOSED'))) throw error;
+      if (!(error instanceof AbortError || (error instanceof ShmRingError && error.code === 'CLOSED'))) throw error;
       this.lastProducerCheck = 0;
     }
   }
@@ -653,6 +703,23 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     } catch {
       return true;
     }
+  }
+
+  private aborted(reason: unknown): AbortError {
+    return new AbortError(`receiving from ${this.name} was aborted`, { cause: reason, segment: this.name });
+  }
+
+  private receiveTimedOut(timeout: number): ShmRingError {
+    return new ShmRingError('TIMEOUT', `nothing was received from ${this.name} within ${timeout} ms`, {
+      segment: this.name,
+      hint: 'The producer sent nothing meanwhile; `npx shmring inspect` shows its state and rate.',
+    });
+  }
+
+  /** Records how this consumer is read; a second, different style is CONFLICTING_READERS. */
+  private useReadingStyle(style: ReadingStyle): void {
+    if (this.readingStyle !== undefined && this.readingStyle !== style) throw conflictingReaders(this.name, this.readingStyle, style);
+    this.readingStyle = style;
   }
 
   private evicted(): never {

@@ -17,7 +17,7 @@
  */
 import * as fs from 'fs';
 import type { ConsumerOptions } from './consumer';
-import { SHM_DIRECTORY, ShmRingError } from '../errors';
+import { SHM_DIRECTORY, ShmRingError, invalidArgType } from '../errors';
 import { hasMagic } from '../ring/header';
 import * as L from '../ring/layout';
 import { booleanOption, checkOptionsObject, durationOption, rejectUnknownKeys } from './options';
@@ -82,7 +82,7 @@ function resolveOptions(input: unknown): ResolvedFollowOptions {
 
 function validatePrefix(prefix: unknown): asserts prefix is string {
   if (typeof prefix !== 'string' || !prefix.startsWith('/') || prefix.indexOf('/', 1) !== -1 || prefix.includes('\0')) {
-    throw new TypeError(`Selector#follow: prefix must be '/' followed by the start of ring names (no other '/'), got ${JSON.stringify(prefix)}`);
+    throw invalidArgType(`Selector#follow: prefix must be '/' followed by the start of ring names (no other '/'), got ${JSON.stringify(prefix)}`);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'events';
 import { Codec } from './codec';
-import { ShmRingError } from '../errors';
+import { AbortError, ShmRingError, invalidArgType, outOfRange } from '../errors';
 import { AsyncWaiter } from '../core/futex';
 import { geometryFor } from '../ring/header';
 import * as L from '../ring/layout';
@@ -28,6 +28,8 @@ import { Segment, validateSegmentName } from '../core/segment';
 import { followSharedWait } from '../core/shared-wait';
 import { Claim } from './claim';
 import { ProducerOptions, ResolvedProducerOptions, resolveProducerOptions } from './producer-options';
+import { waitForConsumers, WaitForConsumersOptions } from './wait-consumers';
+import { closeOnExit, forgetOnExit } from './exit-close';
 
 /** How long close() with wipeOnClose waits for tethered consumers to read everything before wiping. */
 const WIPE_DRAIN_MS = 1000;
@@ -37,7 +39,7 @@ export { DEFAULT_MODE, DEFAULT_LIVENESS_INTERVAL_MS, DEFAULT_CAPACITY, DEFAULT_M
 export type { ProducerOptions } from './producer-options';
 
 export interface SendOptions {
-  /** Cancels the wait for space. */
+  /** Cancels the wait for space: rejects with an AbortError. */
   signal?: AbortSignal;
   /** Give up waiting for space after this many ms (rejects with TIMEOUT). Default: Infinity. */
   timeout?: number;
@@ -52,7 +54,7 @@ export interface ProducerStats {
   freeBytes: number;
 }
 
-export class Producer extends EventEmitter {
+export class Producer<T = unknown> extends EventEmitter {
   readonly name: string;
   readonly capacity: number;
   readonly maxMessageLength: number;
@@ -102,6 +104,7 @@ export class Producer extends EventEmitter {
     // untethered consumer never does, and a joiner must not find every slot taken by the dead.
     this.reclaimClock = setInterval(() => this.reclaimDeadConsumers(true, false), options.livenessIntervalMs);
     this.reclaimClock.unref();
+    if (options.closeOnExit) closeOnExit(this);
   }
 
   private recordSendTime(): void {
@@ -114,11 +117,16 @@ export class Producer extends EventEmitter {
    * Creates the ring `name` (e.g. '/telemetry.app1') and becomes its producer. When the name exists: a
    * live producer gives PRODUCER_ALIVE; a dead one's ring is taken over or replaced (`existing`).
    */
-  static create(name: string, options?: ProducerOptions): Producer {
+  static create<T = unknown>(name: string, options?: ProducerOptions): Producer<T> {
     const resolved = resolveProducerOptions(options);
     validateSegmentName(name);
     const geometry = geometryFor(resolved.capacity, resolved.maxConsumers, resolved.maxMessageLength);
-    return new Producer(name, createOrTakeOver(name, geometry, resolved), resolved);
+    return new Producer<T>(name, createOrTakeOver(name, geometry, resolved), resolved);
+  }
+
+  /** Resolves once `count` consumers have joined (api/wait-consumers.ts); rejects with TIMEOUT, an AbortError or CLOSED. */
+  waitForConsumers(count = 1, options?: WaitForConsumersOptions): Promise<number> {
+    return waitForConsumers({ name: this.name, memory: this.memory, isClosed: () => this.closed }, count, options);
   }
 
   /**
@@ -142,7 +150,7 @@ export class Producer extends EventEmitter {
   }
 
   /** Encodes `value` with the codec and publishes it. Returns false (nothing sent) when the ring is full. */
-  send(value: unknown): boolean {
+  send(value: T): boolean {
     this.checkOpen();
     const bytes = this.codec.encode(value);
     return this.publish(L.RecordType.MESSAGE, bytes);
@@ -151,7 +159,7 @@ export class Producer extends EventEmitter {
   /** Publishes raw bytes (no codec). Returns false (nothing sent) when the ring is full. */
   sendBytes(bytes: Uint8Array): boolean {
     this.checkOpen();
-    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytes: bytes must be a Uint8Array, got ${describe(bytes)}`);
+    if (!(bytes instanceof Uint8Array)) throw invalidArgType(`sendBytes: bytes must be a Uint8Array, got ${describe(bytes)}`);
     return this.publish(L.RecordType.BYTES, bytes);
   }
 
@@ -162,7 +170,7 @@ export class Producer extends EventEmitter {
    */
   claim(length: number): Claim | undefined {
     this.checkOpen();
-    if (!Number.isInteger(length) || length < 0) throw new RangeError(`claim: length must be a non-negative integer, got ${length}`);
+    if (!Number.isInteger(length) || length < 0) throw outOfRange(`claim: length must be a non-negative integer, got ${length}`);
     this.checkLength(length);
     if (this.claimOpen) throw new Error('claim: a claim is already open; commit() or abort() it first');
     const payloadOffset = this.reserve(L.RecordType.BYTES, length);
@@ -172,7 +180,7 @@ export class Producer extends EventEmitter {
   }
 
   /** Sends `value`, waiting (without blocking the event loop) while tethered consumers hold the ring full. */
-  async sendAsync(value: unknown, options?: SendOptions): Promise<void> {
+  async sendAsync(value: T, options?: SendOptions): Promise<void> {
     this.checkOpen();
     const bytes = this.codec.encode(value);
     // encode() may return a shared view; keep our own copy across the wait.
@@ -181,7 +189,7 @@ export class Producer extends EventEmitter {
 
   async sendBytesAsync(bytes: Uint8Array, options?: SendOptions): Promise<void> {
     this.checkOpen();
-    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytesAsync: bytes must be a Uint8Array, got ${describe(bytes)}`);
+    if (!(bytes instanceof Uint8Array)) throw invalidArgType(`sendBytesAsync: bytes must be a Uint8Array, got ${describe(bytes)}`);
     await this.publishAsync(L.RecordType.BYTES, bytes, options);
   }
 
@@ -190,7 +198,7 @@ export class Producer extends EventEmitter {
    * dedicated processes; never call it on a main thread that serves anything else). Returns false on
    * timeout.
    */
-  sendSync(value: unknown, timeoutMs = Infinity): boolean {
+  sendSync(value: T, timeoutMs = Infinity): boolean {
     this.checkOpen();
     const bytes = this.codec.encode(value);
     return this.publishSync(L.RecordType.MESSAGE, bytes, timeoutMs);
@@ -198,7 +206,7 @@ export class Producer extends EventEmitter {
 
   sendBytesSync(bytes: Uint8Array, timeoutMs = Infinity): boolean {
     this.checkOpen();
-    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytesSync: bytes must be a Uint8Array, got ${describe(bytes)}`);
+    if (!(bytes instanceof Uint8Array)) throw invalidArgType(`sendBytesSync: bytes must be a Uint8Array, got ${describe(bytes)}`);
     return this.publishSync(L.RecordType.BYTES, bytes, timeoutMs);
   }
 
@@ -250,6 +258,7 @@ export class Producer extends EventEmitter {
     if (this.closed) return;
     this.recordSendTime();
     this.closed = true;
+    forgetOnExit(this);
     clearInterval(this.sendClock);
     clearInterval(this.reclaimClock);
     if (this.claimOpen) this._abortClaim();
@@ -410,9 +419,7 @@ export class Producer extends EventEmitter {
     const deadline = Date.now() + timeout;
     for (;;) {
       this.checkOpen();
-      if (signal?.aborted) {
-        throw new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: signal.reason });
-      }
+      if (signal?.aborted) throw new AbortError(`waiting for space in ${this.name} was aborted`, { cause: signal.reason, segment: this.name });
       if (this.claimOpen) throw new Error('sendAsync: a claim was opened while waiting; commit() or abort() it first');
       const payloadOffset = this.writer.tryReserve(type, bytes.length);
       if (payloadOffset >= 0) {
@@ -428,7 +435,7 @@ export class Producer extends EventEmitter {
       try {
         await this.waitForSpace(signal, deadline);
       } catch (error) {
-        this.checkOpen(); // close() during the wait: CLOSED, with the ring's name, rather than ABORTED
+        this.checkOpen(); // close() during the wait: CLOSED, with the ring's name, rather than an AbortError
         throw error;
       } finally {
         this.asyncSenders--;
@@ -469,7 +476,7 @@ export class Producer extends EventEmitter {
     return followSharedWait(this.spaceWait, {
       signal,
       deadline: deadline ?? Infinity,
-      onAbort: (reason) => new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: reason }),
+      onAbort: (reason) => new AbortError(`waiting for space in ${this.name} was aborted`, { cause: reason, segment: this.name }),
       onTimeout: () =>
         new ShmRingError('TIMEOUT', `no space in ${this.name} before the timeout`, {
           segment: this.name,

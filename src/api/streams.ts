@@ -8,7 +8,7 @@
  */
 import { Readable, Writable } from 'stream';
 import { Consumer } from './consumer';
-import { isShmRingError } from '../errors';
+import { invalidArgType } from '../errors';
 import { booleanOption, checkOptionsObject, integerOption, rejectUnknownKeys } from './options';
 import { Producer } from './producer';
 
@@ -43,7 +43,7 @@ const READ_OPTION_KEYS = ['objectMode', 'highWaterMark', 'close'] as const;
 const WRITE_OPTION_KEYS = ['objectMode', 'highWaterMark', 'close'] as const;
 
 function isAborted(error: unknown): boolean {
-  return isShmRingError(error, 'ABORTED') || (error instanceof Error && error.name === 'AbortError');
+  return error instanceof Error && error.name === 'AbortError';
 }
 
 /**
@@ -51,9 +51,9 @@ function isAborted(error: unknown): boolean {
  * close), and is destroyed with the consumer's ShmRingError (code PRODUCER_DIED, CONSUMER_EVICTED, ...)
  * when reading fails. Destroying or ending the stream closes the consumer unless `close: false`.
  */
-export function createReadStream(consumer: Consumer, options?: ReadStreamOptions): Readable {
+export function createReadStream<T = unknown>(consumer: Consumer<T>, options?: ReadStreamOptions): Readable {
   const what = 'createReadStream';
-  if (!(consumer instanceof Consumer)) throw new TypeError(`${what}: consumer must be a Consumer`);
+  if (!(consumer instanceof Consumer)) throw invalidArgType(`${what}: consumer must be a Consumer`);
   const resolved = checkOptionsObject(what, options);
   rejectUnknownKeys(what, resolved, READ_OPTION_KEYS);
   const objectMode = booleanOption(what, 'objectMode', resolved.objectMode, true);
@@ -89,7 +89,7 @@ export function createReadStream(consumer: Consumer, options?: ReadStreamOptions
   function toChunk(value: unknown): unknown {
     if (objectMode) return value === null ? undefined : value;
     if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    throw new TypeError(
+    throw invalidArgType(
       `${what}: a byte stream (objectMode: false) received a message that is not raw bytes ` +
         `(${value === null ? 'null' : typeof value}); send it with sendBytes(), or read with objectMode: true`,
     );
@@ -165,9 +165,9 @@ export function createReadStream(consumer: Consumer, options?: ReadStreamOptions
  * sees the same bytes in the same order, not the same chunk boundaries. Object mode keeps one value per
  * message.
  */
-export function createWriteStream(producer: Producer, options?: WriteStreamOptions): Writable {
+export function createWriteStream<T = unknown>(producer: Producer<T>, options?: WriteStreamOptions): Writable {
   const what = 'createWriteStream';
-  if (!(producer instanceof Producer)) throw new TypeError(`${what}: producer must be a Producer`);
+  if (!(producer instanceof Producer)) throw invalidArgType(`${what}: producer must be a Producer`);
   const resolved = checkOptionsObject(what, options);
   rejectUnknownKeys(what, resolved, WRITE_OPTION_KEYS);
   const objectMode = booleanOption(what, 'objectMode', resolved.objectMode, true);
@@ -182,7 +182,7 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
 
   /** Sends without waiting; false when the ring is full. */
   function trySend(chunk: unknown): boolean {
-    return objectMode ? producer.send(chunk) : producer.sendBytes(chunk as Uint8Array);
+    return objectMode ? producer.send(chunk as T) : producer.sendBytes(chunk as Uint8Array);
   }
 
   /** Waits for space and sends (the chunk is ours: Writable does not reuse it). */
@@ -190,7 +190,7 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
     const controller = new AbortController();
     waiting = controller;
     const sent = objectMode
-      ? producer.sendAsync(chunk, { signal: controller.signal })
+      ? producer.sendAsync(chunk as T, { signal: controller.signal })
       : producer.sendBytesAsync(chunk as Uint8Array, { signal: controller.signal });
     return sent.finally(() => {
       if (waiting === controller) waiting = undefined;

@@ -153,7 +153,7 @@ Examples:
             value = await consumer.receive({ timeout: remaining, signal: abort.signal });
           } catch (error) {
             const code = (error as { code?: string }).code;
-            if (code === 'ABORTED' || abort.signal.aborted) break;
+            if (code === 'ABORT_ERR' || code === 'TIMEOUT' || abort.signal.aborted) break;
             if (code !== undefined && code !== 'DECODE_ERROR' && (error as Error).name === 'ShmRingError') throw error;
             // A message the codec cannot decode (another codec, or damaged): say so and go on.
             if (++consecutiveFailures > 100) throw error;

@@ -7,7 +7,7 @@
  * a tethered collector (the default) holds the application back rather than lose lines.
  */
 import { once } from 'events';
-import { Consumer, ShmRingError, type ConsumerOptions } from '../index';
+import { AbortError, Consumer, type ConsumerOptions } from '../index';
 
 export interface CollectLinesOptions {
   /**
@@ -105,8 +105,8 @@ export async function collectLines(name: string, output: NodeJS.WritableStream, 
   } catch (error) {
     // Whatever was read before the failure is delivered (a crashed application's last lines matter most).
     if (used > 0) output.write(Buffer.from(batch.subarray(0, used)));
-    if (signal?.aborted && !(error instanceof ShmRingError && error.code === 'ABORTED')) {
-      throw new ShmRingError('ABORTED', `collecting lines from ${name} was aborted`, { segment: name, cause: signal.reason });
+    if (signal?.aborted && !(error instanceof AbortError)) {
+      throw new AbortError(`collecting lines from ${name} was aborted`, { segment: name, cause: signal.reason });
     }
     throw error;
   } finally {

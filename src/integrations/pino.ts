@@ -18,8 +18,8 @@
  * pino keeps writing (pino does not wait for a destination).
  *
  * End: a stream that ends normally closes the producer, so consumers read every line and then a clean end.
- * A stream destroyed with an error does not close it: no END record is written, so consumers do not
- * mistake a broken log for a complete one; they get PRODUCER_DIED when the process exits.
+ * A stream destroyed with an error aborts it (Producer#abort): consumers read every line written, then
+ * fail with PRODUCER_ABORTED carrying the reason, so a broken log is never mistaken for a complete one.
  */
 import { Writable } from 'stream';
 import build from 'pino-abstract-transport';
@@ -125,8 +125,9 @@ export default async function pinoTransport(options: PinoRingOptions) {
       metadata: false,
       // eslint-disable-next-line @typescript-eslint/ban-types
       close(error: Error | null, callback: Function): void {
-        // See the top comment: only a clean end closes the producer.
-        if (!error) producer.close();
+        // See the top comment: a clean end closes the producer, an error aborts it.
+        if (error) producer.abort(error);
+        else producer.close();
         process.nextTick(() => callback(error));
       },
     },
@@ -210,7 +211,8 @@ export function createDestination(options: PinoRingOptions): Writable & { produc
       partialText = '';
       partialBytes = undefined;
       const finish = (error?: Error | null) => {
-        if (!error) producer.close();
+        if (error) producer.abort(error);
+        else producer.close();
         callback(error);
       };
       if (rest === undefined) return finish();
@@ -224,7 +226,9 @@ export function createDestination(options: PinoRingOptions): Writable & { produc
     },
     destroy(error, callback) {
       // Destroyed without an error before end(): close cleanly, like end() would have (minus unsent lines).
-      if (!error) producer.close();
+      // With an error: abort, so consumers fail with PRODUCER_ABORTED rather than end cleanly.
+      if (error) producer.abort(error);
+      else producer.close();
       callback(error);
     },
   });

@@ -88,7 +88,7 @@ export function readGeometry(control: ArrayBuffer, segmentSize: number, name: st
   if (!hasMagic(bytes)) {
     throw new ShmRingError('NOT_A_RING', `${name} is not a shmring ring (no shmring magic in its first bytes)`, {
       segment: name,
-      hint: 'Another program owns this name; pick another ring name, or inspect it with `ls -l /dev/shm` and `npx shmring ls`.',
+      hint: 'Another program owns this name; pick another ring name, or inspect it with `npx shmring ls` (it lists foreign files in /dev/shm too).',
     });
   }
   const version = readLayoutVersion(control);

@@ -58,7 +58,8 @@ export function claimSlot(memory: RingMemory, identity: ProcessIdentity, tethere
     doubles[f64(index, L.SLOT_PID_NAMESPACE_OFFSET)] = identity.pidNamespace;
     doubles[f64(index, L.SLOT_RECEIVED_OFFSET)] = 0;
     doubles[f64(index, L.SLOT_LOST_OFFSET)] = 0;
-    doubles[f64(index, L.SLOT_JOINED_AT_MS_OFFSET)] = Date.now();
+    // 0 until markJoined(): the consumer has not settled where it starts reading yet.
+    doubles[f64(index, L.SLOT_JOINED_AT_MS_OFFSET)] = 0;
     words[i32(index, L.SLOT_FLAGS_OFFSET)] = tethered ? L.SLOT_FLAG_TETHERED : 0;
     Atomics.store(words, i32(index, L.SLOT_HEAD_HIGH_OFFSET), headHigh);
     Atomics.store(words, i32(index, L.SLOT_HEAD_OFFSET), head);
@@ -70,6 +71,23 @@ export function claimSlot(memory: RingMemory, identity: ProcessIdentity, tethere
     if (Atomics.load(words, i32(index, L.SLOT_PID_OFFSET)) === identity.pid) return index;
   }
   return -1;
+}
+
+/**
+ * Marks a claimed slot as joined, once its consumer has settled where it starts reading (ring/join.ts):
+ * a producer that sees the join time set (joinedSlots) knows that everything it publishes afterwards
+ * reaches this consumer.
+ */
+export function markJoined(memory: RingMemory, index: number): void {
+  // SYNC POINT: pairs with joinedSlots() in the producer, followed by its store of PUBLISHED_TAIL: the
+  // consumer's load of PUBLISHED_TAIL in settleJoin (an Atomics.load, so this later store is not
+  // performed before it) comes before this store.
+  memory.consumerF64[f64(index, L.SLOT_JOINED_AT_MS_OFFSET)] = Date.now();
+}
+
+/** Active slots whose consumer has finished joining (see markJoined). */
+export function joinedSlots(memory: RingMemory): SlotSnapshot[] {
+  return occupiedSlots(memory).filter((slot) => slot.state === L.SlotState.ACTIVE && slot.joinedAtMs > 0);
 }
 
 /**

@@ -15,6 +15,7 @@
  * the judgement built on it; splitting it would scatter the checks that must agree with each other.
  */
 import * as fs from 'fs';
+import { invalidArgType, outOfRange } from '../errors';
 import { hasMagic, readCreator, readGeometry, type CreatorInfo, type RingGeometry } from './header';
 import * as L from './layout';
 import { isProcessStopped, liveness, type Liveness, type ProcessIdentity } from '../core/liveness';
@@ -127,7 +128,7 @@ export interface RingSnapshot {
 
 /** A name as given by a user: `telemetry`, `/telemetry` or `/dev/shm/telemetry`. */
 export function normalizeName(input: string): { name: string; path: string } {
-  if (typeof input !== 'string') throw new TypeError(`ring name must be a string, got ${typeof input}`);
+  if (typeof input !== 'string') throw invalidArgType(`ring name must be a string, got ${typeof input}`);
   let base = input;
   if (base.startsWith(`${SHM_DIRECTORY}/`)) base = base.slice(SHM_DIRECTORY.length + 1);
   else if (base.startsWith('/')) base = base.slice(1);
@@ -135,7 +136,7 @@ export function normalizeName(input: string): { name: string; path: string } {
     // The library's rule and words (core/names.ts): the command states the same limit.
     validateSegmentName(`/${base}`);
   } catch (error) {
-    throw new RangeError((error as Error).message);
+    throw outOfRange((error as Error).message);
   }
   return { name: `/${base}`, path: `${SHM_DIRECTORY}/${base}` };
 }
@@ -210,7 +211,7 @@ export function readSnapshot(input: string): RingSnapshot {
       error: {
         code: e.code ?? 'EIO',
         message: `cannot open ${path} for reading: ${e.message}`,
-        hint: e.code === 'EACCES' ? 'Run as the owner of the segment (see `ls -l /dev/shm`) or as root.' : undefined,
+        hint: e.code === 'EACCES' ? 'Run as the owner of the segment (`npx shmring ls` shows each owner) or as root.' : undefined,
       },
     };
   }
