@@ -190,9 +190,10 @@ function accessAdvice(segment: string): string {
   }
   const readOnlyForOthers = mode !== undefined && (mode & 0o044) !== 0 && (mode & 0o022) === 0;
   return (
-    (readOnlyForOthers ? `Mode ${mode!.toString(8).padStart(4, '0')} lets other users read the file but not join the ring: ` : '') +
-    'every consumer needs read AND write permission (it records its position in the ring). Run as the owner, or ' +
-    'have the producer create the ring with `mode: 0o660` and a `gid` both users share (or `mode: 0o666`)'
+    (readOnlyForOthers ? `Mode ${mode!.toString(8).padStart(4, '0')} lets other users read the file but not join the ring as tethered consumers: ` : '') +
+    'a tethered consumer needs read AND write permission (it records its position in the ring); with read permission ' +
+    'alone, only an untethered consumer (`{ tethered: false }`) can join. Run as the owner, or have the producer ' +
+    'create the ring with `mode: 0o660` and a `gid` both users share (or `mode: 0o666`)'
   );
 }
 
