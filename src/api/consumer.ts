@@ -15,7 +15,7 @@ import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import { Codec } from './codec';
 import { ConsumerOptions, ResolvedConsumerOptions, resolveConsumerOptions } from './consumer-options';
-import { AbortError, ShmRingError } from '../errors';
+import { AbortError, invalidArgType, outOfRange, ShmRingError } from '../errors';
 import { AsyncWaiter } from '../core/futex';
 import * as futex from '../core/futex';
 import * as L from '../ring/layout';
@@ -81,6 +81,16 @@ export interface ConsumerStats {
 
 /** How often a read-only consumer (which cannot announce that it sleeps) looks for new messages. */
 const READ_ONLY_POLL_MS = 10;
+
+/** afterControlRecord(): read on, the record was not the end of this stream. */
+const CONTINUE: unique symbol = Symbol('continue');
+
+/**
+ * A poll() handler: the message is `bytes[offset .. offset + length)`, valid only during the call (the
+ * view is of the ring itself for a tethered consumer, of the consumer's copy buffer for an untethered
+ * one). `sequence` is the message's sequence number.
+ */
+export type PollHandler = (bytes: Uint8Array, offset: number, length: number, sequence: number) => void;
 
 /** Returned by next() when nothing is available. */
 const NONE: unique symbol = Symbol('none');
@@ -269,6 +279,21 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
    * Delivers every message available now (up to `max`) to `onMessage`, synchronously. Returns how many
    * were delivered. The cheapest way to consume: no promise per message.
    */
+  /**
+   * The zero-allocation batch read (as Agrona's `read(handler, limit)`): hands each waiting message, raw,
+   * to `handler(bytes, offset, length, sequence)`, up to `limit` of them, and returns how many. Nothing is
+   * allocated per message: `bytes` is a view of the ring (tethered) or of this consumer's copy buffer
+   * (untethered, after the same validation as every read), valid only during the call. Never blocks;
+   * 0 when nothing waits (see `ended`). End of stream and errors as tryReceive(): a failure after some
+   * messages were delivered is thrown by the next call. A handler that throws stops the poll; its
+   * message counts as read.
+   */
+  poll(handler: PollHandler, limit = Infinity): number {
+    if (typeof handler !== 'function') throw invalidArgType(`poll: handler must be a function, got ${typeof handler}`);
+    if (!(limit >= 0)) throw outOfRange(`poll: limit must be a number >= 0, got ${String(limit)}`);
+    return this.pollRun(handler, limit);
+  }
+
   drain(onMessage: (value: T) => void, max = Infinity): number {
     let count = 0;
     while (count < max) {
@@ -428,47 +453,100 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
 
   /** The next value (decoded or raw view), NONE, or END. Throws on corruption or producer death. */
   private next(decode: boolean): unknown {
-    if (this.closed) {
-      throw new ShmRingError('CLOSED', `the consumer of ${this.name} is closed`, { segment: this.name });
-    }
+    this.checkReadable();
     for (;;) {
       if (this.endState === 'ended') return END;
       if (this.endState === 'failed') throw this.failure;
       // A release found our slot taken: we no longer hold the producer back, so say so at once.
       if (this.reader.evicted) this.evicted();
       const type = this.reader.read();
-      if (type === NOTHING) {
-        // Checked when idle rather than per message: a reclaimed slot only matters to a consumer that
-        // waits (a tethered one no longer holds the producer back).
-        if (this.slot >= 0 && slotOwner(this.memory, this.slot) !== this.pid) {
-          this.reader.noteEvicted();
-          this.evicted();
-        }
-        // Reading the clock costs as much as an empty poll: look at it only every 64 empty polls, or when
-        // a wait timed out or the kernel said the producer exited (both zero lastProducerCheck).
-        if (this.lastProducerCheck === 0 || this.producerExited || (++this.emptyPolls & 63) === 0) this.checkProducer(false);
-        if (this.endState === 'open') return NONE;
+      if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) {
+        const payload = this.reader.payload();
+        if (!decode) return payload;
+        if (type === L.RecordType.BYTES) return payload.slice();
+        return this.decode(payload);
+      }
+      const outcome = this.afterControlRecord(type);
+      if (outcome !== CONTINUE) return outcome;
+    }
+  }
+
+  private checkReadable(): void {
+    if (this.closed) {
+      throw new ShmRingError('CLOSED', `the consumer of ${this.name} is closed`, { segment: this.name });
+    }
+  }
+
+  /**
+   * What a read that found no message means: NOTHING (NONE, after the idle checks), an END (END), an ABORT
+   * (throws PRODUCER_ABORTED), or a record left by an earlier producer generation (CONTINUE).
+   */
+  private afterControlRecord(type: number): typeof NONE | typeof END | typeof CONTINUE {
+    if (type === NOTHING) {
+      // Checked when idle rather than per message: a reclaimed slot only matters to a consumer that
+      // waits (a tethered one no longer holds the producer back).
+      if (this.slot >= 0 && slotOwner(this.memory, this.slot) !== this.pid) {
+        this.reader.noteEvicted();
+        this.evicted();
+      }
+      // Reading the clock costs as much as an empty poll: look at it only every 64 empty polls, or when
+      // a wait timed out or the kernel said the producer exited (both zero lastProducerCheck).
+      if (this.lastProducerCheck === 0 || this.producerExited || (++this.emptyPolls & 63) === 0) this.checkProducer(false);
+      if (this.endState === 'open') return NONE;
+      if (this.endState === 'failed') throw this.failure;
+      return END;
+    }
+    // An END (or ABORT) with more records after it was left by an earlier producer generation: not our end.
+    if (this.reader.hasData()) return CONTINUE;
+    if (type === L.RecordType.ABORT) {
+      this.failure = abortError(this.name, this.reader.payload());
+      this.endState = 'failed';
+      this.reader.release();
+      throw this.failure;
+    }
+    this.endState = 'ended';
+    this.reader.release();
+    return END;
+  }
+
+  /**
+   * The batch read: hands up to `limit` messages to `handler` without allocating anything per message.
+   * See the public poll().
+   */
+  private pollRun(handler: PollHandler, limit: number): number {
+    this.checkReadable();
+    const reader = this.reader;
+    let delivered = 0;
+    while (delivered < limit) {
+      if (this.endState === 'ended') break;
+      if (this.endState === 'failed') {
+        if (delivered > 0) break; // report the failure on the next call, after what was delivered
+        throw this.failure;
+      }
+      if (reader.evicted) this.evicted();
+      // Tethered: runs of plain messages in one tight loop; anything else takes the general path below.
+      const run = reader.readRun(handler, limit - delivered);
+      if (run > 0) {
+        delivered += run;
         continue;
       }
-      if (type === L.RecordType.END || type === L.RecordType.ABORT) {
-        // An END (or ABORT) with more records after it was left by an earlier producer generation: not
-        // our end.
-        if (this.reader.hasData()) continue;
-        if (type === L.RecordType.ABORT) {
-          this.failure = abortError(this.name, this.reader.payload());
-          this.endState = 'failed';
-          this.reader.release();
-          throw this.failure;
-        }
-        this.endState = 'ended';
-        this.reader.release();
-        return END;
+      const type = reader.read();
+      if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) {
+        delivered++;
+        handler(reader.payloadSource(), reader.payloadOffset, reader.payloadLength, reader.sequence);
+        continue;
       }
-      const payload = this.reader.payload();
-      if (!decode) return payload;
-      if (type === L.RecordType.BYTES) return payload.slice();
-      return this.decode(payload);
+      let outcome: typeof NONE | typeof END | typeof CONTINUE;
+      try {
+        outcome = this.afterControlRecord(type);
+      } catch (error) {
+        // The messages handed over count; the failure is thrown by the next call (endState is 'failed').
+        if (delivered > 0 && (this.endState as string) === 'failed') break;
+        throw error;
+      }
+      if (outcome === NONE || outcome === END) break;
     }
+    return delivered;
   }
 
   /**

@@ -256,13 +256,17 @@ export function createWriteStream<T = unknown>(producer: Producer<T>, options?: 
     },
     writev(entries, callback) {
       // Everything buffered while a write waited (or while the stream was corked): publish it as one
-      // batch (one atomic store, at most one wake), waiting only where the ring is full.
-      producer.cork();
+      // batch (sendBatch: one store of the tail, at most one wake), waiting only where the ring is full.
+      const pieces = entries.flatMap((entry) => piecesOf(entry.chunk));
+      let sent: number;
       try {
-        sendPieces(entries.flatMap((entry) => piecesOf(entry.chunk)), callback);
-      } finally {
-        producer.uncork();
+        sent = objectMode ? producer.sendBatch(pieces as T[]) : producer.sendBytesBatch(pieces as Uint8Array[]);
+      } catch (error) {
+        callback(error as Error);
+        return;
       }
+      if (sent === pieces.length) callback();
+      else sendAll(pieces.slice(sent)).then(() => callback(), (error: Error) => callback(error));
     },
     final(callback) {
       finishClose(callback);

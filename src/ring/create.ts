@@ -343,16 +343,38 @@ function readWriterStart(memory: RingMemory): WriterStart | undefined {
   if (walked === null) return undefined;
   const sequence = walked ?? storedSequence;
   const phantom = storedSequence - sequence;
-  if (phantom > 0 && phantom <= 1) {
-    // Killed between storing its counters and publishing: uncount the record that never appeared.
+  if (phantom > 0 && phantom <= memory.capacity / L.RECORD_ALIGNMENT) {
+    // Killed between storing its counters (with NEXT_SEQUENCE) and publishing the tail: uncount the
+    // messages that never appeared (one, or a batch), and their bytes, read from the unpublished records.
     const doubles = memory.controlF64;
-    const abandoned = memory.dataI32[((tail & memory.mask) >> 2) + RECORD_LENGTH_I32];
     doubles[MESSAGES_SENT_F64] = Math.max(0, doubles[MESSAGES_SENT_F64] - phantom);
-    if (abandoned >= 0 && abandoned <= memory.geometry.maxMessageLength) {
-      doubles[BYTES_SENT_F64] = Math.max(0, doubles[BYTES_SENT_F64] - abandoned);
-    }
+    doubles[BYTES_SENT_F64] = Math.max(0, doubles[BYTES_SENT_F64] - unpublishedBytes(memory, tail, phantom));
   }
   return { tail, tailHigh, tailIntent, oldest, sequence };
+}
+
+/**
+ * Payload bytes of the first `count` message records written past `tail` and never published (a dead
+ * producer's last batch). Stops at the first record that does not add up: the counters are then only
+ * partly corrected, which is all that can be known.
+ */
+function unpublishedBytes(memory: RingMemory, tail: number, count: number): number {
+  const { dataI32: data, capacity, mask } = memory;
+  let position = tail;
+  let bytes = 0;
+  for (let found = 0, steps = 0; found < count && steps <= capacity / L.RECORD_ALIGNMENT; steps++) {
+    const offset = position & mask;
+    const payloadLength = data[(offset >> 2) + RECORD_LENGTH_I32];
+    const type = data[(offset >> 2) + RECORD_TYPE_I32];
+    const length = type === L.RecordType.PADDING ? capacity - offset : L.recordLength(payloadLength);
+    if (payloadLength < 0 || payloadLength > memory.geometry.maxMessageLength || offset + length > capacity) break;
+    if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) {
+      bytes += payloadLength;
+      found++;
+    } else if (type !== L.RecordType.PADDING) break;
+    position = (position + length) | 0;
+  }
+  return bytes;
 }
 
 /**

@@ -182,8 +182,6 @@ export class RingWriter {
       this.sequence += 1;
       this.messagesSent += 1;
       this.bytesSent += this.reservedLength;
-      this.doubles[MESSAGES_SENT_F64] = this.messagesSent;
-      this.doubles[BYTES_SENT_F64] = this.bytesSent;
     }
     this.reservedLength = -1;
     if (this.corked && distance(this.tail, this.publishedTail) < this.capacity >> 2) return false;
@@ -194,6 +192,11 @@ export class RingWriter {
   flush(): boolean {
     if (this.publishedTail === this.tail) return false;
     this.publishedTail = this.tail;
+    // The counters go out with the publish, once per batch, stored (like NEXT_SEQUENCE) before the tail: a
+    // producer killed in between leaves them ahead by exactly the unpublished messages, which a takeover
+    // subtracts (create.ts, readWriterStart).
+    this.doubles[MESSAGES_SENT_F64] = this.messagesSent;
+    this.doubles[BYTES_SENT_F64] = this.bytesSent;
     const sequenceHighNow = sequenceHigh(this.sequence);
     if (sequenceHighNow === this.sequenceHighStored) this.words[NEXT_SEQUENCE_I32] = this.sequence | 0;
     else this.storeSequencePair(sequenceHighNow);
