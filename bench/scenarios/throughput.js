@@ -199,11 +199,12 @@ async function producer({ name, capacity, payload, durationMs, warmupMs, maxMess
       sent++;
     }
     if (batch > 0) p.uncork();
+    const tSendEnd = nowNs();
     // End marker: a 1-byte raw message (or `null` for objects), which no measured message is.
     if (def.kind === 'obj') { while (!p.sendSync(null, WAIT_SLICE_MS)) if (nowNs() > giveUp) break; } else { while (!p.sendBytesSync(Uint8Array.of(0xee), WAIT_SLICE_MS)) if (nowNs() > giveUp) break; }
     const prodCpuS = cpuSeconds(cpu0);
     const stats = p.stats || {};
-    return { t0, sent, prodCpuS, stalls, wakes: stats.wakesSent };
+    return { t0, tSendEnd, sent, prodCpuS, stalls, wakes: stats.wakesSent };
   } finally {
     p.close();
   }
@@ -280,6 +281,9 @@ module.exports = {
     const payloads = ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'];
     const cases = payloads.map((payload) => ({ id: `shmring.tput.${payload}`, group: 'throughput', transport: 'shmring', payload, consumers: 1 }));
     cases.push({ id: 'shmring.tput.raw64.spin', group: 'throughput-spin', transport: 'shmring-spin', payload: 'raw64', consumers: 1, wait: 'spin' });
+    // The same producer with no consumer attached: what the default path could reach if publishing cost
+    // nothing (issue 14: the default path should reach half of it).
+    cases.push({ id: 'shmring.tput.raw64.alone', group: 'throughput-alone', transport: 'shmring-alone', payload: 'raw64', consumers: 0 });
     for (const payload of ['raw16', 'raw64', 'obj']) {
       cases.push({ id: `shmring.tput.${payload}.corked`, group: 'throughput-corked', transport: 'shmring-corked', payload, consumers: 1, batch: 1024 });
     }
@@ -292,6 +296,13 @@ module.exports = {
   },
   async runOnce(c, ctx) {
     const name = ctx.uniqueSegmentName('tput');
+    if (c.consumers === 0) {
+      const [prod] = await ctx.runProcesses([
+        { script: __filename, role: 'producer', params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, maxMessages: 100e6, consumers: 0 }, trigger: true },
+      ], { timeoutMs: ctx.runTimeoutMs });
+      const seconds = (prod.tSendEnd - prod.t0) / 1e9;
+      return { msgs_per_s: prod.sent / seconds, bytes_per_s: (prod.sent * PAYLOADS[c.payload].size) / seconds, messages: prod.sent, seconds, prod_cpu_s_per_M: (prod.prodCpuS / prod.sent) * 1e6 };
+    }
     if (c.batchSize) {
       const [prod, ...cons] = await ctx.runProcesses([
         { script: __filename, role: 'batchProducer', params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, consumers: 1, batchSize: c.batchSize }, trigger: true },
