@@ -8,6 +8,7 @@ const TRANSPORTS = [
   ['shmring-spin', 'shmring (spin consumer)'],
   ['shmring-corked', 'shmring (corked, 1 024 per batch)'],
   ['shmring-batch', 'shmring batch path (sendBytesBatch 256 + poll)'],
+  ['shmring-batch-msgpackr', 'shmring batch path, msgpackr codec'],
   ['shmring-alone', 'shmring producer, no consumer'],
   ['uds-naive', 'UDS naive'],
   ['uds-batched', 'UDS batched'],
@@ -122,6 +123,7 @@ function pairedGoals(results) {
   add('batch path 1 KiB vs batched UDS (bytes/s)', tputId(results, 'shmring-batch', 'raw1k'), tputId(results, 'uds-batched', 'raw1k'), 'bytes_per_s', '≥ 1.5×', (r) => r >= 1.5);
   add('batch path 1 KiB vs C ring (bytes/s)', tputId(results, 'shmring-batch', 'raw1k'), tputId(results, 'c-ring', 'raw1k'), 'bytes_per_s', '≥ 80%', (r) => r >= 0.8, true);
   add('16 KiB frames (claim/commit) vs C ring 16 KiB (bytes/s)', tputId(results, 'shmring', 'f32'), tputId(results, 'c-ring', 'raw16k'), 'bytes_per_s', '≥ 80%', (r) => r >= 0.8, true);
+  add('objects, batch path with msgpackr vs batched UDS (same codec: @msgpack/msgpack) (msg/s)', tputId(results, 'shmring-batch-msgpackr', 'obj'), tputId(results, 'uds-batched', 'obj'), 'msgs_per_s', 'for information', () => true);
   add('objects, batch path vs batched UDS (msg/s)', tputId(results, 'shmring-batch', 'obj'), tputId(results, 'uds-batched', 'obj'), 'msgs_per_s', '≥ 1×', (r) => r >= 1);
   add('objects, batch path producer CPU per message vs batched UDS', tputId(results, 'shmring-batch', 'obj'), tputId(results, 'uds-batched', 'obj'), 'prod_cpu_s_per_M', '≤ 1×', (r) => r <= 1);
   add('objects, batch path consumer CPU per message vs batched UDS', tputId(results, 'shmring-batch', 'obj'), tputId(results, 'uds-batched', 'obj'), 'cons_cpu_s_per_M', '≤ 1×', (r) => r <= 1);

@@ -26,10 +26,17 @@ const WAIT_SLICE_MS = 1000; // every blocking wait is bounded; the overall run i
  * The batch path (issue 14): sendBytesBatch / sendBatch of `batchSize` messages per call, one publish
  * each; the consumer reads with poll() (raw) or drain() (objects). Same warm-up, markers and timing.
  */
-async function batchProducer({ name, capacity, payload, durationMs, warmupMs, consumers, batchSize }) {
+function codecOption(codecName) {
+  if (codecName !== 'msgpackr') return {};
+  const { Packr } = require('msgpackr');
+  const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+  return { codec: { encode: (value) => packr.pack(value), decode: (bytes) => packr.unpack(bytes) } };
+}
+
+async function batchProducer({ name, capacity, payload, durationMs, warmupMs, consumers, batchSize, codec }) {
   const { Producer } = require(DIST);
   const def = PAYLOADS[payload];
-  const p = Producer.create(name, { capacity, maxConsumers: Math.max(4, consumers) });
+  const p = Producer.create(name, { capacity, maxConsumers: Math.max(4, consumers), ...codecOption(codec) });
   try {
     const raw = def.kind === 'raw';
     const list = raw ? Array.from({ length: batchSize }, () => new Uint8Array(def.size).fill(0xab)) : new Array(batchSize);
@@ -74,10 +81,10 @@ async function batchProducer({ name, capacity, payload, durationMs, warmupMs, co
   }
 }
 
-async function batchConsumer({ name, payload, durationMs }) {
+async function batchConsumer({ name, payload, durationMs, codec }) {
   const { Consumer } = require(DIST);
   const def = PAYLOADS[payload];
-  const k = Consumer.open(name, { tethered: true, from: 'next' });
+  const k = Consumer.open(name, { tethered: true, from: 'next', ...codecOption(codec) });
   try {
     const size = def.size || 1;
     const local = new Uint8Array(Math.max(4, size));
@@ -263,6 +270,15 @@ async function consumer({ name, payload, durationMs, wait = 'spin-then-sleep' })
   }
 }
 
+function msgpackrInstalled() {
+  try {
+    require.resolve('msgpackr');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function libraryAvailable() {
   try {
     const lib = require(DIST);
@@ -290,6 +306,9 @@ module.exports = {
     for (const payload of ['raw16', 'raw64', 'raw1k', 'obj']) {
       cases.push({ id: `shmring.tput.${payload}.batch`, group: 'throughput-batch', transport: 'shmring-batch', payload, consumers: 1, batchSize: 256 });
     }
+    if (msgpackrInstalled()) {
+      cases.push({ id: 'shmring.tput.obj.batch.msgpackr', group: 'throughput-batch', transport: 'shmring-batch-msgpackr', payload: 'obj', consumers: 1, batchSize: 256, codec: 'msgpackr' });
+    }
     for (const n of [2, 4]) cases.push({ id: `shmring.fanout${n}.raw64`, group: 'fanout', transport: 'shmring', payload: 'raw64', consumers: n });
     if (!opts.quick) cases.push({ id: 'shmring.fanout2.obj', group: 'fanout', transport: 'shmring', payload: 'obj', consumers: 2 });
     return cases;
@@ -305,8 +324,8 @@ module.exports = {
     }
     if (c.batchSize) {
       const [prod, ...cons] = await ctx.runProcesses([
-        { script: __filename, role: 'batchProducer', params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, consumers: 1, batchSize: c.batchSize }, trigger: true },
-        { script: __filename, role: 'batchConsumer', params: { name, payload: c.payload, durationMs: ctx.tputMs } },
+        { script: __filename, role: 'batchProducer', params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, consumers: 1, batchSize: c.batchSize, codec: c.codec }, trigger: true },
+        { script: __filename, role: 'batchConsumer', params: { name, payload: c.payload, durationMs: ctx.tputMs, codec: c.codec } },
       ], { timeoutMs: ctx.runTimeoutMs });
       const metrics = ctx.throughputMetrics(prod, cons, c.payload);
       return { ...metrics, producer_stalls: prod.stalls, ...(typeof prod.wakes === 'number' ? { wakes_per_msg: prod.wakes / metrics.messages } : {}) };
