@@ -444,6 +444,11 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
     this.producerExitListener = listener;
   }
 
+  /** @internal How often a waiter must look without being woken: Infinity, or a read-only consumer's poll. */
+  get _pollIntervalMs(): number {
+    return this.readOnly ? READ_ONLY_POLL_MS : Infinity;
+  }
+
   /** @internal Runs the producer liveness check now (a Selector does it when its periodic wait times out). */
   _checkProducer(): void {
     if (!this.closed && this.endState === 'open' && !this.reader.hasData()) this.checkProducer(true);

@@ -482,7 +482,9 @@ export class Selector<T = unknown> extends EventEmitter implements AsyncIterable
       return;
     }
     const words: FutexWord[] = [];
-    const timeoutMs = this.options.checkIntervalMs;
+    // A read-only consumer cannot announce that it sleeps, so nobody wakes it: poll at its pace.
+    let timeoutMs = this.options.checkIntervalMs;
+    for (const entry of ring) timeoutMs = Math.min(timeoutMs, entry.consumer._pollIntervalMs);
     for (const entry of ring) {
       // SYNC POINT: each _prepareToSleep announces a sleeper on its ring, then re-checks the tail (the
       // Dekker pair with the producer's commit). A ring with data means no sleep at all.
