@@ -17,6 +17,7 @@ const PROGRAMS = [
   ['signal_source', ['examples/signal/c/source.c'], ['-lm']],
   ['signal_stage', ['examples/signal/c/stage.c'], ['-lm']],
   ['msgpack_reader', ['examples/c-msgpack/reader.c'], ['-lmsgpackc']],
+  ['shmring_bench', ['bench/c/shmring_bench.c'], []],
 ];
 
 function newer(output, inputs) {

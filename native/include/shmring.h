@@ -51,6 +51,7 @@ typedef enum shmring_status {
   SHMRING_ERR_INIT_TIMEOUT = -19,
   SHMRING_ERR_INVALID_ARGUMENT = -20, /* misuse: a NULL handle, a bad option (TypeScript: TypeError/RangeError) */
   SHMRING_ERR_OUT_OF_MEMORY = -21,
+  SHMRING_ERR_FOREIGN_OWNER = -22, /* the segment belongs to another user (see allow_foreign_owner) */
 } shmring_status;
 
 /* The code's name ("CORRUPT_SEGMENT", "FULL", ...), a static string; "UNKNOWN" for other values. */
@@ -83,7 +84,7 @@ void shmring_producer_options_init(shmring_producer_options *options);
 
 /*
  * Creates the ring `name` ("/telemetry") and becomes its producer, or takes over the ring of a producer
- * that died. Errors: INVALID_ARGUMENT, PRODUCER_ALIVE, SEGMENT_EXISTS, NOT_A_RING, PERMISSION_DENIED,
+ * that died. Errors: INVALID_ARGUMENT, PRODUCER_ALIVE, SEGMENT_EXISTS, NOT_A_RING, PERMISSION_DENIED, FOREIGN_OWNER,
  * NO_SPACE, LIMIT_EXCEEDED, SYSTEM_ERROR, OUT_OF_MEMORY. `options` may be NULL.
  */
 int shmring_producer_create(const char *name, const shmring_producer_options *options, shmring_producer **out);
@@ -148,13 +149,14 @@ typedef struct shmring_consumer_options {
   int from_oldest;              /* 1: start at the oldest record still in the ring; 0: at the next one (default) */
   uint32_t spin_microseconds;   /* shmring_wait spins this long before sleeping. Default 50 */
   uint32_t wait_for_restart_ms; /* how long a dead producer may stay dead before PRODUCER_DIED. Default 0 */
+  int allow_foreign_owner;      /* 1: join a ring another user created (default 0: FOREIGN_OWNER) */
 } shmring_consumer_options;
 
 void shmring_consumer_options_init(shmring_consumer_options *options);
 
 /*
  * Joins the ring `name`: claims a slot (reclaiming dead consumers' slots when none is free), settles the
- * start. Errors: INVALID_ARGUMENT, SEGMENT_NOT_FOUND, PERMISSION_DENIED, SEGMENT_TOO_SMALL, NOT_A_RING,
+ * start. Errors: INVALID_ARGUMENT, SEGMENT_NOT_FOUND, PERMISSION_DENIED, FOREIGN_OWNER, SEGMENT_TOO_SMALL, NOT_A_RING,
  * INCOMPATIBLE_VERSION, CORRUPT_SEGMENT, INIT_TIMEOUT, NO_FREE_SLOT, SYSTEM_ERROR, OUT_OF_MEMORY.
  */
 int shmring_consumer_open(const char *name, const shmring_consumer_options *options, shmring_consumer **out);

@@ -159,6 +159,7 @@ const char *shmring_strerror(int status) {
     case SHMRING_ERR_INIT_TIMEOUT: return "INIT_TIMEOUT";
     case SHMRING_ERR_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
     case SHMRING_ERR_OUT_OF_MEMORY: return "OUT_OF_MEMORY";
+    case SHMRING_ERR_FOREIGN_OWNER: return "FOREIGN_OWNER";
     default: return "UNKNOWN";
   }
 }
@@ -323,7 +324,7 @@ static int shm_path(const char *name, char *path, size_t size) {
  * Opens and maps an existing ring: fstat (at least a page, owned by us), wait (bounded) for its creator to
  * write LAYOUT_VERSION, validate the header against the real size, map (`producer`: all rw).
  */
-static int open_ring(const char *name, int producer, mapping *m) {
+static int open_ring(const char *name, int producer, int allow_foreign_owner, mapping *m) {
   char path[300];
   int status = shm_path(name, path, sizeof path);
   if (status != SHMRING_OK) return status;
@@ -345,8 +346,8 @@ static int open_ring(const char *name, int producer, mapping *m) {
     status = SHMRING_ERR_SEGMENT_TOO_SMALL;
     goto fail;
   }
-  if (info.st_uid != geteuid()) {
-    status = SHMRING_ERR_PERMISSION_DENIED; /* TypeScript: FOREIGN_OWNER unless allowed */
+  if (!allow_foreign_owner && info.st_uid != geteuid()) {
+    status = SHMRING_ERR_FOREIGN_OWNER;
     goto fail;
   }
   void *probe = mmap(NULL, SHMRING_PAGE_LENGTH, PROT_READ, MAP_SHARED, m->fd, 0);
@@ -742,7 +743,7 @@ static int replace_unusable(shmring_producer *p, int existing) {
 /* The name exists: take the ring over (OK), or replace it (SEGMENT_NOT_FOUND: create again), or an error. */
 static int use_existing(shmring_producer *p, const shmring_producer_options *o) {
   mapping *m = &p->m;
-  int status = open_ring(p->name, 1, m);
+  int status = open_ring(p->name, 1, 0, m);
   if (status == SHMRING_ERR_SEGMENT_NOT_FOUND) return status;
   if (status == SHMRING_ERR_INCOMPATIBLE_VERSION || status == SHMRING_ERR_CORRUPT_SEGMENT ||
       status == SHMRING_ERR_INIT_TIMEOUT || status == SHMRING_ERR_SEGMENT_TOO_SMALL) {
@@ -928,6 +929,13 @@ static int flush(shmring_producer *p) {
   return 1;
 }
 
+/* Where a record of `payload_length` bytes written now would end (padding before the wrap included). */
+static uint64_t record_end(const shmring_producer *p, uint32_t payload_length) {
+  uint64_t length = record_length(payload_length);
+  uint64_t to_end = p->m.g.capacity - (p->tail & (p->m.g.capacity - 1));
+  return p->tail + (to_end < length ? to_end : 0) + length;
+}
+
 /* Reserves a record; its payload offset in *payload_offset. OK or FULL (writer.ts tryReserve). */
 static int try_reserve(shmring_producer *p, uint32_t type, uint32_t payload_length, uint32_t *payload_offset) {
   uint64_t length = record_length(payload_length);
@@ -1031,8 +1039,8 @@ int shmring_send_wait(shmring_producer *p, uint32_t type, const void *bytes, siz
     // SYNC POINT: Dekker pair with signal_space_if_waiting (store head, then load PRODUCER_WAITING).
     store32(waiting, 0, 1);
     refresh_limit(p);
-    uint64_t needed = record_length((uint32_t)length) + record_length((uint32_t)length);
-    if (p->limit - p->tail < needed && p->blocking_slot != -1) {
+    /* Re-check after announcing: a consumer that released before seeing PRODUCER_WAITING did not wake us. */
+    if (record_end(p, (uint32_t)length) > p->limit && p->blocking_slot != -1) {
       int64_t sleep = deadline - now;
       if (sleep > p->liveness_interval_ms) sleep = p->liveness_interval_ms;
       futex_wait_ms(space_wake, ticket, (int)sleep);
@@ -1316,7 +1324,7 @@ int shmring_consumer_open(const char *name, const shmring_consumer_options *opti
   c->spin_microseconds = o.spin_microseconds;
   c->wait_for_restart_ms = o.wait_for_restart_ms;
   c->me = current_process();
-  int status = open_ring(name, 0, &c->m);
+  int status = open_ring(name, 0, o.allow_foreign_owner, &c->m);
   if (status != SHMRING_OK) {
     free(c);
     return status;
