@@ -2,11 +2,12 @@
  * docs/c-api.md's "hello" programs are real: each C block is compiled against the C client with
  * -Wall -Wextra -Werror, and the producer's ring is read back by the consumer (and by a Node consumer).
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Consumer } from '../../src';
+import { FIXTURES } from '../support/children';
 import { buildC, ROOT } from '../support/c-client';
 import { uniqueName } from '../support/names';
 import { trackRings } from '../support/teardown';
@@ -55,5 +56,26 @@ describe('docs/c-api.md', () => {
     expect(node.ended).toBe(true);
     node.close();
     expect(texts).toEqual(Array.from({ length: 10 }, (_, i) => `hello ${i}`));
+  });
+
+  it("README's From C snippet compiles, takes a dead producer's ring over and sends what a Node consumer reads", () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const snippet = /## From C[\s\S]*?```c\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(snippet).toBeDefined();
+    const name = trackName(uniqueName('c-readme'));
+    const wrapped = ['#include "shmring.h"', 'int main(void) {', snippet!.replace(/"\/frames"/g, JSON.stringify(name)), '  return 0;', '}'].join('\n');
+    const binary = compile(wrapped, 'readme');
+    // A ring whose producer died (a TypeScript one), with a Node consumer waiting on it: the snippet
+    // takes the ring over, sends, and closes it (END, unlinked).
+    const dead = spawnSync(process.execPath, [path.join(FIXTURES, 'c-peer.js'), 'send', name, 'count=0', 'close=none', 'capacity=1048576', 'max_consumers=16'], { timeout: 10000 });
+    expect(dead.signal).toBe('SIGKILL');
+    const node = Consumer.open(name, { waitForRestartMs: 10000 });
+    execFileSync(binary, { timeout: 10000 });
+    const bytes = node.receiveBytesSync(5000);
+    expect(Buffer.from(bytes!).toString()).toBe('hello');
+    expect(node.receiveBytesSync(5000)).toBeUndefined();
+    expect(node.ended).toBe(true);
+    node.close();
+    expect(fs.existsSync(`/dev/shm${name}`)).toBe(false);
   });
 });
