@@ -85,14 +85,18 @@ static uint64_t load_pair(const void *base, size_t offset) {
  * Stores a 64-bit pair: one 64-bit atomic store when the high word changes (`high_stored` remembers the
  * high word last stored), otherwise the low word alone (the same 64-bit value), as the TypeScript writer.
  */
-static inline void store_pair(void *base, size_t offset, uint64_t value, uint32_t *high_stored) {
+static inline void store_pair_ordered(void *base, size_t offset, uint64_t value, uint32_t *high_stored, int order) {
   uint32_t high = (uint32_t)(value >> 32);
   if (high == *high_stored) {
-    store32(base, offset, (uint32_t)value);
+    __atomic_store_n(WORD(base, offset), (uint32_t)value, order);
   } else {
-    __atomic_store_n(DWORD(base, offset), value, __ATOMIC_SEQ_CST);
+    __atomic_store_n(DWORD(base, offset), value, order);
     *high_stored = high;
   }
+}
+
+static inline void store_pair(void *base, size_t offset, uint64_t value, uint32_t *high_stored) {
+  store_pair_ordered(base, offset, value, high_stored, __ATOMIC_SEQ_CST);
 }
 
 static long futex(void *address, int op, uint32_t value, const struct timespec *timeout) {
@@ -918,7 +922,9 @@ static void wake_consumers(shmring_producer *p) {
 static int flush(shmring_producer *p) {
   if (p->published_tail == p->tail) return 0;
   p->published_tail = p->tail;
-  store_pair(p->m.control, SHMRING_NEXT_SEQUENCE_OFFSET, p->sequence, &p->sequence_high_stored);
+  /* Release is enough here: the sequentially consistent store of the tail below is what readers pair
+   * with, and it keeps this store before it (the TypeScript writer uses a plain store). */
+  store_pair_ordered(p->m.control, SHMRING_NEXT_SEQUENCE_OFFSET, p->sequence, &p->sequence_high_stored, __ATOMIC_RELEASE);
   // SYNC POINT: publish. Pairs with the consumers' load of PUBLISHED_TAIL: the records written above
   // are visible before the new tail is.
   store_pair(p->m.control, SHMRING_PUBLISHED_TAIL_OFFSET, p->tail, &p->tail_high_stored);

@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import { Producer } from '../../src';
 import * as L from '../../src/ring/layout';
+import { within } from '../support/children';
 import { buildC, finished, killPeers, runPeer } from '../support/c-client';
 import { seededRandom, testSeed } from '../support/random';
 import { uniqueName } from '../support/names';
@@ -170,3 +171,44 @@ describe('the C consumer (ASan + UBSan) on damaged positions and records', () =>
     }
   });
 });
+
+describe('the C client (ASan + UBSan) on a ring damaged while it runs', () => {
+  it('a sanitized C producer and C consumers survive seeded damage written into a live ring', async () => {
+    const seed = testSeed();
+    const random = seededRandom(seed);
+    const name = trackName(uniqueName('c-live'));
+    const producer = runPeer('c-asan', 'send', name, { capacity: CAPACITY, count: 3000000, mode: 'send', lengths: '0,16,100,300', start: 'signal', unlink: 1 });
+    const ready = await producer.line((line) => line.ready || line.error);
+    expect(ready.ready).toBe(true);
+    const consumers = [];
+    for (const tethered of [0, 1, 0]) {
+      const consumer = runPeer('c-asan', 'recv', name, { tethered, timeout_ms: 300 });
+      await consumer.line((line) => line.ready || line.error);
+      consumers.push(consumer);
+    }
+    producer.process.kill('SIGUSR2');
+    const fd = fs.openSync(`/dev/shm${name}`, 'r+');
+    const word = Buffer.alloc(4);
+    const targets = [L.PUBLISHED_TAIL_OFFSET, L.TAIL_INTENT_OFFSET, L.OLDEST_POSITION_OFFSET, L.SLOTS_OFFSET + L.SLOT_HEAD_OFFSET, L.SLOTS_OFFSET + L.SLOT_PID_OFFSET, L.SLOTS_OFFSET + L.SLOT_STATE_OFFSET];
+    try {
+      // Damage for up to 1.5 s of the producer's run (bounded also in rounds), a word at a time.
+      const until = Date.now() + 1500;
+      for (let round = 0; round < 3000 && Date.now() < until && producer.process.exitCode === null; round++) {
+        const inData = random() < 0.8;
+        const offset = inData ? CONTROL_LENGTH + Math.floor(random() * (CAPACITY / 4)) * 4 : targets[Math.floor(random() * targets.length)];
+        word.writeUInt32LE(Math.floor(random() * 2 ** 32), 0);
+        fs.writeSync(fd, word, 0, 4, offset);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    for (const peer of [producer, ...consumers]) {
+      const result = await within(peer.exited, 60000, `exit (seed ${seed})`);
+      if (result.signal !== null && result.signal !== 'SIGKILL') throw new Error(`seed ${seed}: killed by ${result.signal}: ${peer.output()}`);
+      if (/Sanitizer|runtime error/.test(result.stderr)) throw new Error(`seed ${seed}: sanitizer report: ${peer.output()}`);
+      expect([0, 1]).toContain(result.code);
+    }
+  }, 90000);
+});
+
