@@ -72,6 +72,19 @@ static void ready(void) {
   _exit(3); /* the harness went away */
 }
 
+/*
+ * After RESULT: stay until the harness is done with us (it closes stdin or kills us), so the RESULT line
+ * is read before the harness sees this process exit (it gives the pipe only a tick after 'exit').
+ */
+static int linger(void) {
+  fflush(stdout);
+  alarm(60);
+  char buffer[64];
+  while (fgets(buffer, sizeof buffer, stdin) != NULL) {
+  }
+  return 0;
+}
+
 static int send_blocking(shmring_producer *p, const void *bytes, size_t length, uint64_t give_up, uint64_t *stalls) {
   int status = shmring_send(p, SHMRING_RECORD_BYTES, bytes, length);
   if (status != SHMRING_FULL) return status;
@@ -132,7 +145,7 @@ static int producer(const char *params) {
   shmring_producer_close(p, 1);
   printf("RESULT {\"t0\":%llu,\"sent\":%llu,\"prodCpuS\":%.6f,\"stalls\":%llu}\n", (unsigned long long)t0,
          (unsigned long long)sent, cpu, (unsigned long long)stalls);
-  return 0;
+  return linger();
 }
 
 typedef struct counts {
@@ -197,7 +210,7 @@ static int consumer(const char *params) {
   printf("RESULT {\"tEnd\":%llu,\"messages\":%llu,\"bytes\":%llu,\"sequenceErrors\":%llu,\"consCpuS\":%.6f}\n",
          (unsigned long long)t_end, (unsigned long long)c.messages, (unsigned long long)c.bytes,
          (unsigned long long)c.sequence_errors, cpu);
-  return 0;
+  return linger();
 }
 
 int main(int argc, char **argv) {
