@@ -492,6 +492,7 @@ struct shmring_producer {
   uint32_t reserved_offset; /* payload offset of the reservation */
   uint32_t reserved_type;
   double messages_sent, bytes_sent, wakes_sent, stalls;
+  time_t last_send_second; /* LAST_SEND_AT_MS is written at most once per wall-clock second */
 };
 
 void shmring_producer_options_init(shmring_producer_options *options) {
@@ -968,9 +969,19 @@ static int try_reserve(shmring_producer *p, uint32_t type, uint32_t payload_leng
   return SHMRING_OK;
 }
 
+/* LAST_SEND_AT_MS, at most once a second (a coarse clock read costs a few ns; the store is rarer). */
+static void note_send_time(shmring_producer *p) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  if (now.tv_sec == p->last_send_second) return;
+  p->last_send_second = now.tv_sec;
+  putf64(p->m.control, SHMRING_LAST_SEND_AT_MS_OFFSET, (double)now.tv_sec * 1000.0 + (double)(now.tv_nsec / 1000000));
+}
+
 static void commit(shmring_producer *p, int counts_as_message) {
   p->tail = p->reserved_end;
   if (counts_as_message) {
+    note_send_time(p);
     p->sequence += 1;
     p->messages_sent += 1;
     p->bytes_sent += (double)p->reserved_length;

@@ -8,6 +8,7 @@
  * Every payload's bytes derive from its sequence number (test/fixtures/c-peer.js), so each receiver checks
  * every byte it gets, and the sequences tell loss and duplication.
  */
+import { readSnapshot } from '../../src/ring/snapshot';
 import { buildC, finished, killPeers, Language, runPeer } from '../support/c-client';
 import { uniqueName } from '../support/names';
 import { trackRings } from '../support/teardown';
@@ -173,5 +174,29 @@ describe.each([
     const done = await finished(survivor);
     expect(done.status).toBe('END');
     expectExact(done, 0, count - 1);
+  });
+});
+
+describe("the TypeScript side's tools on a ring a C producer made", () => {
+  it('read its header, identity, positions, counters and a C consumer slot like those of a Node ring', async () => {
+    const name = ring('snapshot');
+    const producer = await startProducer('c', name, { count: 50, lengths: '10', close: 'none' });
+    const consumer = await join('c', name, { tethered: 1, restart_ms: 30000, timeout_ms: 30000 });
+    producer.process.kill('SIGUSR2');
+    await producer.exited;
+    const snapshot = readSnapshot(name);
+    expect(snapshot.kind).toBe('ring');
+    expect(snapshot.problems.filter((problem) => !/producer|dead|abandon/i.test(problem))).toEqual([]);
+    expect(snapshot.layoutVersion).toBe(2);
+    expect(snapshot.geometry).toMatchObject({ capacity: CAPACITY, maxMessageLength: MAX_MESSAGE, maxConsumers: 8 });
+    expect(snapshot.creator?.pid).toBe(producer.pid);
+    expect(snapshot.creator?.startTime).toBeGreaterThan(0);
+    expect(snapshot.creator?.pidNamespace).toBeGreaterThan(0);
+    expect(snapshot.producer).toMatchObject({ pid: producer.pid, state: 'live', epoch: 0 });
+    expect(snapshot.positions).toMatchObject({ publishedTail: 50 * 32, oldest: 0, nextSequence: 50 });
+    expect(snapshot.counters).toMatchObject({ messagesSent: 50, bytesSent: 500, takeovers: 0 });
+    expect(snapshot.counters?.lastSendAtMs).toBeGreaterThan(Date.now() - 60000);
+    expect(snapshot.consumers).toHaveLength(1);
+    expect(snapshot.consumers[0]).toMatchObject({ pid: consumer.pid, tethered: true, state: 'active', status: 'alive' });
   });
 });
