@@ -52,6 +52,7 @@ typedef enum shmring_status {
   SHMRING_ERR_INVALID_ARGUMENT = -20, /* misuse: a NULL handle, a bad option (TypeScript: TypeError/RangeError) */
   SHMRING_ERR_OUT_OF_MEMORY = -21,
   SHMRING_ERR_FOREIGN_OWNER = -22, /* the segment belongs to another user (see allow_foreign_owner) */
+  SHMRING_ERR_RING_REPLACED = -23, /* the producer died and the name now refers to another ring (or none) */
 } shmring_status;
 
 /* The code's name ("CORRUPT_SEGMENT", "FULL", ...), a static string; "UNKNOWN" for other values. */
@@ -186,7 +187,8 @@ int shmring_poll(shmring_consumer *consumer, shmring_handler handler, void *ctx,
 /*
  * Sleeps until something can be read (announce on DATA_WAITERS, re-check, FUTEX_WAIT on PUBLISHED_TAIL),
  * at most `timeout_ms` (-1: forever). Returns OK (read now), TIMEOUT, END (the producer closed without
- * room for its END record), PRODUCER_DIED (dead for longer than wait_for_restart_ms), CONSUMER_EVICTED, CLOSED.
+ * room for its END record), PRODUCER_DIED (dead for longer than wait_for_restart_ms), RING_REPLACED (dead,
+ * and a restarted producer made a new ring under the name: reopen to follow it), CONSUMER_EVICTED.
  */
 int shmring_wait(shmring_consumer *consumer, int timeout_ms);
 

@@ -164,6 +164,7 @@ const char *shmring_strerror(int status) {
     case SHMRING_ERR_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
     case SHMRING_ERR_OUT_OF_MEMORY: return "OUT_OF_MEMORY";
     case SHMRING_ERR_FOREIGN_OWNER: return "FOREIGN_OWNER";
+    case SHMRING_ERR_RING_REPLACED: return "RING_REPLACED";
     default: return "UNKNOWN";
   }
 }
@@ -1550,6 +1551,13 @@ static int check_producer(shmring_consumer *c, int force) {
     return SHMRING_OK;
   }
   if (c->producer_dead_since == 0) c->producer_dead_since = now;
+  /* A restarted producer made a new ring under our name (or removed it): nobody will write to ours. */
+  char path[300];
+  struct stat info;
+  if (shm_path(c->name, path, sizeof path) != SHMRING_OK || stat(path, &info) != 0 || info.st_ino != c->m.ino ||
+      info.st_dev != c->m.dev) {
+    return c->ended = SHMRING_ERR_RING_REPLACED;
+  }
   if (now - c->producer_dead_since < (int64_t)c->wait_for_restart_ms) return SHMRING_OK;
   return c->ended = SHMRING_ERR_PRODUCER_DIED;
 }

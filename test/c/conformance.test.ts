@@ -200,3 +200,20 @@ describe("the TypeScript side's tools on a ring a C producer made", () => {
     expect(snapshot.consumers[0]).toMatchObject({ pid: consumer.pid, tethered: true, state: 'active', status: 'alive' });
   });
 });
+
+describe('a C consumer whose dead producer is replaced by a ring of another shape', () => {
+  it('reads everything the dead producer committed, then fails with RING_REPLACED', async () => {
+    const name = ring('replaced');
+    const dying = await startProducer('ts', name, { count: 20, close: 'none', lengths: '10' });
+    const consumer = await join('c', name, { tethered: 1, restart_ms: 60000, timeout_ms: 30000 });
+    dying.process.kill('SIGUSR2');
+    await dying.exited;
+    // Another capacity: the restarted producer cannot continue the ring, so it unlinks it and makes a new one.
+    const successor = await startProducer('ts', name, { capacity: CAPACITY * 2, count: 1, unlink: 1 });
+    expect(await successor.line((line) => line.ready)).toMatchObject({ tookOver: false });
+    const done = await finished(consumer);
+    expect(done.status).toBe('RING_REPLACED');
+    expectExact(done, 0, 19);
+    successor.process.kill('SIGKILL');
+  });
+});
