@@ -44,6 +44,7 @@ const SCENARIOS = [
   './scenarios/micro',
   './scenarios/fanin',
   './scenarios/pino',
+  './scenarios/c-client',
 ];
 
 function parseArgs(argv) {

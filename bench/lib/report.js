@@ -432,6 +432,9 @@ function buildReport(results) {
   const pino = Object.values(results.cases).find((c) => c.group === 'pino');
   if (pino) out.push(...require('../scenarios/pino').reportLines(results, pino, { table, cell, stat, rate }));
 
+  const cClient = Object.values(results.cases).filter((c) => c.group === 'c-client');
+  if (cClient.length) out.push(...require('../scenarios/c-client').reportLines(results, cClient, { table, cell, stat, rate }));
+
   const skipped = Object.entries(results.skipped || {});
   const failed = Object.values(results.cases).filter((c) => c.errors && c.errors.length);
   if (skipped.length || failed.length) {

@@ -7,7 +7,11 @@
 //
 // Runs for --seconds (default 3) at real time x --speed (default 1), then closes the source; each stage
 // ends after reading everything, closing (and unlinking) its own ring. SIGINT/SIGTERM: the same shutdown.
-const { fork } = require('child_process');
+//
+// --c-source: the source stage is the C program examples/signal/c/source.c (claim/commit in C);
+// --c-stage: the processing stage is examples/signal/c/stage.c (a C consumer publishing MessagePack).
+// Both are built by `node scripts/build-c.js` into build/c/ (gcc, and libmsgpack-dev for the stage).
+const { fork, spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
@@ -21,12 +25,43 @@ const prefix = option('--name', `/shmring-signal.${process.pid}`);
 const framesName = `${prefix}.frames`;
 const resultsName = `${prefix}.results`;
 
+const C_PROGRAMS = { source: 'signal_source', process: 'signal_stage' };
+const inC = { source: process.argv.includes('--c-source'), process: process.argv.includes('--c-stage') };
+
 const children = {};
 const exits = {};
 const reports = {};
 
+/** A C stage: the same protocol as a forked one, with JSON lines on stdout for messages, signals for commands. */
+function spawnC(role, args) {
+  const binary = path.join(__dirname, '..', '..', 'build', 'c', C_PROGRAMS[role]);
+  if (!fs.existsSync(binary)) throw new Error(`${binary} is missing: run \`node scripts/build-c.js\` first`);
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buffered = '';
+  child.stdout.on('data', (chunk) => {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      if (line.startsWith('{')) child.emit('message', JSON.parse(line));
+      else console.log(line);
+    }
+  });
+  child.connected = true;
+  child.on('exit', () => (child.connected = false));
+  // The commands a forked stage gets over IPC: 'start' is SIGUSR2, 'stop' is SIGTERM.
+  child.send = (command, callback) => {
+    child.kill(command === 'start' ? 'SIGUSR2' : 'SIGTERM');
+    callback?.();
+  };
+  return child;
+}
+
 function start(role, args) {
-  const child = fork(path.join(__dirname, `${role}.js`), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = inC[role]
+    ? spawnC(role, args)
+    : fork(path.join(__dirname, `${role}.js`), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children[role] = child;
   child.on('error', () => {}); // IPC to a child that is exiting (EPIPE): its exit code tells the story
   exits[role] = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
@@ -54,7 +89,8 @@ process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 
 async function main() {
-  console.log(`signal chain: 48 kHz, 1024-sample frames, ${seconds} s at ${speed}x real time`);
+  const languages = `source in ${inC.source ? 'C' : 'Node'}, processing in ${inC.process ? 'C' : 'Node'}`;
+  console.log(`signal chain: 48 kHz, 1024-sample frames, ${seconds} s at ${speed}x real time (${languages})`);
   // Each ring's consumer joins before anything is written to it.
   await start('source', [framesName, String(speed)]);
   await start('process', [framesName, resultsName]);

@@ -117,7 +117,8 @@ export function reclaimSlot(memory: RingMemory, index: number, deadPid: number):
   const tombstone = tombstoneOf(process.pid);
   if (deadPid <= 0 || Atomics.compareExchange(words, pidIndex, deadPid, tombstone) !== deadPid) return false;
   clearIdentity(memory, index);
-  Atomics.store(words, pidIndex, 0);
+  // A CAS, not a store: only our own tombstone is released (docs/protocol.md, "Reclaiming a slot").
+  Atomics.compareExchange(words, pidIndex, tombstone, 0);
   return true;
 }
 
@@ -133,7 +134,7 @@ function finishAbandonedReclaim(memory: RingMemory, index: number, tombstone: nu
   // Take it over with our own tombstone first: two finishers cannot both clear a slot a new owner claimed.
   if (Atomics.compareExchange(words, pidIndex, tombstone, tombstoneOf(process.pid)) !== tombstone) return false;
   clearIdentity(memory, index);
-  Atomics.store(words, pidIndex, 0);
+  Atomics.compareExchange(words, pidIndex, tombstoneOf(process.pid), 0);
   return true;
 }
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+'use strict';
+// Builds the C client (native/lib/shmring.c), its tools and examples with the system compiler into
+// build/c/ (and build/c/asan/ with AddressSanitizer + UndefinedBehaviorSanitizer). Not part of the addon
+// (binding.gyp is unchanged). Usage: node scripts/build-c.js [--asan]. Called by the tests' beforeAll.
+const { execFileSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const CFLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(root, 'native', 'include')];
+const SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined', '-fno-omit-frame-pointer', '-g'];
+
+/** Programs: output name, sources (relative to the repository), extra link flags. */
+const PROGRAMS = [
+  ['shmring_tool', ['native/tools/shmring_tool.c'], []],
+  ['signal_source', ['examples/signal/c/source.c'], ['-lm']],
+  ['signal_stage', ['examples/signal/c/stage.c'], ['-lm']],
+  ['msgpack_reader', ['examples/c-msgpack/reader.c'], ['-lmsgpackc']],
+  ['shmring_bench', ['bench/c/shmring_bench.c'], []],
+];
+
+function newer(output, inputs) {
+  if (!fs.existsSync(output)) return false;
+  const built = fs.statSync(output).mtimeMs;
+  return inputs.every((input) => fs.statSync(input).mtimeMs <= built);
+}
+
+/** Builds the library and every program whose sources exist; returns the output directory. */
+function build({ asan = false, only } = {}) {
+  const out = path.join(root, 'build', 'c', asan ? 'asan' : '');
+  fs.mkdirSync(out, { recursive: true });
+  const flags = asan ? [...CFLAGS, ...SANITIZE] : CFLAGS;
+  const library = path.join(root, 'native', 'lib', 'shmring.c');
+  const headers = ['shmring.h', 'shmring_layout.h'].map((h) => path.join(root, 'native', 'include', h));
+  const object = path.join(out, 'shmring.o');
+  if (!newer(object, [library, ...headers])) execFileSync('gcc', [...flags, '-c', library, '-o', object], { stdio: 'inherit' });
+  const archive = path.join(out, 'libshmring.a');
+  if (!newer(archive, [object])) {
+    fs.rmSync(archive, { force: true });
+    execFileSync('ar', ['rcs', archive, object], { stdio: 'inherit' });
+  }
+  for (const [name, sources, libraries] of PROGRAMS) {
+    if (only && !only.includes(name)) continue;
+    const inputs = sources.map((source) => path.join(root, source));
+    if (!inputs.every((input) => fs.existsSync(input))) continue;
+    const output = path.join(out, name);
+    if (newer(output, [...inputs, archive])) continue;
+    execFileSync('gcc', [...flags, ...inputs, archive, ...libraries, '-o', output], { stdio: 'inherit' });
+  }
+  return out;
+}
+
+module.exports = { build, CFLAGS, SANITIZE };
+
+if (require.main === module) console.log(build({ asan: process.argv.includes('--asan') }));
