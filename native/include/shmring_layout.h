@@ -90,6 +90,7 @@
 #define SHMRING_PRODUCER_STATE_NONE 0
 #define SHMRING_PRODUCER_STATE_LIVE 1
 #define SHMRING_PRODUCER_STATE_CLOSED 2
+#define SHMRING_PRODUCER_STATE_ABORTED 3
 
 /* layout.ts: controlLength(maxConsumers), slotOffset(index), recordLength(payloadLength). */
 #define SHMRING_ALIGN_UP(value, alignment) ((((value) + (alignment) - 1) / (alignment)) * (alignment))

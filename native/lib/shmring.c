@@ -1142,7 +1142,10 @@ static int finish(shmring_producer *p, uint32_t type, const void *payload, uint3
     reclaim(p, 1);
     futex_wait_ms(space_wake, ticket, 5);
   }
-  store32(p->m.control, SHMRING_PRODUCER_STATE_OFFSET, SHMRING_PRODUCER_STATE_CLOSED);
+  /* The state word tells how the stream ended even when the final record did not fit (consumers held the
+   * ring full): an abort must never read as a clean end. */
+  store32(p->m.control, SHMRING_PRODUCER_STATE_OFFSET,
+          type == SHMRING_RECORD_ABORT ? SHMRING_PRODUCER_STATE_ABORTED : SHMRING_PRODUCER_STATE_CLOSED);
   store32(waiting, 0, 0);
   wake_consumers(p);
   cas32(p->m.control, SHMRING_PRODUCER_PID_OFFSET, (uint32_t)p->me.pid, 0);
@@ -1383,8 +1386,9 @@ static int end_after_wipe(shmring_consumer *c) {
   if (c->has_sequence && next > c->expected_sequence) c->lost += next - c->expected_sequence;
   c->expected_sequence = next;
   c->position = c->cached_tail = tail_of(c);
-  c->ended = SHMRING_END;
-  return SHMRING_END;
+  /* A wiped ABORT record: the state word still says the stream ended with an error. */
+  c->ended = load32(c->m.control, SHMRING_PRODUCER_STATE_OFFSET) == SHMRING_PRODUCER_STATE_ABORTED ? SHMRING_ERR_PRODUCER_ABORTED : SHMRING_END;
+  return c->ended;
 }
 
 /* Lapped: jump to the oldest record still guaranteed, or to the tail when even that keeps escaping us. */
@@ -1545,6 +1549,7 @@ static int check_producer(shmring_consumer *c, int force) {
   read_producer(c);
   if (c->producer.pid != before.pid || c->producer_epoch != epoch) c->producer_dead_since = 0;
   if (tail_of(c) != c->position) return SHMRING_OK;
+  if (state == SHMRING_PRODUCER_STATE_ABORTED && c->producer.pid == 0) return c->ended = SHMRING_ERR_PRODUCER_ABORTED;
   if (state == SHMRING_PRODUCER_STATE_CLOSED && c->producer.pid == 0) return c->ended = SHMRING_END;
   if (c->producer.pid != 0 && liveness(c->producer) != DEAD) {
     c->producer_dead_since = 0;
