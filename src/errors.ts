@@ -32,7 +32,11 @@ export type ShmRingErrorCode =
   | 'CONSUMER_EVICTED'
   | 'TIMEOUT'
   | 'ABORTED'
-  | 'INIT_TIMEOUT';
+  | 'INIT_TIMEOUT'
+  // the NATS bridge (src/integrations/bridge)
+  | 'BRIDGE_UNREACHABLE'
+  | 'BRIDGE_CLIENT_MISSING'
+  | 'BRIDGE_FAILED';
 
 export interface ShmRingErrorOptions {
   /** errno number of the failed system call, if one failed. */

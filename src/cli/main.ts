@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES_HELP, ExitCode, reportError } from './common';
+import { registerBridge } from './bridge';
 import { registerDoctor } from './doctor';
 import { registerGc } from './gc';
 import { registerInspect } from './inspect';
@@ -55,6 +56,7 @@ Docs: docs/operations.md`,
   registerRm(program);
   registerGc(program);
   registerDoctor(program);
+  registerBridge(program);
 
   // Commander exits by itself on usage errors (code 1) and --help (0): take over so usage errors are 2.
   const override = (command: Command) => {
