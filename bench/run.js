@@ -42,6 +42,7 @@ const SCENARIOS = [
   './scenarios/memory',
   './scenarios/micro',
   './scenarios/fanin',
+  './scenarios/bridge',
 ];
 
 function parseArgs(argv) {

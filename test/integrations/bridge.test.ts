@@ -10,7 +10,7 @@
  */
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Bridge } from '../../src/integrations/bridge';
+import { Bridge, renderSubject } from '../../src/integrations/bridge';
 import { isShmRingError } from '../../src/errors';
 import { Child, runFixture, within } from '../support/children';
 import { freePort, NatsServer, startNatsCluster, startNatsServer } from '../support/nats';
@@ -220,5 +220,14 @@ describe('Bridge: other topologies', () => {
     expect(sinkOut).toContain(`"received":${CLUSTER_COUNT},"wrong":0`);
     const sendingOut = await expectSuccess('sending bridge', sending, 20_000, others);
     expect(JSON.parse(sendingOut.trim().split('\n').pop()!)).toMatchObject({ state: 'ended', forwarded: CLUSTER_COUNT, lost: 0 });
+  });
+});
+
+describe('Bridge: subjects', () => {
+  it('renders the template with one token per name, and rejects a subject it could not publish to', () => {
+    expect(renderSubject('telemetry.{host}.{ring}', '/tel.app1', 'vm.local')).toBe('telemetry.vm_local.tel_app1');
+    expect(renderSubject('x.{ring}-raw', '/a*b>c d', 'h')).toBe('x.a_b_c_d-raw');
+    expect(() => new Bridge({ fromRing: '/a', toSubject: 'telemetry.*' })).toThrow(/not a valid NATS subject to publish to/);
+    expect(() => new Bridge({ toRing: '/a', fromSubject: 'telemetry..x' })).toThrow(/not a valid NATS subject/);
   });
 });
