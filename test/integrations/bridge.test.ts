@@ -231,3 +231,17 @@ describe('Bridge: subjects', () => {
     expect(() => new Bridge({ toRing: '/a', fromSubject: 'telemetry..x' })).toThrow(/not a valid NATS subject/);
   });
 });
+
+describe('Bridge: shutdown', () => {
+  it('`shmring bridge` exits 0 on SIGTERM with a last status line saying closed', async () => {
+    const server = await startNatsServer();
+    servers.push(server);
+    const ring = rings.ringName('sigterm');
+    const bridge = bridgeToRing(ring, server.url, undefined, `t${process.pid}sigterm`);
+    await bridge.waitForLine((s) => s.state === 'connected', 30_000);
+    bridge.process.kill('SIGTERM');
+    const result = await within(bridge.exited, 20_000, 'shmring bridge after SIGTERM');
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout.trim().split('\n').pop()!)).toMatchObject({ state: 'closed', lost: 0 });
+  });
+});

@@ -40,15 +40,7 @@ export class RingToNats implements Pump {
   /** Opens the ring and, with JetStream, the stream and the resume point. Throws what cannot be retried. */
   async open(): Promise<void> {
     const { ctx, options } = this;
-    this.consumer = Consumer.open(options.ring, {
-      tethered: options.tethered,
-      // With JetStream, what the stream lacks may still be in the ring: start at the oldest, skip what is in.
-      from: options.jetstream === undefined ? 'next' : 'oldest',
-      codec: RAW_CODEC,
-      openTimeout: options.openTimeout,
-      // A producer that dies and is restarted takes the ring over: keep bridging it.
-      waitForRestartMs: Infinity,
-    });
+    this.consumer = await this.openRing();
     this.ringId = this.consumer.ringId;
     if (options.jetstream === undefined) return;
     const jsm = await ctx.js.jetstreamManager(ctx.nc);
@@ -59,6 +51,32 @@ export class RingToNats implements Pump {
       this.resumeAfter = origin.sequence;
       this.lastRead = origin.sequence;
       ctx.counters.lastSequence = origin.sequence;
+    }
+  }
+
+  /**
+   * Consumer.open, waiting up to openTimeout for the ring, also while its producer is still sizing it
+   * (SEGMENT_TOO_SMALL, INIT_TIMEOUT: a ring caught in creation).
+   */
+  private async openRing(): Promise<Consumer> {
+    const { options } = this;
+    const deadline = Date.now() + options.openTimeout;
+    for (;;) {
+      try {
+        return Consumer.open(options.ring, {
+          tethered: options.tethered,
+          // With JetStream, what the stream lacks may still be in the ring: start at the oldest, skip what is in.
+          from: options.jetstream === undefined ? 'next' : 'oldest',
+          codec: RAW_CODEC,
+          openTimeout: Math.max(0, Math.min(100, deadline - Date.now())),
+          // A producer that dies and is restarted takes the ring over: keep bridging it.
+          waitForRestartMs: Infinity,
+        });
+      } catch (error) {
+        const retry = error instanceof ShmRingError && ['SEGMENT_NOT_FOUND', 'SEGMENT_TOO_SMALL', 'INIT_TIMEOUT'].includes(error.code);
+        if (!retry || Date.now() >= deadline || this.ctx.signal.aborted) throw error;
+        await this.ctx.pause(10);
+      }
     }
   }
 
