@@ -151,7 +151,7 @@ export class RingToNats implements Pump {
     if (options.lingerMs > 0 && batch.length < options.maxBatch && bytes < options.maxBatchBytes) {
       const deadline = Date.now() + options.lingerMs;
       while (batch.length < options.maxBatch && bytes < options.maxBatchBytes && Date.now() < deadline && !consumer.ended) {
-        const next = (await consumer.receive({ timeout: deadline - Date.now() }).catch(() => undefined)) as Uint8Array | undefined;
+        const next = (await consumer.receive({ timeout: Math.max(0, deadline - Date.now()) }).catch(() => undefined)) as Uint8Array | undefined;
         if (next === undefined) break;
         take(next);
         fill();
