@@ -120,6 +120,32 @@ function makeServer(spec: ServerSpec, child: ChildProcess, logs: string[], ownsD
   };
 }
 
+/** Resolves once the server at `url` answers a JetStream account-info request; bounded by `ms`. */
+async function waitForJetStream(url: string, ms: number): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const deadline = Date.now() + ms;
+  for (let lastError: unknown; ; ) {
+    if (Date.now() > deadline) throw new Error(`JetStream at ${url} did not answer within ${ms} ms: ${(lastError as Error)?.message}`);
+    const nc = await connect({ servers: url, timeout: 2000 }).catch((error: unknown) => {
+      lastError = error;
+      return undefined;
+    });
+    if (nc) {
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: 2000 });
+        await jsm.getAccountInfo();
+        return;
+      } catch (error) {
+        lastError = error;
+      } finally {
+        await nc.close();
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** One nats-server with JetStream on a free loopback port, its store in a new temporary directory. */
 export async function startNatsServer(): Promise<NatsServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shmring-nats-'));
@@ -150,8 +176,7 @@ export async function startNatsCluster(): Promise<NatsServer[]> {
       const spec: ServerSpec = {
         port,
         storeDir,
-        // Each server must see the two others and the JetStream metadata leader before it is "ready".
-        ready: /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/,
+        ready: /Server is ready/,
         args: ['-n', `n${i}`, '--cluster_name', 'shmring-test', '--cluster', `nats://127.0.0.1:${routePorts[i]}`, '--routes', routes],
       };
       const logs: string[] = [];
@@ -161,6 +186,8 @@ export async function startNatsCluster(): Promise<NatsServer[]> {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     servers.sort((a, b) => clientPorts.indexOf(a.port) - clientPorts.indexOf(b.port));
+    // Ready means: each server answers JetStream API requests (routes up, a metadata leader elected).
+    await Promise.all(servers.map((server) => waitForJetStream(server.url, 30_000)));
     // The parent directory goes when the last of the three has stopped.
     let running = servers.length;
     for (const server of servers) {
