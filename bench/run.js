@@ -45,6 +45,7 @@ const SCENARIOS = [
   './scenarios/fanin',
   './scenarios/pino',
   './scenarios/c-client',
+  './scenarios/bridge',
 ];
 
 function parseArgs(argv) {

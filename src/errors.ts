@@ -37,7 +37,11 @@ export type ShmRingErrorCode =
   | 'UNSUPPORTED_VALUE'
   | 'TOO_DEEP'
   // misuse that only shows at run time
-  | 'CONFLICTING_READERS';
+  | 'CONFLICTING_READERS'
+  // the NATS bridge (src/integrations/bridge)
+  | 'BRIDGE_UNREACHABLE'
+  | 'BRIDGE_CLIENT_MISSING'
+  | 'BRIDGE_FAILED';
 
 export interface ShmRingErrorOptions {
   /** errno number of the failed system call, if one failed. */

@@ -435,6 +435,19 @@ function buildReport(results) {
   const cClient = Object.values(results.cases).filter((c) => c.group === 'c-client');
   if (cClient.length) out.push(...require('../scenarios/c-client').reportLines(results, cClient, { table, cell, stat, rate }));
 
+  const bridge = Object.values(results.cases).filter((c) => c.group === 'bridge');
+  if (bridge.length) {
+    out.push('## NATS bridge (issue 18): ring → NATS → ring vs publishing to NATS directly, paired in each run');
+    out.push('');
+    out.push(table(['Case', 'bridge msg/s', 'direct msg/s', 'cost ratio (bridge/direct time per msg; goal ≤ 1.10)', 'p50 / p99 bridge (µs)', 'p50 / p99 direct (µs)', 'p50 / p99 one local ring hop (µs)', 'ring send ns (bridge / local reader)'], bridge.map((c) => [
+      c.transport + mark(c.id), cell(stat(results, c.id, 'msgs_per_s'), rate), cell(stat(results, c.id, 'direct_msgs_per_s'), rate), cell(stat(results, c.id, 'cost_ratio')),
+      `${cell(stat(results, c.id, 'p50_us'))} / ${cell(stat(results, c.id, 'p99_us'))}`, `${cell(stat(results, c.id, 'direct_p50_us'))} / ${cell(stat(results, c.id, 'direct_p99_us'))}`,
+      `${cell(stat(results, c.id, 'ring_p50_us'))} / ${cell(stat(results, c.id, 'ring_p99_us'))}`,
+      `${cell(stat(results, c.id, 'send_ns'))} / ${cell(stat(results, c.id, 'ring_send_ns'))}`,
+    ])));
+    out.push('');
+  }
+
   const skipped = Object.entries(results.skipped || {});
   const failed = Object.values(results.cases).filter((c) => c.errors && c.errors.length);
   if (skipped.length || failed.length) {

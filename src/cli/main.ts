@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT_CODES_HELP, ExitCode, jsonError, printJson, reportError } from './common';
+import { registerBridge } from './bridge';
 import { registerDoctor } from './doctor';
 import { registerGc } from './gc';
 import { registerInspect } from './inspect';
@@ -58,6 +59,7 @@ Docs: docs/operations.md`,
   registerGc(program);
   registerDoctor(program);
   registerMetrics(program);
+  registerBridge(program);
 
   // Commander exits by itself on usage errors (code 1) and --help (0): take over so usage errors are 2.
   const override = (command: Command) => {

