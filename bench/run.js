@@ -43,6 +43,7 @@ const SCENARIOS = [
   './scenarios/micro',
   './scenarios/fanin',
   './scenarios/pino',
+  './scenarios/wake-hops',
 ];
 
 function parseArgs(argv) {

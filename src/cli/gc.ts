@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { snapshotAll } from '../ring/snapshot';
+import { sweepOrphanBells } from '../ring/bells';
 import { scanShmUsage } from '../core/procmaps';
 import { CliError, colorsFor, ExitCode, formatBytes, jsonError, makeTable, printJson, tableText, type OutputOptions } from './common';
 import { isForeign, removeSegment, type RemovalResult } from './remove';
@@ -24,12 +25,14 @@ export interface GcReport {
   /** Non-shmring files in /dev/shm: never removed by gc. */
   foreign: string[];
   freedBytes: number;
+  /** Doorbell FIFOs (docs/protocol.md, Doorbells) that nobody listened to any more: removed (or would be). */
+  bellsRemoved: string[];
 }
 
 export function runGc(options: { prefix?: string; dryRun: boolean; force: boolean }): GcReport {
   const snapshots = snapshotAll(prefixFilter(options.prefix));
   const usage = scanShmUsage();
-  const report: GcReport = { dryRun: options.dryRun, force: options.force, removed: [], kept: [], failed: [], foreign: [], freedBytes: 0 };
+  const report: GcReport = { dryRun: options.dryRun, force: options.force, removed: [], kept: [], failed: [], foreign: [], freedBytes: 0, bellsRemoved: [] };
   for (const snapshot of snapshots) {
     if (isForeign(snapshot)) {
       report.foreign.push(snapshot.file.name);
@@ -42,6 +45,8 @@ export function runGc(options: { prefix?: string; dryRun: boolean; force: boolea
     } else if (result.action === 'failed') report.failed.push(result);
     else report.kept.push(result);
   }
+  // After the rings: a removed ring's consumers are gone, so are the readers of their bells.
+  report.bellsRemoved = sweepOrphanBells({ dryRun: options.dryRun }).removed;
   return report;
 }
 
@@ -57,6 +62,7 @@ export function registerGc(program: Command): void {
     .addHelpText(
       'after',
       `
+Doorbell FIFOs (/dev/shm/.shmring-bell-*) that no process holds open any more are removed too.
 A ring is removed when its producer is dead, closed or never started, every registered consumer is dead,
 and no process maps it or holds it open. A stopped process (SIGSTOP, a debugger) is alive: its rings stay.
 Files in /dev/shm that are not shmring rings are never removed by gc (use \`shmring rm --force NAME\`).
@@ -113,7 +119,8 @@ Examples:
       process.stdout.write(
         `${verb} ${report.removed.length} ring(s) (${formatBytes(report.freedBytes)}), kept ${report.kept.length}` +
           `${report.failed.length ? `, failed ${report.failed.length}` : ''}` +
-          `${report.foreign.length ? `; ${report.foreign.length} foreign file(s) left alone` : ''}.\n`,
+          `${report.foreign.length ? `; ${report.foreign.length} foreign file(s) left alone` : ''}` +
+          `${report.bellsRemoved.length ? `; ${verb} ${report.bellsRemoved.length} orphaned doorbell(s)` : ''}.\n`,
       );
     });
 }
