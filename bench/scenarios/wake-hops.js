@@ -10,6 +10,7 @@
  *   uds       producer ─▶ Unix socket ─▶ consumer event loop (epoll)                           (one hop)
  *
  * Consumers use the default options (spin-then-sleep, 'message' listener) and differ only in `wake`; the
+ * `.sleep` cases add `wait: 'sleep'` (no spin before sleeping: every message is a wake, the hop alone); the
  * socket side is bench/baselines/uds.js's latency mode (same pacing, 64 B frames). Sends are paced by a
  * spinning producer at 1 000 and 10 000 msg/s; each message carries process.hrtime.bigint() (CLOCK_MONOTONIC,
  * system-wide) and the consumer subtracts it in its callback. The first 5% of samples are dropped.
@@ -57,9 +58,9 @@ async function producer({ name, rate, durationMs }) {
   }
 }
 
-async function consumer({ name, wake, expected }) {
+async function consumer({ name, wake, wait, expected }) {
   const { Consumer } = require(DIST);
-  const k = Consumer.open(name, { wake });
+  const k = Consumer.open(name, { wake, ...(wait ? { wait } : {}) });
   const samples = new Float64Array(expected + 16);
   let n = 0;
   try {
@@ -95,7 +96,7 @@ async function runTransport(transport, c, ctx) {
   const expected = Math.max(10, Math.round((c.rate * c.durationMs) / 1000));
   const [prod, cons] = await ctx.runProcesses([
     { script: __filename, role: 'producer', params: { name, rate: c.rate, durationMs: c.durationMs }, trigger: true },
-    { script: __filename, role: 'consumer', params: { name, wake: transport, expected } },
+    { script: __filename, role: 'consumer', params: { name, wake: transport, wait: c.wait, expected } },
   ], { timeoutMs });
   return { prod, cons };
 }
@@ -112,6 +113,8 @@ module.exports = {
     return [
       { id: 'wake-hops.1000', group: 'wake-hops', rate: 1000, durationMs: low },
       { id: 'wake-hops.10000', group: 'wake-hops', rate: 10000, durationMs: paced },
+      { id: 'wake-hops.sleep.1000', group: 'wake-hops', rate: 1000, durationMs: low, wait: 'sleep' },
+      { id: 'wake-hops.sleep.10000', group: 'wake-hops', rate: 10000, durationMs: paced, wait: 'sleep' },
     ];
   },
   async runOnce(c, ctx) {
@@ -156,13 +159,13 @@ module.exports.reportSection = function reportSection(results, { stat, cell, tab
   if (!cases.length) return [];
   const rows = [];
   for (const c of cases) {
-    const rate = `${c.rate.toLocaleString('en-US')} msg/s`;
+    const rate = `${c.rate.toLocaleString('en-US')} msg/s${c.wait ? `, wait: '${c.wait}'` : ''}`;
     for (const [t, label] of [['thread', 'futex → waiter thread → TSFN (two hops)'], ['doorbell', 'doorbell FIFO → uv_poll (one hop)'], ['uds', 'Unix socket, event loop (one hop)']]) {
       rows.push([`${label}, ${rate}${mark(c.id)}`, cell(stat(results, c.id, `${t}_p50_us`)), cell(stat(results, c.id, `${t}_p99_us`)), cell(stat(results, c.id, `${t}_p999_us`))]);
     }
   }
   const ratios = cases.map((c) => [
-    `${c.rate.toLocaleString('en-US')} msg/s${mark(c.id)}`,
+    `${c.rate.toLocaleString('en-US')} msg/s${c.wait ? `, wait: '${c.wait}'` : ''}${mark(c.id)}`,
     cell(stat(results, c.id, 'doorbell_over_thread_p50')), cell(stat(results, c.id, 'doorbell_over_thread_p99')),
     cell(stat(results, c.id, 'doorbell_over_uds_p50')), cell(stat(results, c.id, 'doorbell_over_uds_p99')),
     cell(stat(results, c.id, 'thread_over_uds_p50')), cell(stat(results, c.id, 'thread_over_uds_p99')),

@@ -42,7 +42,8 @@ export interface ConsumerOptions {
 export const DEFAULT_SPIN_MICROSECONDS = 50;
 export const DEFAULT_PRODUCER_CHECK_INTERVAL_MS = 1000;
 export const DEFAULT_MAX_BATCH = 1024;
-export const DEFAULT_WAKE: WakeMethod = 'doorbell';
+/** 'thread' until the doorbell measures better with the default wait strategy too (docs/benchmarks.md, "Wake hops"). */
+export const DEFAULT_WAKE: WakeMethod = 'thread';
 
 export const CONSUMER_OPTION_KEYS = [
   'tethered', 'from', 'codec', 'wait', 'spinMicroseconds', 'allowForeignOwner', 'openTimeout',

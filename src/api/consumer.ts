@@ -567,7 +567,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
       return;
     }
     if (this.options.wake === 'doorbell' && this.slot >= 0 && !this.readOnly) {
-      this.bell ??= openSlotBell(this.memory, this.slot, this.segment.stat());
+      if (this.bell === undefined) this.bell = openSlotBell(this.memory, this.slot, this.segment.stat());
       if (this.bell !== null) return this.sleepOnBell(this.bell);
     }
     this.waiter ??= new AsyncWaiter();
