@@ -7,7 +7,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Producer } from '../../src';
+import { Consumer, Producer } from '../../src';
 import * as L from '../../src/ring/layout';
 import { BELL_GRACE_MS } from '../../src/ring/bells';
 import { Child, FIXTURES, runFixture, within, sleep } from '../support/children';
@@ -171,6 +171,23 @@ describe('doorbells', () => {
     expect(done).toEqual({ closed: true, received: total + 1, inOrder: true });
     const { bellsRung, wakesSent } = producer.stats;
     expect(bellsRung).toBeLessThanOrEqual(wakesSent);
+  });
+
+  it('do not keep a consumer asleep after its producer is killed: PRODUCER_DIED comes from the exit watcher, and the FIFO goes on close', async () => {
+    const name = rings.ringName('bell-producer-died');
+    const producerChild = runFixture('ring-producer.js', [name, '0', 'hold']);
+    await producerChild.waitForLine((m) => m.ready);
+    cleanBellsAfter(name);
+    // producerCheckIntervalMs 60 s: a prompt PRODUCER_DIED can only come from the exit watcher cancelling the bell wait.
+    const consumer = rings.track(Consumer.open(name, { wake: 'doorbell', producerCheckIntervalMs: 60000 }));
+    const failed = new Promise<{ code?: string }>((resolve) => consumer.on('error', resolve));
+    consumer.on('message', () => undefined);
+    const { bell } = await sleepingOnBell(name, process.pid, producerChild);
+    producerChild.process.kill('SIGKILL');
+    expect(await within(failed, 10000, 'PRODUCER_DIED')).toMatchObject({ code: 'PRODUCER_DIED' });
+    expect(fs.existsSync(bell)).toBe(true);
+    consumer.close();
+    expect(fs.existsSync(bell)).toBe(false);
   });
 
   it('leave no FIFO behind after kill -9 of a sleeping consumer, once its slot is reclaimed', async () => {
