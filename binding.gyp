@@ -4,7 +4,9 @@
       "target_name": "shmring",
       "sources": [
         "native/addon/addon.cc",
+        "native/addon/doorbell_poll.cc",
         "native/addon/exit_watcher.cc",
+        "native/addon/fifo.cc",
         "native/addon/futex.cc",
         "native/addon/js_error.cc",
         "native/addon/shm.cc",

@@ -46,6 +46,7 @@ const SCENARIOS = [
   './scenarios/pino',
   './scenarios/c-client',
   './scenarios/bridge',
+  './scenarios/wake-hops',
 ];
 
 function parseArgs(argv) {

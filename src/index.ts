@@ -12,6 +12,8 @@ export {
   DEFAULT_MAX_BATCH,
 } from './api/consumer';
 export type { ConsumerOptions, ConsumerStats, ReceiveOptions, WaitStrategy, ConnectOptions } from './api/consumer';
+export { DEFAULT_WAKE } from './api/consumer-options';
+export type { WakeMethod } from './api/consumer-options';
 export { createReadStream, createWriteStream, DEFAULT_OBJECT_HIGH_WATER_MARK, DEFAULT_BYTE_HIGH_WATER_MARK } from './api/streams';
 export type { ReadStreamOptions, WriteStreamOptions } from './api/streams';
 export {

@@ -379,6 +379,9 @@ function buildReport(results) {
     out.push('');
   }
 
+  // Issue 14 section 2; the scenario renders its own section (lines, or none without its cases).
+  out.push(...require('../scenarios/wake-hops').reportSection(results, { stat, cell, table, mark }));
+
   const idle = Object.values(results.cases).filter((c) => c.group === 'idle');
   if (idle.length) {
     out.push('## Idle consumer CPU');

@@ -1,5 +1,5 @@
 // The addon's entry points: argument checks, result conversion and errno -> JS Error. The work is
-// in shm.cc, futex.cc, waiter.cc and exit_watcher.cc.
+// in shm.cc, futex.cc, fifo.cc, waiter.cc, doorbell_poll.cc and exit_watcher.cc.
 #include <napi.h>
 
 #include <cerrno>
@@ -8,7 +8,9 @@
 #include <string>
 #include <unordered_map>
 
+#include "doorbell_poll.h"
 #include "exit_watcher.h"
+#include "fifo.h"
 #include "futex.h"
 #include "js_error.h"
 #include "shm.h"
@@ -227,6 +229,35 @@ Napi::Value JsMunmap(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- doorbell FIFOs -------------------------------------------------------------------------
+
+Napi::Value JsMkfifo(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0, "path");
+  Check(info.Env(), MakeFifo(path.c_str(), static_cast<mode_t>(UintArg(info, 1, "mode")) & 0777),
+        "mkfifo", path);
+  return info.Env().Undefined();
+}
+
+Napi::Value JsOpenFifo(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0, "path");
+  bool forWriting = info.Length() > 1 && info[1].ToBoolean().Value();
+  int fd = OpenFifo(path.c_str(), forWriting);
+  Check(info.Env(), fd, "open", path);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// 1 rung, 0 already rung (full), or -errno: the producer's hot path handles EPIPE/EBADF without an
+// exception.
+Napi::Value JsRingFifo(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), RingFifo(FdArg(info, 0)));
+}
+
+Napi::Value JsUnlink(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0, "path");
+  Check(info.Env(), UnlinkPath(path.c_str()), "unlink", path);
+  return info.Env().Undefined();
+}
+
 // ---- futex -----------------------------------------------------------------------------------
 
 Napi::Value JsFutexWait(const Napi::CallbackInfo& info) {
@@ -313,6 +344,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pageSize", Napi::Function::New<JsPageSize>(env, "pageSize"));
   exports.Set("futexWaitvSupported",
               Napi::Function::New<JsFutexWaitvSupported>(env, "futexWaitvSupported"));
+  exports.Set("mkfifo", Napi::Function::New<JsMkfifo>(env, "mkfifo"));
+  exports.Set("openFifo", Napi::Function::New<JsOpenFifo>(env, "openFifo"));
+  exports.Set("ringFifo", Napi::Function::New<JsRingFifo>(env, "ringFifo"));
+  exports.Set("unlink", Napi::Function::New<JsUnlink>(env, "unlink"));
+  exports.Set("DoorbellPoll", DoorbellPoll::Define(env));
   exports.Set("Waiter", Waiter::Define(env));
   exports.Set("ProcessWatcher", ProcessWatcher::Define(env));
   return exports;

@@ -4,6 +4,8 @@ import { invalidArgType } from '../errors';
 import { booleanOption, checkOptionsObject, choiceOption, durationOption, integerOption, rejectUnknownKeys } from './options';
 
 export type WaitStrategy = 'spin' | 'spin-then-sleep' | 'sleep';
+/** How a consumer sleeping in an event loop is woken: its own doorbell FIFO polled by the loop (one hop), or the futex through a native waiter thread (two hops). */
+export type WakeMethod = 'doorbell' | 'thread';
 
 export interface ConsumerOptions {
   /** Hold the producer back rather than lose messages. Default: true. */
@@ -28,15 +30,24 @@ export interface ConsumerOptions {
   maxBatch?: number;
   /** Whether a consumer waiting for messages keeps the process alive. Default: true. */
   ref?: boolean;
+  /**
+   * How the event-loop wait ('message', `for await`, receive()) is woken: 'doorbell' (a FIFO the event
+   * loop polls; one hop) or 'thread' (the futex through a native waiter thread; two hops). Blocking waits
+   * (receiveSync) and a Selector always use the futex. Without a slot (read-only) or when the FIFO cannot
+   * be made, 'doorbell' falls back to 'thread'. Default: DEFAULT_WAKE.
+   */
+  wake?: WakeMethod;
 }
 
 export const DEFAULT_SPIN_MICROSECONDS = 50;
 export const DEFAULT_PRODUCER_CHECK_INTERVAL_MS = 1000;
 export const DEFAULT_MAX_BATCH = 1024;
+/** 'thread' until the doorbell measures better with the default wait strategy too (docs/benchmarks.md, "Wake hops"). */
+export const DEFAULT_WAKE: WakeMethod = 'thread';
 
 export const CONSUMER_OPTION_KEYS = [
   'tethered', 'from', 'codec', 'wait', 'spinMicroseconds', 'allowForeignOwner', 'openTimeout',
-  'producerCheckIntervalMs', 'waitForRestartMs', 'maxBatch', 'ref',
+  'producerCheckIntervalMs', 'waitForRestartMs', 'maxBatch', 'ref', 'wake',
 ] as const;
 
 export interface ResolvedConsumerOptions {
@@ -51,6 +62,7 @@ export interface ResolvedConsumerOptions {
   waitForRestartMs: number;
   maxBatch: number;
   ref: boolean;
+  wake: WakeMethod;
 }
 
 export function resolveConsumerOptions(input: unknown): ResolvedConsumerOptions {
@@ -73,6 +85,7 @@ export function resolveConsumerOptions(input: unknown): ResolvedConsumerOptions 
     waitForRestartMs: durationOption(what, 'waitForRestartMs', options.waitForRestartMs, 0),
     maxBatch: integerOption(what, 'maxBatch', options.maxBatch, DEFAULT_MAX_BATCH, 1, 1 << 30),
     ref: booleanOption(what, 'ref', options.ref, true),
+    wake: choiceOption(what, 'wake', options.wake, DEFAULT_WAKE, ['doorbell', 'thread'] as const),
   };
 }
 

@@ -41,6 +41,7 @@ import { NOTHING, RingReader } from '../ring/reader';
 import { decodeAbortReason } from '../ring/abort-record';
 import { readRingId } from '../ring/header';
 import { joinPoint, settleJoin } from '../ring/join';
+import { openSlotBell, SlotBell } from '../ring/bells';
 import { claimSlot, markJoined, reclaimDeadSlots, releaseSlot, slotOwner } from '../ring/slots';
 import { ConnectOptions, connectWhenCreated } from './connect';
 import { conflictingReaders, ReadingStyle } from './reading-style';
@@ -117,6 +118,8 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
   private readonly pid: number;
   private producer: ProcessIdentity & { epoch: number };
   private waiter: AsyncWaiter | undefined;
+  /** The doorbell for event-loop sleeps (wake: 'doorbell'), made on the first; null: impossible here. */
+  private bell: SlotBell | null | undefined;
   private exitWatcher: { close(): void } | undefined;
   private dataWait: Promise<void> | undefined;
   private producerExited = false;
@@ -391,12 +394,14 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
   ref(): this {
     this.refed = true;
     this.waiter?.ref();
+    this.bell?.ref();
     return this;
   }
 
   unref(): this {
     this.refed = false;
     this.waiter?.unref();
+    this.bell?.unref();
     return this;
   }
 
@@ -405,6 +410,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
     if (this.closed) return;
     this.closed = true;
     this.flowing = false;
+    this.bell?.close(); // removes the FIFO before the slot can change hands
     if (this.slot >= 0) {
       this.reader.release();
       releaseSlot(this.memory, this.slot, this.pid);
@@ -651,6 +657,10 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
       await new Promise<void>((resolve) => setImmediate(resolve));
       return;
     }
+    if (this.options.wake === 'doorbell' && this.slot >= 0 && !this.readOnly) {
+      if (this.bell === undefined) this.bell = openSlotBell(this.memory, this.slot, this.segment.stat());
+      if (this.bell !== null) return this.sleepOnBell(this.bell);
+    }
     this.waiter ??= new AsyncWaiter();
     if (this.refed) this.waiter.ref();
     else this.waiter.unref();
@@ -662,6 +672,20 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
         this.sleepLimitMs(),
       );
       if (result === 'timed-out' && !this.readOnly) this.lastProducerCheck = 0;
+    } catch (error) {
+      // Our own cancel (the producer exited) or close(): the caller re-checks the ring and our state.
+      if (!(error instanceof AbortError || (error instanceof ShmRingError && error.code === 'CLOSED'))) throw error;
+      this.lastProducerCheck = 0;
+    }
+  }
+
+  /** sleepUntilData with the doorbell: the producer's ring wakes this event loop directly (one hop). */
+  private async sleepOnBell(bell: SlotBell): Promise<void> {
+    if (this.refed) bell.ref();
+    else bell.unref();
+    try {
+      const result = await bell.sleep(() => this.reader.prepareToSleep(), this.sleepLimitMs());
+      if (result === 'timed-out') this.lastProducerCheck = 0;
     } catch (error) {
       // Our own cancel (the producer exited) or close(): the caller re-checks the ring and our state.
       if (!(error instanceof AbortError || (error instanceof ShmRingError && error.code === 'CLOSED'))) throw error;
@@ -726,6 +750,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
         this.producerExited = true;
         this.lastProducerCheck = 0;
         this.waiter?.cancel();
+        this.bell?.cancel(new AbortError('the producer exited'));
         this.producerExitListener?.();
       });
       this.exitWatcher = { close: unsubscribe };

@@ -54,6 +54,7 @@ export interface ProducerStats {
   bytesSent: number;
   producerStalls: number;
   wakesSent: number;
+  bellsRung: number;
   consumersReclaimed: number;
   freeBytes: number;
 }
@@ -243,7 +244,7 @@ export class Producer<T = unknown> extends EventEmitter {
       messagesSent: this.writer.messagesSent,
       bytesSent: this.writer.bytesSent,
       producerStalls: this.stalls,
-      wakesSent: this.writer.wakesSent,
+      wakesSent: this.writer.wakesSent, bellsRung: this.writer.bells.bellsRung,
       consumersReclaimed: doubles[CONSUMERS_RECLAIMED_F64],
       freeBytes: this.writer.freeBytes,
     };

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { abandonedTemporaries, removeAbandonedTemporaries, type AbandonedTemporary } from '../ring/create';
 import { snapshotAll } from '../ring/snapshot';
+import { sweepOrphanBells } from '../ring/bells';
 import { scanShmUsage } from '../core/procmaps';
 import { CliError, colorsFor, ExitCode, formatBytes, jsonError, makeTable, printJson, tableText, type OutputOptions } from './common';
 import { isForeign, removeSegment, type RemovalResult } from './remove';
@@ -27,6 +28,8 @@ export interface GcReport {
   /** Half-made rings of creators that died before linking them into place (`/.shmring-creating-*`). */
   temporaries: AbandonedTemporary[];
   freedBytes: number;
+  /** Doorbell FIFOs (docs/protocol.md, Doorbells) that nobody listened to any more: removed (or would be). */
+  bellsRemoved: string[];
 }
 
 export function runGc(options: { prefix?: string; dryRun: boolean; force: boolean }): GcReport {
@@ -42,6 +45,7 @@ export function runGc(options: { prefix?: string; dryRun: boolean; force: boolea
     foreign: [],
     temporaries,
     freedBytes: temporaries.reduce((sum, temporary) => sum + temporary.size, 0),
+    bellsRemoved: [],
   };
   for (const snapshot of snapshots) {
     if (isForeign(snapshot)) {
@@ -55,6 +59,8 @@ export function runGc(options: { prefix?: string; dryRun: boolean; force: boolea
     } else if (result.action === 'failed') report.failed.push(result);
     else report.kept.push(result);
   }
+  // After the rings: a removed ring's consumers are gone, so are the readers of their bells.
+  report.bellsRemoved = sweepOrphanBells({ dryRun: options.dryRun }).removed;
   return report;
 }
 
@@ -70,6 +76,7 @@ export function registerGc(program: Command): void {
     .addHelpText(
       'after',
       `
+Doorbell FIFOs (/dev/shm/.shmring-bell-*) that no process holds open any more are removed too.
 A ring is removed when its producer is dead, closed or never started, every registered consumer is dead,
 and no process maps it or holds it open. A stopped process (SIGSTOP, a debugger) is alive: its rings stay.
 Files in /dev/shm that are not shmring rings are never removed by gc (use \`shmring rm --force NAME\`).
@@ -129,7 +136,8 @@ Examples:
       process.stdout.write(
         `${verb} ${report.removed.length} ring(s)${report.temporaries.length ? ` and ${report.temporaries.length} half-made one(s)` : ''} (${formatBytes(report.freedBytes)}), kept ${report.kept.length}` +
           `${report.failed.length ? `, failed ${report.failed.length}` : ''}` +
-          `${report.foreign.length ? `; ${report.foreign.length} foreign file(s) left alone` : ''}.\n`,
+          `${report.foreign.length ? `; ${report.foreign.length} foreign file(s) left alone` : ''}` +
+          `${report.bellsRemoved.length ? `; ${verb} ${report.bellsRemoved.length} orphaned doorbell(s)` : ''}.\n`,
       );
     });
 }

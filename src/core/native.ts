@@ -74,6 +74,15 @@ export interface NativeProcessWatcher {
 
 export type NativeProcessWatcherConstructor = new (callback: (pid: number) => void) => NativeProcessWatcher;
 
+/** Polls a doorbell FIFO on this thread's event loop (uv_poll); see native/addon/doorbell_poll.h. */
+export interface NativeDoorbellPoll {
+  /** Keep the event loop alive while polling (the default is not to). */
+  ref(): void;
+  unref(): void;
+  /** Stops polling; call before closing the fd. Idempotent. */
+  close(): void;
+}
+
 export interface NativeAddon {
   shmOpen(name: string, flags: NativeShmOpenFlags, mode: number): number;
   shmUnlink(name: string): void;
@@ -94,6 +103,15 @@ export interface NativeAddon {
   futexWake(buffer: ArrayBuffer, byteOffset: number, count: number): number;
   /** Index of a woken word | -1 timed-out | -2 not-equal. Throws code ENOSYS before Linux 5.16. */
   futexWaitAny(buffers: ArrayBuffer[], byteOffsets: number[], expected: number[], timeoutMs: number): number;
+  /** mkfifo(path, mode) (the umask applies). */
+  mkfifo(path: string, mode: number): void;
+  /** Opens a FIFO O_NONBLOCK|O_CLOEXEC|O_NOFOLLOW; throws code ENXIO (writing, no reader) or EINVAL (not a FIFO). */
+  openFifo(path: string, forWriting: boolean): number;
+  /** Writes one byte: 1 written, 0 full (already rung), or -errno (never throws for errno). */
+  ringFifo(fd: number): number;
+  unlink(path: string): void;
+  /** Starts polling fd for readable; the callback gets the bytes drained, or -errno. */
+  DoorbellPoll: new (fd: number, callback: (result: number) => void) => NativeDoorbellPoll;
   Waiter: new (callback: (result: number, index: number) => void) => NativeWaiter;
   /** One thread for any number of watched processes; see NativeProcessWatcher. */
   ProcessWatcher: NativeProcessWatcherConstructor;

@@ -93,6 +93,8 @@ export const WAKES_SENT_OFFSET = offset; offset += 8;
 export const CONSUMERS_RECLAIMED_OFFSET = offset; offset += 8;
 export const TAKEOVERS_OFFSET = offset; offset += 8;
 export const LAST_SEND_AT_MS_OFFSET = offset; offset += 8;
+/** Doorbell writes the producer issued (unused padding before doorbells: additive, no version bump). */
+export const BELLS_RUNG_OFFSET = offset; offset += 8;
 export const PRODUCER_REGION_USED_LENGTH = offset;
 
 // ---------------------------------------------------------------------------------------------------
@@ -128,7 +130,11 @@ export const SLOT_FLAGS_OFFSET = field; field += 4;
 export const SLOT_HEAD_OFFSET = field; field += 4;
 export const SLOT_HEAD_HIGH_OFFSET = field; field += 4;
 export const SLOT_PID_OFFSET = field; field += 4;
-field += 4;
+/**
+ * Doorbell flags (SLOT_BELL_*): padding in the first release of layout 2, used additively (a reader
+ * that ignores it loses nothing: the producer still wakes the futex). See src/ring/bells.ts.
+ */
+export const SLOT_DOORBELL_OFFSET = field; field += 4;
 export const SLOT_START_TIME_OFFSET = field; field += 8;
 export const SLOT_PID_NAMESPACE_OFFSET = field; field += 8;
 export const SLOT_RECEIVED_OFFSET = field; field += 8;
@@ -138,6 +144,10 @@ export const SLOT_FIELDS_LENGTH = field;
 
 export const SlotState = { FREE: 0, CLAIMING: 1, ACTIVE: 2 } as const;
 export const SLOT_FLAG_TETHERED = 1;
+/** SLOT_DOORBELL bit: the slot's consumer has a doorbell FIFO (src/ring/bells.ts names it). */
+export const SLOT_BELL_PRESENT = 1;
+/** SLOT_DOORBELL bit: the consumer sleeps on its doorbell; the producer clears it and rings the bell. */
+export const SLOT_BELL_SLEEPING = 2;
 
 /**
  * PRODUCER_STATE: ABORTED is CLOSED with an error (Producer#abort): consumers fail with PRODUCER_ABORTED

@@ -10,6 +10,7 @@
 import * as L from './layout';
 import { liveness, type ProcessIdentity } from '../core/liveness';
 import { RingMemory } from './memory';
+import { removeSlotBell } from './bells';
 
 /** Pid word value while `reclaimer` reclaims a slot: negative, so no claimer can CAS it from 0. */
 function tombstoneOf(reclaimer: number): number {
@@ -117,6 +118,7 @@ export function reclaimSlot(memory: RingMemory, index: number, deadPid: number):
   const tombstone = tombstoneOf(process.pid);
   if (deadPid <= 0 || Atomics.compareExchange(words, pidIndex, deadPid, tombstone) !== deadPid) return false;
   clearIdentity(memory, index);
+  removeSlotBell(memory, index); // the dead consumer's doorbell FIFO, if it had one
   // A CAS, not a store: only our own tombstone is released (docs/protocol.md, "Reclaiming a slot").
   Atomics.compareExchange(words, pidIndex, tombstone, 0);
   return true;
@@ -134,6 +136,7 @@ function finishAbandonedReclaim(memory: RingMemory, index: number, tombstone: nu
   // Take it over with our own tombstone first: two finishers cannot both clear a slot a new owner claimed.
   if (Atomics.compareExchange(words, pidIndex, tombstone, tombstoneOf(process.pid)) !== tombstone) return false;
   clearIdentity(memory, index);
+  removeSlotBell(memory, index);
   Atomics.compareExchange(words, pidIndex, tombstoneOf(process.pid), 0);
   return true;
 }

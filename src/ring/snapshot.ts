@@ -14,6 +14,7 @@
  * Size: one validating parser of the whole control region (header, producer, counters, every slot) and
  * the judgement built on it; splitting it would scatter the checks that must agree with each other.
  */
+import { isBellName } from './bells';
 import * as fs from 'fs';
 import { invalidArgType, outOfRange } from '../errors';
 import { hasMagic, readCreator, readGeometry, type CreatorInfo, type RingGeometry } from './header';
@@ -450,7 +451,8 @@ export function listSegmentNames(): string[] {
     return [];
   }
   // A ring still being built (or whose creator died building it) is not a ring yet: `gc` deals with those.
-  return entries.filter((entry) => !entry.startsWith(CREATING_PREFIX.slice(1))).sort().map((entry) => `/${entry}`);
+  // Doorbell FIFOs (src/ring/bells.ts) belong to rings; gc sweeps them on its own.
+  return entries.filter((entry) => !entry.startsWith(CREATING_PREFIX.slice(1)) && !isBellName(entry)).sort().map((entry) => `/${entry}`);
 }
 
 /** Snapshots of every entry of /dev/shm (rings and foreign files); entries that vanish meanwhile are skipped. */

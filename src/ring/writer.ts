@@ -25,6 +25,7 @@ import {
   WAKES_SENT_F64,
 } from './memory';
 import { slotWordIndexes } from './slots';
+import { BellRinger } from './bells';
 
 /**
  * Where a writer starts: zeros for a new ring, the published words of a dead producer on takeover.
@@ -78,8 +79,11 @@ export class RingWriter {
   messagesSent: number;
   bytesSent: number;
   wakesSent: number;
+  /** Doorbells of consumers sleeping in an event loop (one-hop wake; src/ring/bells.ts). */
+  readonly bells: BellRinger;
 
   constructor(readonly memory: RingMemory, start: WriterStart) {
+    this.bells = new BellRinger(memory);
     this.capacity = memory.capacity;
     this.mask = memory.mask;
     this.words = memory.controlI32;
@@ -230,9 +234,10 @@ export class RingWriter {
     return this.reservedLength >= 0;
   }
 
-  /** Wakes every consumer sleeping on PUBLISHED_TAIL. */
+  /** Wakes every consumer sleeping on PUBLISHED_TAIL, and rings the doorbells of those sleeping on one. */
   wakeConsumers(): void {
     futex.wake(this.memory.control, PUBLISHED_TAIL_I32 << 2, 0x7fffffff);
+    this.bells.ringSleepers();
     this.wakesSent += 1;
     this.doubles[WAKES_SENT_F64] = this.wakesSent;
   }
