@@ -4,19 +4,14 @@
  * missed; nobody loses a wakeup.
  */
 import { Producer } from '../../src';
-import { occupiedSlots } from '../../src/ring/slots';
 import { runFixture, within } from '../support/children';
 import { trackRings } from '../support/teardown';
 
 const { ringName } = trackRings();
 
+/** Until `count` consumers have joined (settled where they start: a message sent after it reaches them). */
 async function waitForConsumers(producer: Producer, count: number): Promise<void> {
-  const memory = (producer as unknown as { memory: Parameters<typeof occupiedSlots>[0] }).memory;
-  const deadline = Date.now() + 10_000;
-  while (occupiedSlots(memory).length < count) {
-    if (Date.now() > deadline) throw new Error(`only ${occupiedSlots(memory).length} of ${count} consumers joined`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await producer.waitForConsumers(count, { timeout: 10_000 });
 }
 
 async function produce(producer: Producer, count: number): Promise<void> {
