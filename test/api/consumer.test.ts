@@ -6,7 +6,7 @@ import { Consumer, Producer, ShmRingError } from '../../src';
 import { runFixture, within } from '../support/children';
 import { trackRings } from '../support/teardown';
 
-const { ringName, track, onTeardown } = trackRings();
+const { ringName, track } = trackRings();
 
 /** Sends { i } for i in 0..count-1, waiting for space when tethered consumers hold the ring full. */
 async function sendSequence(producer: Producer, count: number): Promise<void> {
@@ -223,10 +223,13 @@ describe('close() and disposal', () => {
     const second = Consumer.open(name);
     await second[Symbol.asyncDispose]();
     expect(second.isClosed).toBe(true);
+    let leftBlock: Consumer | undefined;
     {
       using third = Consumer.open(name);
       expect(third.isClosed).toBe(false);
-      onTeardown(() => expect(third.isClosed).toBe(true));
+      leftBlock = third;
     }
+    // Leaving the block disposed of it.
+    expect(leftBlock.isClosed).toBe(true);
   });
 });

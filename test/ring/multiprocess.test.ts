@@ -5,7 +5,7 @@
  */
 import { Producer } from '../../src';
 import { occupiedSlots } from '../../src/ring/slots';
-import { runFixture, within } from '../support/children';
+import { Child, expectExit, runFixture, within } from '../support/children';
 import { trackRings } from '../support/teardown';
 
 const { ringName } = trackRings();
@@ -17,6 +17,12 @@ async function waitForConsumers(producer: Producer, count: number): Promise<void
     if (Date.now() > deadline) throw new Error(`only ${occupiedSlots(memory).length} of ${count} consumers joined`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** Every child exits on its own, with code 0 (a failure shows what it printed). */
+async function expectCleanExits(children: Child[]): Promise<void> {
+  const exits = await Promise.all(children.map((child) => child.exitedWithin(20_000)));
+  exits.forEach((exit, i) => expectExit(exit, { code: 0, signal: null }, `consumer #${i}`));
 }
 
 async function produce(producer: Producer, count: number): Promise<void> {
@@ -49,6 +55,7 @@ describe('one producer, three consumer processes', () => {
       expect(untethered.last).toBe(count - 1);
       expect(untethered.lost).toBeGreaterThan(0); // it was slow on purpose
       expect(untethered.received + untethered.lost).toBe(count); // it joined before the first message
+      await expectCleanExits([iterating, events, slow]);
     } finally {
       producer.close();
     }
@@ -72,6 +79,7 @@ describe('one producer, three consumer processes', () => {
         expect(result).toMatchObject({ received: count, last: count - 1, inOrder: true, contiguous: true, lost: 0 });
       }
       expect(producer.stats.producerStalls).toBeGreaterThan(0);
+      await expectCleanExits([sync, iterating]);
     } finally {
       producer.close();
     }
