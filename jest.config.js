@@ -2,7 +2,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
   // node's environment, plus: a failing test shows the output of every child process it started.
-  testEnvironment: '<rootDir>/test/support/environment.js',
+  testEnvironment: require('path').join(__dirname, 'test', 'support', 'environment.js'),
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },

@@ -5,6 +5,7 @@
 import { Consumer, Producer, ShmRingError } from '../../src';
 import { runFixture, within } from '../support/children';
 import { trackRings } from '../support/teardown';
+import { untilAsleep, waitUntil } from '../support/waits';
 
 const { ringName, track } = trackRings();
 
@@ -82,13 +83,16 @@ describe("the 'message' event form", () => {
       if (got.length === 5) consumer.pause();
     });
     for (let i = 0; i < 20; i++) producer.send({ i });
-    await within(new Promise((resolve) => setTimeout(resolve, 100)), 1000, 'settle');
+    await waitUntil(() => got.length >= 5, 'five messages delivered');
+    // Paused: the sixth message is still in the ring, not delivered (tryReceive takes it from there).
+    expect(got).toHaveLength(5);
+    expect(consumer.tryReceive()).toEqual({ i: 5 });
     expect(got).toHaveLength(5);
     const ended = new Promise((resolve) => consumer.once('end', resolve));
     consumer.resume();
     producer.close();
     await within(ended, 5000, "'end'");
-    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => ({ i })));
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => ({ i })).filter(({ i }) => i !== 5));
   });
 });
 
@@ -104,9 +108,10 @@ describe('receive()', () => {
     const name = ringName('receive');
     const producer = track(Producer.create(name, { capacity: 4096 }));
     const consumer = track(Consumer.open(name));
-    const pending = consumer.receive({ timeout: 5000 });
-    setTimeout(() => producer.send('hello'), 20);
-    await expect(within(pending, 6000, 'receive')).resolves.toBe('hello');
+    const pending = consumer.receive({ timeout: 15000 });
+    await untilAsleep(name);
+    producer.send('hello');
+    await expect(within(pending, 16000, 'receive')).resolves.toBe('hello');
   });
 
   it('rejects with code ABORTED when the signal aborts while it waits', async () => {
@@ -115,7 +120,8 @@ describe('receive()', () => {
     const consumer = track(Consumer.open(name));
     const controller = new AbortController();
     const pending = consumer.receive({ signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
+    await untilAsleep(name);
+    controller.abort();
     await expect(within(pending, 5000, 'receive')).rejects.toMatchObject({ name: 'ShmRingError', code: 'ABORTED' });
     // The consumer is still usable after an aborted receive.
     expect(consumer.tryReceive()).toBeUndefined();
@@ -209,7 +215,8 @@ describe('close() and disposal', () => {
       return count;
     })();
     const received = consumer.receive();
-    setTimeout(() => consumer.close(), 20);
+    await untilAsleep(name);
+    consumer.close();
     await expect(within(iterated, 5000, 'for await')).resolves.toBe(0);
     await expect(within(received, 5000, 'receive')).resolves.toBeUndefined();
   });

@@ -1,0 +1,2 @@
+/** Placeholder, replaced below. */
+it('placeholder', () => expect(1).toBe(1));
