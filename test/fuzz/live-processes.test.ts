@@ -27,7 +27,7 @@ const CONTROL_LENGTH = L.controlLength(MAX_CONSUMERS);
 const SESSION_MS = 2500;
 const CLI_EXIT_CODES = [0, 1, 3, 5, 6];
 
-const seed = Number(process.env.SHMRING_FUZZ_SEED ?? Date.now() % 1_000_000_007);
+const seed = process.env.SHMRING_FUZZ_SEED ? Number(process.env.SHMRING_FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 const sessions = Number(process.env.SHMRING_FUZZ_RUNS ?? 3);
 
 const { ringName } = trackRings();
