@@ -16,6 +16,7 @@ import { currentProcess } from '../../src/core/liveness';
 import * as L from '../../src/ring/layout';
 import { PUBLISHED_TAIL_I32, RingMemory } from '../../src/ring/memory';
 import { claimSlot } from '../../src/ring/slots';
+import { randomInt, seededRandom, testSeed } from '../support/random';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track } = trackRings();
@@ -171,5 +172,64 @@ describe('an END left by an earlier producer', () => {
       expect(consumer.tryReceive()).toBeUndefined();
       expect(consumer.ended).toBe(true);
     }
+  });
+});
+
+describe('an untethered reader lapped again and again (in this process, so mutation testing sees it)', () => {
+  it('delivers an in-order subsequence of whole messages and counts exactly what it missed, over many laps', () => {
+    const seed = testSeed();
+    const random = seededRandom(seed);
+    const name = ringName('lapped');
+    const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const consumer = track(Consumer.open(name, { tethered: false }));
+    // Message n: its id in the first 4 bytes, then n & 255 repeated; 0..200 bytes past the id.
+    const message = (n: number): Uint8Array => {
+      const bytes = new Uint8Array(4 + randomInt(random, 0, 200)).fill(n & 255);
+      new DataView(bytes.buffer).setUint32(0, n, true);
+      return bytes;
+    };
+    const whole = (bytes: Uint8Array): boolean => bytes.subarray(4).every((b) => b === (new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true) & 255));
+    let sent = 0;
+    const ids: number[] = [];
+    const torn: number[] = [];
+    for (let round = 0; round < 300; round++) {
+      // Bursts from a few messages to several rings' worth, then reads of a random count.
+      const burst = randomInt(random, 1, random() < 0.2 ? 200 : 20);
+      for (let i = 0; i < burst; i++, sent++) expect(producer.sendBytes(message(sent))).toBe(true);
+      const reads = randomInt(random, 0, 30);
+      for (let i = 0; i < reads; i++) {
+        const bytes = consumer.tryReceiveBytes();
+        if (bytes === undefined) break;
+        ids.push(new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true));
+        if (!whole(bytes)) torn.push(ids[ids.length - 1]);
+      }
+    }
+    for (let bytes = consumer.tryReceiveBytes(); bytes !== undefined; bytes = consumer.tryReceiveBytes()) {
+      ids.push(new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true));
+      if (!whole(bytes)) torn.push(ids[ids.length - 1]);
+    }
+    const inOrder = ids.every((id, i) => i === 0 || id > ids[i - 1]);
+    expect({ seed, torn, inOrder, last: ids[ids.length - 1], exact: consumer.received + consumer.lost }).toEqual({
+      seed,
+      torn: [],
+      inOrder: true,
+      last: sent - 1,
+      exact: sent,
+    });
+    expect(consumer.received).toBe(ids.length);
+    expect(consumer.stats.laps).toBeGreaterThan(0);
+    expect(consumer.lost).toBeGreaterThan(0);
+  });
+
+  it.each([true, false])('a producer closing with wipeOnClose ends a reader (tethered: %p) that had not read everything, counting the rest as lost', (tethered) => {
+    const name = ringName('wiped');
+    const producer = Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS, wipeOnClose: true, unlinkOnClose: false });
+    track({ close: () => producer.close() });
+    const consumer = track(Consumer.open(name, { tethered }));
+    for (let n = 0; n < 10; n++) expect(producer.sendBytes(new Uint8Array(PAYLOAD).fill(n))).toBe(true);
+    for (let n = 0; n < 3; n++) expect(consumer.tryReceiveBytes()?.[0]).toBe(n);
+    producer.close();
+    expect(consumer.tryReceiveBytes()).toBeUndefined();
+    expect({ ended: consumer.ended, received: consumer.received, lost: consumer.lost }).toEqual({ ended: true, received: 3, lost: 7 });
   });
 });
