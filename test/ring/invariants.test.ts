@@ -233,3 +233,104 @@ describe('an untethered reader lapped again and again (in this process, so mutat
     expect({ ended: consumer.ended, received: consumer.received, lost: consumer.lost }).toEqual({ ended: true, received: 3, lost: 7 });
   });
 });
+
+/** The control region of ring `name`, writable (and a copy function for comparing it). */
+function writableControl(name: string, maxConsumers: number): Int32Array {
+  const segment = track(Segment.open(name));
+  return new Int32Array(segment.map(0, segment.size, { writable: true }), 0, L.controlLength(maxConsumers) >> 2);
+}
+
+describe('what a reader checks in each record header', () => {
+  function ringWithRecords(tag: string, count: number) {
+    const name = ringName(tag);
+    const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const consumer = track(Consumer.open(name));
+    for (let n = 0; n < count; n++) expect(producer.sendBytes(new Uint8Array(PAYLOAD).fill(n))).toBe(true);
+    return { name, producer, consumer, data: writableData(name, MAX_CONSUMERS, CAPACITY), control: writableControl(name, MAX_CONSUMERS) };
+  }
+
+  it('a payload length over maxMessageLength (but inside the ring and what is published) is CORRUPT_SEGMENT, named and with a hint', () => {
+    const { name, producer, consumer, data } = ringWithRecords('too-long', 30);
+    const tooLong = producer.maxMessageLength + L.RECORD_ALIGNMENT;
+    expect(L.recordLength(tooLong)).toBeLessThanOrEqual(30 * RECORD);
+    data.setInt32(L.RECORD_LENGTH_OFFSET, tooLong, true);
+    let error: ShmRingError | undefined;
+    try {
+      consumer.tryReceiveBytes();
+    } catch (caught) {
+      error = caught as ShmRingError;
+    }
+    expect(error).toBeInstanceOf(ShmRingError);
+    expect(error!.code).toBe('CORRUPT_SEGMENT');
+    expect(error!.message).toContain(name);
+    expect(error!.message).toContain('position 0');
+    expect(error!.message).toContain(`length ${tooLong}`);
+    expect(error!.segment).toBe(name);
+    expect(error!.hint).toContain('shmring inspect');
+  });
+
+  it('a published tail off the record alignment is CORRUPT_SEGMENT before anything is delivered', () => {
+    const { consumer, control } = ringWithRecords('odd-tail', 2);
+    const tail = Atomics.load(control, PUBLISHED_TAIL_I32);
+    Atomics.store(control, PUBLISHED_TAIL_I32, tail + L.RECORD_ALIGNMENT / 4);
+    expect(codeOf(() => consumer.tryReceiveBytes())).toBe('CORRUPT_SEGMENT');
+  });
+});
+
+describe('what a reader hands out and publishes', () => {
+  it('a tethered reader hands out views into the ring (zero copy); an untethered one, private copies', () => {
+    const name = ringName('views');
+    const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const tethered = track(Consumer.open(name));
+    const untethered = track(Consumer.open(name, { tethered: false }));
+    producer.sendBytes(Uint8Array.of(1, 2, 3));
+    const view = tethered.tryReceiveBytes()!;
+    const copy = untethered.tryReceiveBytes()!;
+    expect([Array.from(view), Array.from(copy)]).toEqual([[1, 2, 3], [1, 2, 3]]);
+    expect(view.buffer).toBe(memoryOf(tethered).data);
+    expect(copy.buffer).not.toBe(memoryOf(untethered).data);
+  });
+
+  it('an untethered reader without a slot (all taken) writes nothing into the control region', () => {
+    const name = ringName('slotless');
+    const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: 1 }));
+    track(Consumer.open(name, { tethered: false })); // takes the only slot
+    const slotless = track(Consumer.open(name, { tethered: false }));
+    for (let n = 0; n < 20; n++) producer.sendBytes(new Uint8Array(PAYLOAD).fill(n));
+    const control = writableControl(name, 1);
+    const before = Array.from(control);
+    const got: number[] = [];
+    for (let bytes = slotless.tryReceiveBytes(); bytes !== undefined; bytes = slotless.tryReceiveBytes()) got.push(bytes[0]);
+    expect(got).toEqual(Array.from({ length: 20 }, (_, n) => n));
+    expect(Array.from(control)).toEqual(before);
+  });
+
+  it('a reader about to sleep is told to read instead when data is already there', () => {
+    const name = ringName('no-sleep');
+    const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    for (const tethered of [true, false]) {
+      const consumer = track(Consumer.open(name, { tethered }));
+      expect(consumer._prepareToSleep()).toBeDefined();
+      producer.sendBytes(Uint8Array.of(7));
+      expect(consumer._prepareToSleep()).toBeUndefined();
+      expect(Array.from(consumer.tryReceiveBytes()!)).toEqual([7]);
+      expect(consumer._prepareToSleep()).toBeDefined();
+      consumer.close();
+    }
+  });
+
+  it.each([true, false])('counts exactly: every message received, none lost, the END not counted (tethered: %p)', (tethered) => {
+    const name = ringName('counts');
+    const producer = Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS });
+    track({ close: () => producer.close() });
+    // Joined after 5 messages: those are not its loss.
+    for (let n = 0; n < 5; n++) producer.sendBytes(new Uint8Array(PAYLOAD).fill(n));
+    const consumer = track(Consumer.open(name, { tethered }));
+    for (let n = 5; n < 25; n++) producer.sendBytes(new Uint8Array(PAYLOAD).fill(n));
+    producer.close();
+    const got: number[] = [];
+    for (let bytes = consumer.tryReceiveBytes(); bytes !== undefined; bytes = consumer.tryReceiveBytes()) got.push(bytes[0]);
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i + 5));
+    expect({ ended: consumer.ended, received: consumer.received, lost: consumer.lost }).toEqual({ ended: true, received: 20, lost: 0 });
+  });
+});
