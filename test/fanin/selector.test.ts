@@ -154,7 +154,7 @@ describe('Selector (one process)', () => {
     for (const r of rings) s.add(r.name);
     // First a wait on every ring, then one message per ring, the last ring (second shard) first.
     const first = take(s, 1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitUntil(() => rings.every((r) => sleeperAnnounced(r.name)), 'the selector to fall asleep on every ring');
     rings[count - 1]!.producer.send('from the second shard');
     expect((await first)[0]).toEqual({ ring: rings[count - 1]!.name, value: 'from the second shard' });
     expect(s.stats.waiterThreads).toBe(2);
