@@ -19,6 +19,7 @@ const path = require('path');
 const { machineFacts, cpuTicks, foreignCpuPercent } = require('./lib/machine');
 const { summarize } = require('./lib/stats');
 const child = require('./lib/child');
+const placement = require('./lib/placement');
 const { PAYLOADS, telemetryEncodedSize } = require('./lib/payloads');
 const { buildReport } = require('./lib/report');
 const { writeCharts } = require('./lib/charts');
@@ -42,6 +43,7 @@ const SCENARIOS = [
   './scenarios/memory',
   './scenarios/micro',
   './scenarios/fanin',
+  './scenarios/pino',
 ];
 
 function parseArgs(argv) {
@@ -204,45 +206,59 @@ async function main() {
   }
 
   const totalCases = plan.reduce((s, p) => s + p.cases.length, 0);
-  let done = 0;
   const started = Date.now();
+  // Which scenarios can run here; each is prepared once.
+  const active = [];
   for (const { scenario, cases } of plan) {
     const availability = scenario.available ? await scenario.available(ctx) : true;
     if (availability !== true) {
       progress(`skip ${scenario.name}: ${availability}\n`);
       results.skipped[scenario.name] = String(availability);
       for (const c of cases) delete results.cases[c.id];
-      done += cases.length;
       continue;
     }
     delete results.skipped[scenario.name];
     if (scenario.prepare) await scenario.prepare(ctx);
     for (const c of cases) {
-      done++;
-      const runs = [];
-      const errors = [];
-      const caseStart = Date.now();
-      // Long single-shot cases (idle CPU, memory) run once in quick mode.
       const repeats = ctx.quick && c.repeatsQuick && !opts.repeats ? c.repeatsQuick : ctx.repeats;
-      for (let r = 0; r < repeats; r++) {
-        progress(`[${done}/${totalCases}] ${c.id} run ${r + 1}/${repeats} ... `);
-        try {
-          const before = cpuTicks();
-          const metrics = await scenario.runOnce(c, ctx);
-          const foreign = foreignCpuPercent(before, cpuTicks());
-          if (foreign !== undefined) metrics.foreign_cpu_percent = foreign;
-          runs.push(metrics);
-          progress(`${headline(metrics)}${foreign !== undefined && foreign > 10 ? `  (other processes used ${foreign.toFixed(0)}% of the CPUs)` : ''}\n`);
-        } catch (err) {
-          errors.push(String(err && err.message ? err.message : err).slice(0, 2000));
-          progress(`FAILED: ${errors[errors.length - 1].split('\n').slice(0, 2).join(' ')}\n`);
-          if (errors.length >= 2 && runs.length === 0) break; // a case that fails twice in a row will not recover
-        }
-      }
-      const { runOnce, ...meta } = c; void runOnce;
-      results.cases[c.id] = { ...meta, scenario: scenario.name, runId, runs, summary: summarize(runs), errors };
-      progress(`    ${c.id}: ${runs.length}/${repeats} runs in ${fmtDuration(Date.now() - caseStart)}\n`);
+      active.push({ scenario, c, repeats, runs: [], errors: [], ms: 0 });
     }
+  }
+  // Interleaved rounds: round r runs every case once, so that run r of a case and run r of its baseline
+  // were measured minutes apart at most, under the same placement of the vCPUs; the report compares them
+  // as paired ratios. A placement probe (cache-line ping-pong between CPU 0 and CPU 1) opens each round.
+  results.rounds = [];
+  const maxRepeats = Math.max(0, ...active.map((a) => a.repeats));
+  for (let round = 0; round < maxRepeats; round++) {
+    const pingPongNs = await placement.probe(child.PIN);
+    results.rounds.push({ round, pingPongNs, placement: placement.placementOf(pingPongNs), pinned: child.PIN });
+    progress(`round ${round + 1}/${maxRepeats}: CPU 0 <-> CPU 1 round trip ${pingPongNs === undefined ? '?' : `${Math.round(pingPongNs)} ns`} (${placement.placementOf(pingPongNs)})\n`);
+    let index = 0;
+    for (const entry of active) {
+      index++;
+      const { scenario, c } = entry;
+      if (round >= entry.repeats) continue;
+      if (entry.errors.length >= 2 && entry.runs.length === 0) continue; // failed twice in a row: will not recover
+      progress(`[${index}/${active.length}] ${c.id} run ${round + 1}/${entry.repeats} ... `);
+      const caseStart = Date.now();
+      try {
+        const before = cpuTicks();
+        const metrics = await scenario.runOnce(c, ctx);
+        const foreign = foreignCpuPercent(before, cpuTicks());
+        if (foreign !== undefined) metrics.foreign_cpu_percent = foreign;
+        metrics.round = round;
+        entry.runs.push(metrics);
+        progress(`${headline(metrics)}${foreign !== undefined && foreign > 10 ? `  (other processes used ${foreign.toFixed(0)}% of the CPUs)` : ''}\n`);
+      } catch (err) {
+        entry.errors.push(String(err && err.message ? err.message : err).slice(0, 2000));
+        progress(`FAILED: ${entry.errors[entry.errors.length - 1].split('\n').slice(0, 2).join(' ')}\n`);
+      }
+      entry.ms += Date.now() - caseStart;
+    }
+  }
+  for (const { scenario, c, runs, errors } of active) {
+    const { runOnce, ...meta } = c; void runOnce;
+    results.cases[c.id] = { ...meta, scenario: scenario.name, runId, runs, summary: summarize(runs.map(({ round, ...m }) => { void round; return m; })), errors };
   }
   results.runIds = [...new Set(Object.values(results.cases).map((c) => c.runId))].sort();
   results.elapsedMs = Date.now() - started;

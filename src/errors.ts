@@ -27,12 +27,17 @@ export type ShmRingErrorCode =
   | 'NOT_A_RING'
   | 'PRODUCER_ALIVE'
   | 'PRODUCER_DIED'
+  | 'PRODUCER_ABORTED'
   | 'MESSAGE_TOO_LARGE'
   | 'NO_FREE_SLOT'
   | 'CONSUMER_EVICTED'
   | 'TIMEOUT'
-  | 'ABORTED'
-  | 'INIT_TIMEOUT';
+  | 'INIT_TIMEOUT'
+  // values the default codec cannot carry
+  | 'UNSUPPORTED_VALUE'
+  | 'TOO_DEEP'
+  // misuse that only shows at run time
+  | 'CONFLICTING_READERS';
 
 export interface ShmRingErrorOptions {
   /** errno number of the failed system call, if one failed. */
@@ -64,6 +69,57 @@ export class ShmRingError extends Error {
   }
 }
 
+/**
+ * The error an aborted wait rejects with, shaped as Node core's own (`events.once`, `timers/promises`,
+ * `fs` with a signal): name 'AbortError', code 'ABORT_ERR', and the signal's reason as `cause`.
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR' as const;
+  /** The ring whose wait was aborted, when there is one. */
+  readonly segment?: string;
+
+  constructor(message = 'The operation was aborted', options: { cause?: unknown; segment?: string } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'AbortError';
+    if (options.segment !== undefined) this.segment = options.segment;
+  }
+}
+
+/** Node core's codes for argument errors; the classes stay TypeError/RangeError, as Node's own do. */
+export type ArgumentErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
+
+function withCode<E extends Error>(error: E, code: ArgumentErrorCode): E & { code: ArgumentErrorCode } {
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  return error as E & { code: ArgumentErrorCode };
+}
+
+/** A value of the wrong type (TypeError, ERR_INVALID_ARG_TYPE). */
+export function invalidArgType(message: string): TypeError & { code: ArgumentErrorCode } {
+  return withCode(new TypeError(message), 'ERR_INVALID_ARG_TYPE');
+}
+
+/**
+ * A value of the right type that breaks a rule, e.g. a misspelled option or a malformed name
+ * (ERR_INVALID_ARG_VALUE; a TypeError, or a RangeError for a value outside a set of choices, as in Node).
+ */
+export function invalidArgValue(message: string, kind: 'type' | 'range' = 'type'): (TypeError | RangeError) & { code: ArgumentErrorCode } {
+  return withCode(kind === 'range' ? new RangeError(message) : new TypeError(message), 'ERR_INVALID_ARG_VALUE');
+}
+
+/** A number outside its range, or a value outside its set of choices (RangeError, ERR_OUT_OF_RANGE). */
+export function outOfRange(message: string): RangeError & { code: ArgumentErrorCode } {
+  return withCode(new RangeError(message), 'ERR_OUT_OF_RANGE');
+}
+
+/** Longest string quoted whole in an error message; longer ones are cut (a message is not a data dump). */
+const MAX_QUOTED_LENGTH = 64;
+
+/** A string as JSON for an error message, cut to MAX_QUOTED_LENGTH characters with its full length stated. */
+export function quote(value: string): string {
+  if (value.length <= MAX_QUOTED_LENGTH) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, MAX_QUOTED_LENGTH))}... (${value.length} characters)`;
+}
+
 export function isShmRingError(value: unknown, code?: ShmRingErrorCode): value is ShmRingError {
   return value instanceof ShmRingError && (code === undefined || value.code === code);
 }
@@ -86,9 +142,9 @@ export interface SystemErrorContext {
   size?: number;
 }
 
-/** Bytes, as a person reads them: 512 B, 3.2 MB, 24 GB. */
+/** Bytes, as a person reads them, in powers of 1024 and labelled so: 512 B, 3.2 MiB, 24 GiB. */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) {
@@ -120,6 +176,27 @@ function describeOwner(segment: string): string {
   }
 }
 
+/**
+ * What access a user of the ring needs, and how to grant it. A consumer writes its slot (its position,
+ * for the producer to see), so it opens the segment read-write: read permission alone (e.g. 0o644) is
+ * not enough to join.
+ */
+function accessAdvice(segment: string): string {
+  let mode: number | undefined;
+  try {
+    mode = fs.statSync(`${SHM_DIRECTORY}${segment}`).mode & 0o777;
+  } catch {
+    mode = undefined;
+  }
+  const readOnlyForOthers = mode !== undefined && (mode & 0o044) !== 0 && (mode & 0o022) === 0;
+  return (
+    (readOnlyForOthers ? `Mode ${mode!.toString(8).padStart(4, '0')} lets other users read the file but not join the ring as tethered consumers: ` : '') +
+    'a tethered consumer needs read AND write permission (it records its position in the ring); with read permission ' +
+    'alone, only an untethered consumer (`{ tethered: false }`) can join. Run as the owner, or have the producer ' +
+    'create the ring with `mode: 0o660` and a `gid` both users share (or `mode: 0o666`)'
+  );
+}
+
 function errnoName(errno: number | undefined, code: string | undefined): string {
   if (code !== undefined && /^E[A-Z0-9]+$/.test(code)) return code;
   if (errno === undefined) return 'UNKNOWN';
@@ -146,23 +223,25 @@ const HINTS: Record<string, HintEntry> = {
     summary: (c) => `segment ${c.segment} already exists`,
     hint: (c) =>
       `another producer may be running, or an old one exited without removing it. Inspect it with ` +
-      `\`npx shmring inspect ${c.segment}\` or \`ls -l ${SHM_DIRECTORY}${c.segment}\`; remove it with ` +
-      `\`npx shmring rm ${c.segment}\` if nothing uses it`,
+      `\`npx shmring inspect ${c.segment}\`; remove it with \`npx shmring rm ${c.segment}\` if nothing uses it ` +
+      '(`npx shmring gc` removes every ring dead processes left)',
   },
   ENOENT: {
     code: 'SEGMENT_NOT_FOUND',
     summary: (c) => `segment ${c.segment} does not exist`,
-    hint: () => `the producer may not have created it yet, or has closed it; list segments with \`ls ${SHM_DIRECTORY}\``,
+    hint: () =>
+      'the producer may not have created it yet, or has closed it; list rings with `npx shmring ls`, or wait for ' +
+      'the ring with `await Consumer.connect(name, { timeout })`',
   },
   EACCES: {
     code: 'PERMISSION_DENIED',
     summary: (c) => `permission denied for segment ${c.segment}`,
-    hint: (c) => `${describeOwner(c.segment)}. Run as the owner, or have the producer create it with a wider \`mode\` (and \`gid\`)`,
+    hint: (c) => `${describeOwner(c.segment)}. ${accessAdvice(c.segment)}`,
   },
   EPERM: {
     code: 'PERMISSION_DENIED',
     summary: (c) => `operation not permitted on segment ${c.segment}`,
-    hint: (c) => `${describeOwner(c.segment)}. Run as the owner, or have the producer create it with a wider \`mode\` (and \`gid\`)`,
+    hint: (c) => `${describeOwner(c.segment)}. ${accessAdvice(c.segment)}`,
   },
   ENOSPC: {
     code: 'NO_SPACE',
@@ -173,9 +252,9 @@ const HINTS: Record<string, HintEntry> = {
       const have = stats
         ? `${SHM_DIRECTORY} has ${formatBytes(stats.freeBytes)} free of ${formatBytes(stats.totalBytes)}`
         : `${SHM_DIRECTORY} is full`;
-      return `${have} and ${asked}. Remove unused segments (\`ls -l ${SHM_DIRECTORY}\`), grow it with ` +
+      return `${have} and ${asked}. Remove what dead processes left (\`npx shmring gc\`; \`npx shmring ls\` lists every ring), grow it with ` +
         `\`mount -o remount,size=... ${SHM_DIRECTORY}\`, or in Docker run with \`--shm-size\` ` +
-        '(the default is 64 MB), or ask for a smaller ring';
+        '(the default is 64 MiB), or ask for a smaller ring';
     },
   },
   EFBIG: {

@@ -62,7 +62,10 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
  */
 function spawnRole(script, role, params, options = {}) {
   const args = [...(options.nodeArgs || []), script, role, JSON.stringify(params)];
-  const child = spawn(options.command || process.execPath, options.command ? options.args : args, {
+  // A pinned role: `taskset -c N node [nodeArgs] script role params` (see pinned()).
+  const command = options.command === 'taskset' ? 'taskset' : options.command || process.execPath;
+  const commandArgs = options.command === 'taskset' ? [...options.args, script, role, JSON.stringify(params)] : options.command ? options.args : args;
+  const child = spawn(command, commandArgs, {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...(options.env || {}) },
   });
@@ -108,6 +111,20 @@ function withTimeout(promise, ms, what) {
 }
 
 /**
+ * Pins participants to CPUs where the machine allows (taskset, 2+ CPUs, SHMRING_BENCH_PIN not 0): the
+ * first (the producer or server) on CPU 0, the others on CPU 1, so two processes never share a CPU and
+ * every run has the same placement relative to the host's vCPUs.
+ */
+const PIN = process.env.SHMRING_BENCH_PIN !== '0' && require('os').cpus().length >= 2 && (() => {
+  try { require('child_process').execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' }); return true; } catch { return false; }
+})();
+
+function pinned(options = {}, cpu) {
+  if (!PIN || options.command) return options;
+  return { ...options, command: 'taskset', args: ['-c', String(cpu), process.execPath, ...(options.nodeArgs || [])] };
+}
+
+/**
  * Runs one measurement: spawns `specs` in order (each waits for READY before the next starts, so a
  * producer can create its ring before consumers open it, or a server can listen before clients
  * connect), then sends GO to all non-trigger participants and finally to the `trigger` ones (the
@@ -118,8 +135,8 @@ async function runProcesses(specs, { timeoutMs = 60000 } = {}) {
   const handles = [];
   try {
     const work = (async () => {
-      for (const spec of specs) {
-        const h = spawnRole(spec.script, spec.role, spec.params, spec.options);
+      for (const [index, spec] of specs.entries()) {
+        const h = spawnRole(spec.script, spec.role, spec.params, pinned(spec.options, index === 0 ? 0 : 1));
         handles.push(h);
         await Promise.race([h.ready, h.result]);
       }
@@ -153,4 +170,4 @@ function runCommand(command, args, { timeoutMs = 60000 } = {}) {
   });
 }
 
-module.exports = { trackSegment, spawnRole, runProcesses, runCommand, uniqueSegmentName, uniqueSocketPath, releaseResources, killAll };
+module.exports = { PIN, trackSegment, spawnRole, runProcesses, runCommand, uniqueSegmentName, uniqueSocketPath, releaseResources, killAll };

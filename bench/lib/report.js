@@ -7,6 +7,9 @@ const TRANSPORTS = [
   ['shmring', 'shmring'],
   ['shmring-spin', 'shmring (spin consumer)'],
   ['shmring-corked', 'shmring (corked, 1 024 per batch)'],
+  ['shmring-batch', 'shmring batch path (sendBytesBatch 256 + poll)'],
+  ['shmring-batch-msgpackr', 'shmring batch path, msgpackr codec'],
+  ['shmring-alone', 'shmring producer, no consumer'],
   ['uds-naive', 'UDS naive'],
   ['uds-batched', 'UDS batched'],
   ['ipc', 'child_process IPC'],
@@ -74,7 +77,62 @@ function table(header, rows) {
 }
 
 function tputId(results, transport, payload, consumers = 1) {
-  return caseId(results, (c) => (c.group === 'throughput' || c.group === 'throughput-spin' || c.group === 'throughput-corked') && c.transport === transport && c.payload === payload && (c.consumers || 1) === consumers);
+  const groups = ['throughput', 'throughput-spin', 'throughput-corked', 'throughput-batch', 'throughput-alone'];
+  return caseId(results, (c) => groups.includes(c.group) && c.transport === transport && c.payload === payload && (transport === 'shmring-alone' || (c.consumers || 1) === consumers));
+}
+
+/**
+ * The ratio a/b of `metric` per round (run r of case a against run r of case b, measured in the same
+ * interleaved round), summarised: median, min, max, and the spread (max - min) / median.
+ */
+function paired(results, idA, idB, metric) {
+  const a = idA && results.cases[idA];
+  const b = idB && results.cases[idB];
+  if (!a || !b) return undefined;
+  const ratios = [];
+  for (const run of a.runs) {
+    const other = b.runs.find((r) => r.round !== undefined && r.round === run.round);
+    if (other && other[metric] > 0 && run[metric] !== undefined) ratios.push(run[metric] / other[metric]);
+  }
+  if (ratios.length === 0) return undefined;
+  ratios.sort((x, y) => x - y);
+  const median = ratios.length % 2 ? ratios[ratios.length >> 1] : (ratios[ratios.length / 2 - 1] + ratios[ratios.length / 2]) / 2;
+  return { median, min: ratios[0], max: ratios[ratios.length - 1], n: ratios.length, spread: (ratios[ratios.length - 1] - ratios[0]) / median };
+}
+
+/** Goal verdicts of issue 14, each a median of paired ratios from the interleaved rounds. */
+function pairedGoals(results) {
+  const rows = [];
+  const fmt = (p, percent) => (percent ? `${sig(p.median * 100)}% (${sig(p.min * 100)}–${sig(p.max * 100)}%)` : `${sig(p.median)}× (${sig(p.min)}–${sig(p.max)})`);
+  const add = (goal, idA, idB, metric, target, test, percent = false) => {
+    const p = paired(results, idA, idB, metric);
+    if (!p) { rows.push([goal, '–', target, 'not measured']); return; }
+    const wide = p.spread > 0.3;
+    const verdict = test(p.median) ? 'met' : '**NOT met**';
+    rows.push([goal, `${fmt(p, percent)}, n=${p.n}${wide ? ' ⚠ spread ' + sig(p.spread * 100) + '%' : ''}`, target, wide ? `${verdict} (spread > 30%: rerun)` : verdict]);
+  };
+  const batch64 = tputId(results, 'shmring-batch', 'raw64');
+  const udsB64 = tputId(results, 'uds-batched', 'raw64');
+  const c64 = tputId(results, 'c-ring', 'raw64');
+  add('batch path 64 B vs batched UDS (msg/s)', batch64, udsB64, 'msgs_per_s', '≥ 1.5×', (r) => r >= 1.5);
+  add('batch path 64 B vs C ring (msg/s)', batch64, c64, 'msgs_per_s', '≥ 60%', (r) => r >= 0.6, true);
+  add('batch path 64 B producer CPU per message vs batched UDS', batch64, udsB64, 'prod_cpu_s_per_M', '≤ 1×', (r) => r <= 1);
+  add('batch path 64 B consumer CPU per message vs batched UDS', batch64, udsB64, 'cons_cpu_s_per_M', '≤ 1×', (r) => r <= 1);
+  add('default path 64 B vs naive UDS (msg/s)', tputId(results, 'shmring', 'raw64'), tputId(results, 'uds-naive', 'raw64'), 'msgs_per_s', '≥ 10×', (r) => r >= 10);
+  add('default path 64 B vs the same producer with no consumer', tputId(results, 'shmring', 'raw64'), tputId(results, 'shmring-alone', 'raw64'), 'msgs_per_s', '≥ 50%', (r) => r >= 0.5, true);
+  add('batch path 1 KiB vs batched UDS (bytes/s)', tputId(results, 'shmring-batch', 'raw1k'), tputId(results, 'uds-batched', 'raw1k'), 'bytes_per_s', '≥ 1.5×', (r) => r >= 1.5);
+  add('batch path 1 KiB vs C ring (bytes/s)', tputId(results, 'shmring-batch', 'raw1k'), tputId(results, 'c-ring', 'raw1k'), 'bytes_per_s', '≥ 80%', (r) => r >= 0.8, true);
+  add('16 KiB frames (claim/commit) vs C ring 16 KiB (bytes/s)', tputId(results, 'shmring', 'f32'), tputId(results, 'c-ring', 'raw16k'), 'bytes_per_s', '≥ 80%', (r) => r >= 0.8, true);
+  add('objects, batch path with msgpackr vs batched UDS (same codec: @msgpack/msgpack) (msg/s)', tputId(results, 'shmring-batch-msgpackr', 'obj'), tputId(results, 'uds-batched', 'obj'), 'msgs_per_s', 'for information', () => true);
+  add('objects, batch path vs batched UDS (msg/s)', tputId(results, 'shmring-batch', 'obj'), tputId(results, 'uds-batched', 'obj'), 'msgs_per_s', '≥ 1×', (r) => r >= 1);
+  add('objects, batch path producer CPU per message vs batched UDS', tputId(results, 'shmring-batch', 'obj'), tputId(results, 'uds-batched', 'obj'), 'prod_cpu_s_per_M', '≤ 1×', (r) => r <= 1);
+  add('objects, batch path consumer CPU per message vs batched UDS', tputId(results, 'shmring-batch', 'obj'), tputId(results, 'uds-batched', 'obj'), 'cons_cpu_s_per_M', '≤ 1×', (r) => r <= 1);
+  add('default consumer at 10 000 msg/s: p50 vs UDS', latId(results, 'shmring', 'event-loop'), latId(results, 'uds', 'paced'), 'p50_us', '≤ 1×', (r) => r <= 1);
+  add('default consumer at 10 000 msg/s: p99 vs UDS', latId(results, 'shmring', 'event-loop'), latId(results, 'uds', 'paced'), 'p99_us', '≤ 1×', (r) => r <= 1);
+  add('default consumer at 1 000 msg/s: p50 vs UDS', latId(results, 'shmring', 'low-rate'), latId(results, 'uds', 'low-rate'), 'p50_us', '≤ 1×', (r) => r <= 1);
+  add('default consumer at 1 000 msg/s: p99 vs UDS', latId(results, 'shmring', 'low-rate'), latId(results, 'uds', 'low-rate'), 'p99_us', '≤ 1×', (r) => r <= 1);
+  add('spin consumer one-way p50 vs C ping-pong', latId(results, 'shmring', 'spin'), latId(results, 'c-ring', 'pingpong'), 'p50_us', '≤ 2×', (r) => r <= 2);
+  return rows;
 }
 
 function latId(results, transport, mode) {
@@ -226,6 +284,19 @@ function buildReport(results) {
   out.push(table(['Goal', 'Measured', 'Target', 'Verdict'], gs.map((g) => [g.goal, g.measured, g.target, g.verdict === 'met' ? 'met' : g.verdict === 'NOT met' ? '**NOT met**' : g.verdict])));
   out.push('');
 
+  if (results.rounds && results.rounds.length) {
+    out.push('## Goals (issue 14), as medians of paired ratios');
+    out.push('');
+    out.push(`Each ratio pairs run r of a case with run r of its baseline: the cases ran interleaved, one run of each per round, ${results.rounds.length} rounds. ` +
+      `Processes ${results.rounds[0].pinned ? 'pinned with taskset: producer (or server) on CPU 0, consumers on CPU 1' : 'not pinned'}. ` +
+      'Placement per round (cache-line round trip CPU 0 ↔ CPU 1): ' +
+      results.rounds.map((r) => `${r.round + 1}: ${r.pingPongNs === undefined ? '?' : `${Math.round(r.pingPongNs)} ns`} (${r.placement})`).join('; ') + '. ' +
+      'A ratio whose spread over the rounds exceeds 30% is marked ⚠ and must be rerun before it is quoted.');
+    out.push('');
+    out.push(table(['Goal', 'Median paired ratio (min–max)', 'Target', 'Verdict'], pairedGoals(results)));
+    out.push('');
+  }
+
   const notes = whyNotes(results, gs);
   if (notes.length) {
     out.push('Why goals are not met (derived from this run\'s own figures):');
@@ -358,6 +429,9 @@ function buildReport(results) {
     out.push('');
   }
 
+  const pino = Object.values(results.cases).find((c) => c.group === 'pino');
+  if (pino) out.push(...require('../scenarios/pino').reportLines(results, pino, { table, cell, stat, rate }));
+
   const skipped = Object.entries(results.skipped || {});
   const failed = Object.values(results.cases).filter((c) => c.errors && c.errors.length);
   if (skipped.length || failed.length) {
@@ -370,4 +444,4 @@ function buildReport(results) {
   return `${out.join('\n')}\n`;
 }
 
-module.exports = { buildReport, goals, stat, tputId, latId, TRANSPORTS, PAYLOAD_ORDER };
+module.exports = { buildReport, goals, pairedGoals, paired, stat, tputId, latId, TRANSPORTS, PAYLOAD_ORDER };

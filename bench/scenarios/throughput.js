@@ -22,6 +22,124 @@ const { main, ready, nowNs, cpuSeconds } = require('../lib/role');
 const DIST = path.join(__dirname, '..', '..', 'dist');
 const WAIT_SLICE_MS = 1000; // every blocking wait is bounded; the overall run is bounded by the harness
 
+/**
+ * The batch path (issue 14): sendBytesBatch / sendBatch of `batchSize` messages per call, one publish
+ * each; the consumer reads with poll() (raw) or drain() (objects). Same warm-up, markers and timing.
+ */
+function codecOption(codecName) {
+  if (codecName !== 'msgpackr') return {};
+  const { Packr } = require('msgpackr');
+  const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+  return { codec: { encode: (value) => packr.pack(value), decode: (bytes) => packr.unpack(bytes) } };
+}
+
+async function batchProducer({ name, capacity, payload, durationMs, warmupMs, consumers, batchSize, codec }) {
+  const { Producer } = require(DIST);
+  const def = PAYLOADS[payload];
+  const p = Producer.create(name, { capacity, maxConsumers: Math.max(4, consumers), ...codecOption(codec) });
+  try {
+    const raw = def.kind === 'raw';
+    const list = raw ? Array.from({ length: batchSize }, () => new Uint8Array(def.size).fill(0xab)) : new Array(batchSize);
+    const sendAll = (count, giveUp) => {
+      let done = 0;
+      let stalls = 0;
+      while (done < count) {
+        const part = done === 0 && count === list.length ? list : list.slice(done, count);
+        const n = raw ? p.sendBytesBatch(part) : p.sendBatch(part);
+        done += n;
+        if (done < count) {
+          stalls++;
+          const next = list[done];
+          while (!(raw ? p.sendBytesSync(next, WAIT_SLICE_MS) : p.sendSync(next, WAIT_SLICE_MS))) if (nowNs() > giveUp) throw new Error('consumers stopped reading');
+          done++;
+        }
+      }
+      return stalls;
+    };
+    const fill = (first) => {
+      for (let i = 0; i < batchSize; i++) {
+        const n = first + i;
+        if (raw) { const b = list[i]; b[0] = n; b[1] = n >>> 8; b[2] = n >>> 16; b[3] = n >>> 24; } else list[i] = telemetry(n);
+      }
+    };
+    const marker = (value) => { const giveUp = nowNs() + 20e9; while (!(raw ? p.sendBytesSync(value, WAIT_SLICE_MS) : p.sendSync(value, WAIT_SLICE_MS))) if (nowNs() > giveUp) throw new Error('consumers stopped reading'); };
+    await ready();
+    let end = nowNs() + warmupMs * 1e6;
+    for (let sent = 0; nowNs() < end; sent += batchSize) { fill(sent); sendAll(batchSize, end + 20e9); }
+    marker(raw ? new Uint8Array(2) : 'start');
+    const cpu0 = process.cpuUsage();
+    const t0 = nowNs();
+    end = t0 + durationMs * 1e6;
+    let sent = 0;
+    let stalls = 0;
+    while (nowNs() < end) { fill(sent); stalls += sendAll(batchSize, end + 20e9); sent += batchSize; }
+    marker(raw ? Uint8Array.of(0xee) : null);
+    const prodCpuS = cpuSeconds(cpu0);
+    return { t0, sent, prodCpuS, stalls, wakes: (p.stats || {}).wakesSent };
+  } finally {
+    p.close();
+  }
+}
+
+async function batchConsumer({ name, payload, durationMs, codec }) {
+  const { Consumer } = require(DIST);
+  const def = PAYLOADS[payload];
+  const k = Consumer.open(name, { tethered: true, from: 'next', ...codecOption(codec) });
+  try {
+    const size = def.size || 1;
+    const local = new Uint8Array(Math.max(4, size));
+    const localWords = new Int32Array(local.buffer);
+    let ringBytes = null;
+    let ringWords = null;
+    await ready();
+    const giveUp = nowNs() + (durationMs + 30000) * 1e6;
+    let cpu0 = process.cpuUsage();
+    let messages = 0;
+    let bytes = 0;
+    let sequenceErrors = 0;
+    let checksum = 0;
+    let done = false;
+    if (def.kind === 'obj') {
+      const onValue = (v) => {
+        if (v === null) { done = true; return; }
+        if (v === 'start') { messages = 0; cpu0 = process.cpuUsage(); return; }
+        checksum += v.tags.core;
+        messages++;
+      };
+      while (!done) {
+        if (k.drain(onValue) > 0) continue;
+        const v = k.receiveSync(WAIT_SLICE_MS);
+        if (v === undefined) { if (k.ended || nowNs() > giveUp) throw new Error('no end marker'); continue; }
+        onValue(v);
+      }
+    } else {
+      const onMessage = (ring, offset, length) => {
+        if (done) return;
+        if (length === 2) { messages = 0; bytes = 0; sequenceErrors = 0; cpu0 = process.cpuUsage(); return; }
+        if (length !== size) { done = true; return; }
+        // The same work as the C reference: copy the payload out of the ring, without allocating (payloads
+        // are 16-byte aligned, so whole 32-bit words; a 16 B..1 KiB payload is a multiple of 4).
+        if (ring !== ringBytes) { ringBytes = ring; ringWords = new Int32Array(ring.buffer, ring.byteOffset, ring.byteLength >> 2); }
+        const from = offset >> 2;
+        for (let i = 0, n = length >> 2; i < n; i++) localWords[i] = ringWords[from + i];
+        if ((local[0] | (local[1] << 8) | (local[2] << 16) | (local[3] << 24)) >>> 0 !== messages >>> 0) sequenceErrors++;
+        messages++;
+        bytes += length;
+      };
+      while (!done) {
+        if (k.poll(onMessage) > 0) continue;
+        const m = k.receiveBytesSync(WAIT_SLICE_MS);
+        if (m === undefined) { if (k.ended || nowNs() > giveUp) throw new Error('no end marker'); continue; }
+        onMessage(m, 0, m.length);
+      }
+    }
+    const tEnd = nowNs();
+    return { tEnd, messages, bytes, sequenceErrors, consCpuS: cpuSeconds(cpu0), checksum };
+  } finally {
+    k.close();
+  }
+}
+
 async function producer({ name, capacity, payload, durationMs, warmupMs, maxMessages, consumers, batch = 0 }) {
   const { Producer } = require(DIST);
   const def = PAYLOADS[payload];
@@ -88,11 +206,12 @@ async function producer({ name, capacity, payload, durationMs, warmupMs, maxMess
       sent++;
     }
     if (batch > 0) p.uncork();
+    const tSendEnd = nowNs();
     // End marker: a 1-byte raw message (or `null` for objects), which no measured message is.
     if (def.kind === 'obj') { while (!p.sendSync(null, WAIT_SLICE_MS)) if (nowNs() > giveUp) break; } else { while (!p.sendBytesSync(Uint8Array.of(0xee), WAIT_SLICE_MS)) if (nowNs() > giveUp) break; }
     const prodCpuS = cpuSeconds(cpu0);
     const stats = p.stats || {};
-    return { t0, sent, prodCpuS, stalls, wakes: stats.wakesSent };
+    return { t0, tSendEnd, sent, prodCpuS, stalls, wakes: stats.wakesSent };
   } finally {
     p.close();
   }
@@ -151,6 +270,15 @@ async function consumer({ name, payload, durationMs, wait = 'spin-then-sleep' })
   }
 }
 
+function msgpackrInstalled() {
+  try {
+    require.resolve('msgpackr');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function libraryAvailable() {
   try {
     const lib = require(DIST);
@@ -169,8 +297,17 @@ module.exports = {
     const payloads = ['raw16', 'raw64', 'raw1k', 'raw16k', 'obj', 'f32'];
     const cases = payloads.map((payload) => ({ id: `shmring.tput.${payload}`, group: 'throughput', transport: 'shmring', payload, consumers: 1 }));
     cases.push({ id: 'shmring.tput.raw64.spin', group: 'throughput-spin', transport: 'shmring-spin', payload: 'raw64', consumers: 1, wait: 'spin' });
+    // The same producer with no consumer attached: what the default path could reach if publishing cost
+    // nothing (issue 14: the default path should reach half of it).
+    cases.push({ id: 'shmring.tput.raw64.alone', group: 'throughput-alone', transport: 'shmring-alone', payload: 'raw64', consumers: 0 });
     for (const payload of ['raw16', 'raw64', 'obj']) {
       cases.push({ id: `shmring.tput.${payload}.corked`, group: 'throughput-corked', transport: 'shmring-corked', payload, consumers: 1, batch: 1024 });
+    }
+    for (const payload of ['raw16', 'raw64', 'raw1k', 'obj']) {
+      cases.push({ id: `shmring.tput.${payload}.batch`, group: 'throughput-batch', transport: 'shmring-batch', payload, consumers: 1, batchSize: 256 });
+    }
+    if (msgpackrInstalled()) {
+      cases.push({ id: 'shmring.tput.obj.batch.msgpackr', group: 'throughput-batch', transport: 'shmring-batch-msgpackr', payload: 'obj', consumers: 1, batchSize: 256, codec: 'msgpackr' });
     }
     for (const n of [2, 4]) cases.push({ id: `shmring.fanout${n}.raw64`, group: 'fanout', transport: 'shmring', payload: 'raw64', consumers: n });
     if (!opts.quick) cases.push({ id: 'shmring.fanout2.obj', group: 'fanout', transport: 'shmring', payload: 'obj', consumers: 2 });
@@ -178,6 +315,21 @@ module.exports = {
   },
   async runOnce(c, ctx) {
     const name = ctx.uniqueSegmentName('tput');
+    if (c.consumers === 0) {
+      const [prod] = await ctx.runProcesses([
+        { script: __filename, role: 'producer', params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, maxMessages: 100e6, consumers: 0 }, trigger: true },
+      ], { timeoutMs: ctx.runTimeoutMs });
+      const seconds = (prod.tSendEnd - prod.t0) / 1e9;
+      return { msgs_per_s: prod.sent / seconds, bytes_per_s: (prod.sent * PAYLOADS[c.payload].size) / seconds, messages: prod.sent, seconds, prod_cpu_s_per_M: (prod.prodCpuS / prod.sent) * 1e6 };
+    }
+    if (c.batchSize) {
+      const [prod, ...cons] = await ctx.runProcesses([
+        { script: __filename, role: 'batchProducer', params: { name, capacity: ctx.capacity, payload: c.payload, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs, consumers: 1, batchSize: c.batchSize, codec: c.codec }, trigger: true },
+        { script: __filename, role: 'batchConsumer', params: { name, payload: c.payload, durationMs: ctx.tputMs, codec: c.codec } },
+      ], { timeoutMs: ctx.runTimeoutMs });
+      const metrics = ctx.throughputMetrics(prod, cons, c.payload);
+      return { ...metrics, producer_stalls: prod.stalls, ...(typeof prod.wakes === 'number' ? { wakes_per_msg: prod.wakes / metrics.messages } : {}) };
+    }
     const specs = [{
       script: __filename,
       role: 'producer',
@@ -195,4 +347,4 @@ module.exports = {
   },
 };
 
-if (require.main === module) main({ producer, consumer });
+if (require.main === module) main({ producer, consumer, batchProducer, batchConsumer });

@@ -5,7 +5,7 @@
 const { Consumer } = require('shmring');
 
 const [name, kind] = process.argv.slice(2);
-const consumer = Consumer.open(name, { tethered: kind !== 'slow', openTimeout: 5000 });
+let consumer; // joined in main(): Consumer.connect waits for the producer's ring without blocking
 let latencyMs = 0;
 
 function report(extra = {}) {
@@ -15,10 +15,13 @@ function report(extra = {}) {
 }
 let last = { received: 0, lost: 0 };
 
-const timer = setInterval(report, 250);
+let timer;
+let finished = false;
 
 function finish() {
-  if (consumer.isClosed) return;
+  // (Not consumer.isClosed: leaving a for await loop closes the consumer by itself.)
+  if (consumer === undefined || finished) return;
+  finished = true;
   report();
   clearInterval(timer);
   consumer.close();
@@ -28,7 +31,8 @@ function finish() {
 
 // SIGINT/SIGTERM: read what is already in the ring, then leave (the producer unlinks the segment).
 function drainAndLeave() {
-  if (consumer.isClosed) return;
+  if (consumer === undefined) process.exit(0);
+  if (finished) return;
   try {
     consumer.drain(() => {});
   } catch {
@@ -58,8 +62,14 @@ function fast() {
   });
 }
 
-process.send?.({ role: kind, ready: true });
-(kind === 'slow' ? slow() : fast()).then(finish, (error) => {
+async function main() {
+  consumer = await Consumer.connect(name, { tethered: kind !== 'slow', timeout: 5000 });
+  timer = setInterval(report, 250);
+  process.send?.({ role: kind, ready: true });
+  await (kind === 'slow' ? slow() : fast());
+}
+
+main().then(finish, (error) => {
   console.error(`consumer ${kind}: ${error.message}`);
   finish();
   process.exitCode = 1;

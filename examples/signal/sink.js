@@ -28,8 +28,12 @@ function handle(result) {
   peak = result.peak;
 }
 
+let finished = false;
+
 function finish() {
-  if (consumer.isClosed) return;
+  // (Not consumer.isClosed: leaving the for await loop below closes the consumer by itself.)
+  if (finished) return;
+  finished = true;
   clearInterval(timer);
   consumer.close();
   const summary = { role: 'sink', frames, lost, closed: true };
@@ -39,11 +43,11 @@ function finish() {
 }
 
 process.on('SIGINT', () => {
-  consumer.drain(handle);
+  if (!consumer.isClosed) consumer.drain(handle);
   finish();
 });
 process.on('SIGTERM', () => {
-  consumer.drain(handle);
+  if (!consumer.isClosed) consumer.drain(handle);
   finish();
 });
 

@@ -1,4 +1,5 @@
 /** Zero-copy sends: a record reserved in the ring, written in place, then committed or aborted. */
+import { outOfRange } from '../errors';
 
 /** What a claim needs from its producer. */
 export interface ClaimOwner {
@@ -32,7 +33,7 @@ export class Claim {
   commit(length = this.bytes.length): void {
     if (this.done) throw new Error('this claim was already committed or aborted');
     if (!Number.isInteger(length) || length < 0 || length > this.bytes.length) {
-      throw new RangeError(`commit length must be an integer in 0..${this.bytes.length}, got ${length}`);
+      throw outOfRange(`commit length must be an integer in 0..${this.bytes.length}, got ${length}`);
     }
     this.done = true;
     this.producer._commitClaim(length, this.bytes.length);

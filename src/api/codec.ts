@@ -1,10 +1,23 @@
 /**
- * Message codecs. The default is MessagePack (@msgpack/msgpack) with extension types so that typed
- * arrays come back as the same typed array, and Dates (MessagePack's timestamp extension) as Dates.
+ * Message codecs. The default is MessagePack (@msgpack/msgpack) carrying what structured clone
+ * (postMessage) carries, as themselves: plain objects and arrays, Map, Set, BigInt, Date, RegExp, typed
+ * arrays, DataView, ArrayBuffer, Error (name, message, stack, cause) and undefined, through the extension
+ * types of codec-extensions.ts. Anything else (functions, symbols, Promises, ...) is refused before
+ * anything is written: UNSUPPORTED_VALUE naming where it sits, TOO_DEEP for cycles and deep nesting.
  * A codec is pluggable: anything with encode/decode works, e.g. JSON or protobuf.
  */
-import { Decoder, Encoder, ExtData, ExtensionCodec } from '@msgpack/msgpack';
+import { Decoder, ExtensionCodec as MessagePackExtensionCodec } from '@msgpack/msgpack';
 import type { ExtensionCodecType } from '@msgpack/msgpack';
+import type { ExtensionCodecConstructor, ExtensionCodecLike } from './codec-types';
+import { ShmRingError } from '../errors';
+import { StructuredExtensionCodec } from './codec-extensions';
+import { Refused, StructuredEncoder, TooDeep } from './codec-encoder';
+import { MAX_ENCODE_DEPTH } from './codec-types';
+import { displayPath, explainDepth, pathTo } from './codec-path';
+
+export { TYPED_ARRAY_EXTENSIONS } from './codec-types';
+export type { ExtensionCodecLike, ExtensionCodecConstructor, ExtensionData } from './codec-types';
+export { MAX_ENCODE_DEPTH } from './codec-types';
 
 export interface Codec {
   /** Encodes a value. The result may be a view that is only valid until the next encode() call. */
@@ -17,89 +30,58 @@ export interface Codec {
   decode(bytes: Uint8Array): unknown;
 }
 
-type TypedArrayConstructor =
-  | Int8ArrayConstructor
-  | Uint8ArrayConstructor
-  | Uint8ClampedArrayConstructor
-  | Int16ArrayConstructor
-  | Uint16ArrayConstructor
-  | Int32ArrayConstructor
-  | Uint32ArrayConstructor
-  | Float32ArrayConstructor
-  | Float64ArrayConstructor
-  | BigInt64ArrayConstructor
-  | BigUint64ArrayConstructor;
-
-/**
- * MessagePack extension type numbers used for typed arrays (application range 0..127). Part of the wire
- * format: documented in docs/protocol.md. Uint8Array is not here: MessagePack's own `bin` carries it.
- * Element bytes are little-endian (every Linux platform Node supports).
- */
-export const TYPED_ARRAY_EXTENSIONS: ReadonlyArray<readonly [number, TypedArrayConstructor]> = [
-  [0x11, Int8Array],
-  [0x12, Uint8ClampedArray],
-  [0x13, Int16Array],
-  [0x14, Uint16Array],
-  [0x15, Int32Array],
-  [0x16, Uint32Array],
-  [0x17, Float32Array],
-  [0x18, Float64Array],
-  [0x19, BigInt64Array],
-  [0x1a, BigUint64Array],
-];
-
-/**
- * The typed-array extensions as one extension codec. @msgpack/msgpack asks the extension codec about
- * every object it encodes; registering ten extensions would mean ten calls per object (the root object of
- * every message included). This asks one question (is it an ArrayBufferView of a type we map?) and
- * leaves everything else, Dates among them, to the library's default codec.
- */
-class TypedArrayExtensionCodec implements ExtensionCodecType<undefined> {
-  private readonly typeOf = new Map<unknown, number>(TYPED_ARRAY_EXTENSIONS.map(([type, Ctor]) => [Ctor, type]));
-  private readonly ctorOf = new Map<number, TypedArrayConstructor>(TYPED_ARRAY_EXTENSIONS.map(([type, Ctor]) => [type, Ctor]));
-
-  tryToEncode(object: unknown, context: undefined): ExtData | null {
-    if (ArrayBuffer.isView(object)) {
-      // Exact constructor match: a Uint8ClampedArray is not an Int8Array, and subclasses keep their type.
-      const type = this.typeOf.get(object.constructor);
-      if (type !== undefined) return new ExtData(type, new Uint8Array(object.buffer, object.byteOffset, object.byteLength));
-    }
-    return ExtensionCodec.defaultCodec.tryToEncode(object, context);
-  }
-
-  decode(data: Uint8Array, type: number, context: undefined): unknown {
-    const Ctor = this.ctorOf.get(type);
-    if (Ctor === undefined) return ExtensionCodec.defaultCodec.decode(data, type, context);
-    if (data.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) {
-      throw new RangeError(`a ${Ctor.name} extension of ${data.byteLength} bytes is not a whole number of elements`);
-    }
-    // Copy: `data` points into the message (unaligned, and reused after decode returns).
-    const copy = data.slice();
-    return new Ctor(copy.buffer, 0, copy.byteLength / Ctor.BYTES_PER_ELEMENT);
-  }
-}
-
 export interface MessagePackCodecOptions {
   /**
-   * Extension codec to use instead of the built-in typed-array one (Dates keep working: MessagePack's
-   * timestamp extension is built into every ExtensionCodec). Default: typed arrays as TYPED_ARRAY_EXTENSIONS.
+   * An extension codec for your own types, asked before the built-in ones when encoding an object that
+   * is not a plain object or array, and decoding every extension type outside shmring's 0x01..0x1f
+   * (use 0x20..0x7f). Default: none (the built-in types of docs/protocol.md only).
    */
-  extensionCodec?: ExtensionCodecType<undefined>;
+  extensionCodec?: ExtensionCodecLike;
 }
 
-/** The default codec: MessagePack with typed-array and Date round trips. One encoder/decoder reused. */
+/** The default codec: MessagePack with the structured-clone types. One encoder/decoder reused. */
 export function createMessagePackCodec(options: MessagePackCodecOptions = {}): Codec {
-  const extensionCodec = options.extensionCodec ?? new TypedArrayExtensionCodec();
-  const encoder = new Encoder({ extensionCodec });
+  const extensionCodec = new StructuredExtensionCodec(options.extensionCodec as ExtensionCodecType<undefined> | undefined);
+  const encoder = new StructuredEncoder(extensionCodec);
   const decoder = new CopyingDecoder({ extensionCodec });
   return {
-    encode: (value) => encoder.encodeSharedRef(value),
+    encode: (value) => {
+      try {
+        return encoder.encodeSharedRef(value);
+      } catch (error) {
+        throw codecError(value, error);
+      }
+    },
     decode: copiesBinary
       ? (bytes) => decoder.decode(bytes)
       : // Fallback for a @msgpack/msgpack without decodeBinary: decode from a private copy (slower: a
         // fresh ArrayBuffer per message costs more than the decode of a small object).
         (bytes) => decoder.decode(bytes.slice()),
   };
+}
+
+/** The coded error for a value the encoder refused (the path is looked for only now, off the fast path). */
+function codecError(message: unknown, error: unknown): unknown {
+  if (error instanceof Refused) {
+    const path = displayPath(pathTo(message, error.value, MAX_ENCODE_DEPTH) ?? '?');
+    return new ShmRingError('UNSUPPORTED_VALUE', `cannot send ${error.why} at ${path}: the codec carries what structured clone carries`, {
+      hint:
+        'Send plain data: objects, arrays, strings, numbers, booleans, null, undefined, BigInt, Date, RegExp, ' +
+        'Map, Set, Error, typed arrays, DataView, ArrayBuffer (see "Values" in docs/api.md); convert the rest first.',
+    });
+  }
+  if (error instanceof TooDeep) {
+    const { path, cycleTo } = explainDepth(message, MAX_ENCODE_DEPTH);
+    const where = cycleTo !== undefined
+      ? `${displayPath(path)} refers back to ${displayPath(cycleTo)} (a cycle)`
+      : `it nests deeper than ${MAX_ENCODE_DEPTH} levels at ${displayPath(path)}`;
+    return new ShmRingError('TOO_DEEP', `cannot send the message: ${where}`, {
+      hint: cycleTo !== undefined
+        ? 'A message is a tree: break the cycle (e.g. send ids instead of references).'
+        : `Flatten the message; at most ${MAX_ENCODE_DEPTH} levels of nesting are encoded.`,
+    });
+  }
+  return error;
 }
 
 /**
@@ -121,4 +103,5 @@ if (copiesBinary) {
   });
 }
 
-export { ExtensionCodec };
+/** @msgpack/msgpack's ExtensionCodec, for MessagePackCodecOptions.extensionCodec. */
+export const ExtensionCodec: ExtensionCodecConstructor = MessagePackExtensionCodec as unknown as ExtensionCodecConstructor;

@@ -1,5 +1,6 @@
 /** Consumer options: their documentation, defaults, and validation (once, in Consumer.open). */
 import { Codec, createMessagePackCodec } from './codec';
+import { invalidArgType } from '../errors';
 import { booleanOption, checkOptionsObject, choiceOption, durationOption, integerOption, rejectUnknownKeys } from './options';
 
 export type WaitStrategy = 'spin' | 'spin-then-sleep' | 'sleep';
@@ -17,7 +18,7 @@ export interface ConsumerOptions {
   spinMicroseconds?: number;
   /** Open a ring owned by another user (see docs/operations.md, "Permissions"). Default: false. */
   allowForeignOwner?: boolean;
-  /** Wait this long (ms) for the ring to be created if it does not exist yet. Default: 0 (fail at once). */
+  /** Wait this long (ms) for the ring to be created if it does not exist yet, sleeping the thread (blocks the event loop: use Consumer.connect on a main thread). Default: 0 (fail at once). */
   openTimeout?: number;
   /** How often a waiting consumer checks that its producer is alive, when the kernel cannot tell it (no pidfd). Default: 1000 ms. */
   producerCheckIntervalMs?: number;
@@ -58,7 +59,7 @@ export function resolveConsumerOptions(input: unknown): ResolvedConsumerOptions 
   rejectUnknownKeys(what, options, CONSUMER_OPTION_KEYS);
   const codec = options.codec === undefined ? createMessagePackCodec() : (options.codec as Codec);
   if (typeof codec?.encode !== 'function' || typeof codec?.decode !== 'function') {
-    throw new TypeError(`${what}: codec must have encode() and decode() methods`);
+    throw invalidArgType(`${what}: codec must have encode() and decode() methods`);
   }
   return {
     tethered: booleanOption(what, 'tethered', options.tethered, true),

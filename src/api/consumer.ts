@@ -15,7 +15,7 @@ import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import { Codec } from './codec';
 import { ConsumerOptions, ResolvedConsumerOptions, resolveConsumerOptions } from './consumer-options';
-import { ShmRingError } from '../errors';
+import { AbortError, invalidArgType, outOfRange, ShmRingError } from '../errors';
 import { AsyncWaiter } from '../core/futex';
 import * as futex from '../core/futex';
 import * as L from '../ring/layout';
@@ -26,7 +26,8 @@ import {
   waitOptions,
 } from './options';
 import {
-  OLDEST_POSITION_I32,
+  distance64,
+  loadPair,
   PRODUCER_EPOCH_I32,
   PRODUCER_PID_I32,
   PRODUCER_PID_NAMESPACE_F64,
@@ -37,9 +38,12 @@ import {
 } from '../ring/memory';
 import { DEFAULT_INIT_TIMEOUT_MS, openRing } from '../ring/open';
 import { NOTHING, RingReader } from '../ring/reader';
-import { readCreator } from '../ring/header';
-import { settleJoin } from '../ring/join';
-import { claimSlot, releaseSlot, slotOwner } from '../ring/slots';
+import { decodeAbortReason } from '../ring/abort-record';
+import { readRingId } from '../ring/header';
+import { joinPoint, settleJoin } from '../ring/join';
+import { claimSlot, markJoined, reclaimDeadSlots, releaseSlot, slotOwner } from '../ring/slots';
+import { ConnectOptions, connectWhenCreated } from './connect';
+import { conflictingReaders, ReadingStyle } from './reading-style';
 import { Segment, validateSegmentName } from '../core/segment';
 import { followSharedWait } from '../core/shared-wait';
 
@@ -47,9 +51,24 @@ export { DEFAULT_SPIN_MICROSECONDS, DEFAULT_PRODUCER_CHECK_INTERVAL_MS, DEFAULT_
 export type { ConsumerOptions, WaitStrategy } from './consumer-options';
 
 export interface ReceiveOptions {
+  /** Cancels the wait: rejects with an AbortError. */
   signal?: AbortSignal;
-  /** Give up after this many ms: resolves undefined. Default: Infinity. */
+  /** Give up after this many ms: rejects with ShmRingError TIMEOUT. Default: Infinity. */
   timeout?: number;
+}
+
+export type { ConnectOptions } from './connect';
+
+/** Typed 'message' events: a Consumer<Metric> emits Metric values. */
+export interface Consumer<T = unknown> {
+  on(event: 'message', listener: (value: T) => void): this;
+  on(event: 'end' | 'close', listener: () => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'message', listener: (value: T) => void): this;
+  once(event: 'end' | 'close', listener: () => void): this;
+  once(event: 'error', listener: (error: Error) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 export interface ConsumerStats {
@@ -60,6 +79,19 @@ export interface ConsumerStats {
   lagBytes: number;
 }
 
+/** How often a read-only consumer (which cannot announce that it sleeps) looks for new messages. */
+const READ_ONLY_POLL_MS = 10;
+
+/** afterControlRecord(): read on, the record was not the end of this stream. */
+const CONTINUE: unique symbol = Symbol('continue');
+
+/**
+ * A poll() handler: the message is `bytes[offset .. offset + length)`, valid only during the call (the
+ * view is of the ring itself for a tethered consumer, of the consumer's copy buffer for an untethered
+ * one). `sequence` is the message's sequence number.
+ */
+export type PollHandler = (bytes: Uint8Array, offset: number, length: number, sequence: number) => void;
+
 /** Returned by next() when nothing is available. */
 const NONE: unique symbol = Symbol('none');
 /** Returned by next() at end of stream. */
@@ -69,7 +101,8 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable<T> {
   readonly name: string;
   readonly tethered: boolean;
   readonly capacity: number;
@@ -97,8 +130,12 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
   private flowing = false;
   private pumping = false;
   private refed: boolean;
+  /** Opened read-only (untethered, no slot): sleeps are polls of at most READ_ONLY_POLL_MS. */
+  private readonly readOnly: boolean;
+  /** How this consumer is read: by 'message' events or by an async iterator, never both. */
+  private readingStyle: ReadingStyle | undefined;
 
-  private constructor(name: string, opened: { segment: Segment; memory: RingMemory }, options: ResolvedConsumerOptions) {
+  private constructor(name: string, opened: { segment: Segment; memory: RingMemory; readOnly: boolean }, options: ResolvedConsumerOptions) {
     super();
     this.name = name;
     this.segment = opened.segment;
@@ -112,27 +149,44 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     this.segmentIdentity = { ino, dev };
     const me = currentProcess();
     this.pid = me.pid;
-    const words = this.memory.controlI32;
-    const provisional = Atomics.load(words, options.from === 'oldest' ? OLDEST_POSITION_I32 : PUBLISHED_TAIL_I32);
-    this.slot = claimSlot(this.memory, me, options.tethered, provisional);
+    this.readOnly = opened.readOnly;
+    const provisional = joinPoint(this.memory, options.from);
+    let slot = this.readOnly ? -1 : claimSlot(this.memory, me, options.tethered, provisional.start, provisional.startHigh);
+    // No free slot: slots held by dead consumers are freed here rather than waiting for the producer,
+    // which reclaims only on its liveness timer (or when they hold it back).
+    if (slot < 0 && !this.readOnly && reclaimDeadSlots(this.memory) > 0) {
+      slot = claimSlot(this.memory, me, options.tethered, provisional.start, provisional.startHigh);
+    }
+    this.slot = slot;
     if (this.slot < 0 && options.tethered) {
       throw new ShmRingError('NO_FREE_SLOT', `${name} has no free consumer slot (all ${this.memory.geometry.maxConsumers} are taken)`, {
         segment: name,
-        hint: 'Create the ring with a larger maxConsumers, or close consumers you no longer need (`npx shmring inspect` lists them; slots of dead consumers are reclaimed by the producer).',
+        hint: 'Every slot belongs to a live process (slots of dead ones were freed before this error). Create the ring with a larger maxConsumers, or close consumers you no longer need: `npx shmring inspect NAME` lists them.',
       });
     }
     // An untethered consumer without a slot still works; it is just invisible to `shmring inspect`.
-    const { start, sequence } = settleJoin(this.memory, this.slot, options.from);
-    this.reader = new RingReader(this.memory, options.tethered, this.slot, start, sequence);
+    const { start, startHigh, sequence } = settleJoin(this.memory, this.slot, options.from);
+    if (this.slot >= 0) markJoined(this.memory, this.slot);
+    this.reader = new RingReader(this.memory, options.tethered, this.slot, start, startHigh, sequence);
+    this.reader.readOnly = this.readOnly;
+    this.reader.ownerPid = this.pid;
+    // Settling may have moved our head forward, freeing space a producer sleeps for: tell it.
+    this.reader.wakeProducer();
     this.producer = this.readProducer();
     this.watchProducer();
     this.on('newListener', (event: string | symbol) => {
-      if (event === 'message') queueMicrotask(() => this.resume());
+      if (event === 'message') {
+        this.useReadingStyle('message events');
+        queueMicrotask(() => this.resume());
+      }
     });
   }
 
-  /** Joins the ring `name` as a consumer. */
-  static open(name: string, options?: ConsumerOptions): Consumer {
+  /**
+   * Joins the ring `name` as a consumer. With `openTimeout`, waits for the ring to be created by
+   * sleeping the thread (blocks the event loop: for workers; elsewhere use Consumer.connect).
+   */
+  static open<T = unknown>(name: string, options?: ConsumerOptions): Consumer<T> {
     const resolved = resolveConsumerOptions(options);
     validateSegmentName(name);
     const deadline = Date.now() + resolved.openTimeout;
@@ -141,6 +195,8 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       try {
         opened = openRing(name, {
           writableData: false,
+          // Only an untethered consumer can do without a slot, and so with read permission alone.
+          readOnlyFallback: !resolved.tethered,
           allowForeignOwner: resolved.allowForeignOwner,
           initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
         });
@@ -152,7 +208,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
         throw error;
       }
       try {
-        return new Consumer(name, opened, resolved);
+        return new Consumer<T>(name, opened, resolved);
       } catch (error) {
         opened.segment.close();
         throw error;
@@ -160,10 +216,19 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     }
   }
 
+  /**
+   * Joins the ring `name`, waiting for it to be created without blocking the event loop. Rejects with
+   * ShmRingError TIMEOUT after `timeout` ms, with an AbortError when `signal` aborts, and at once with
+   * any other failure to open (PERMISSION_DENIED, NOT_A_RING, ...). See api/connect.ts.
+   */
+  static connect<T = unknown>(name: string, options?: ConsumerOptions & ConnectOptions): Promise<Consumer<T>> {
+    return connectWhenCreated((ringName, consumerOptions) => Consumer.open<T>(ringName, consumerOptions), name, options);
+  }
+
   /** The next message decoded, or undefined when none is waiting (see `ended`). Never blocks. */
-  tryReceive(): unknown {
+  tryReceive(): T | undefined {
     const value = this.next(true);
-    return value === NONE || value === END ? undefined : value;
+    return value === NONE || value === END ? undefined : (value as T);
   }
 
   /**
@@ -179,9 +244,9 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * The next message, blocking the thread up to `timeoutMs` (for workers and dedicated processes).
    * Returns undefined on timeout or at end of stream; throws PRODUCER_DIED when the producer died.
    */
-  receiveSync(timeoutMs = Infinity): unknown {
+  receiveSync(timeoutMs = Infinity): T | undefined {
     const value = this.nextSync(true, timeoutMs);
-    return value === NONE || value === END ? undefined : value;
+    return value === NONE || value === END ? undefined : (value as T);
   }
 
   receiveBytesSync(timeoutMs = Infinity): Uint8Array | undefined {
@@ -190,23 +255,22 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
   }
 
   /**
-   * The next message. Resolves undefined at end of stream or on timeout, rejects with ABORTED when the
-   * signal aborts and with PRODUCER_DIED when the producer died.
+   * The next message. Resolves undefined at end of stream; rejects with ShmRingError TIMEOUT after
+   * `timeout` ms (as sendAsync does), with an AbortError when the signal aborts and with PRODUCER_DIED
+   * when the producer died.
    */
-  async receive(options?: ReceiveOptions): Promise<unknown> {
+  async receive(options?: ReceiveOptions): Promise<T | undefined> {
     const { signal, timeout } = waitOptions('receive', options);
     const deadline = Date.now() + timeout;
     let started = false;
     for (;;) {
-      if (signal?.aborted) {
-        throw new ShmRingError('ABORTED', `receiving from ${this.name} was aborted`, { segment: this.name, cause: signal.reason });
-      }
+      if (signal?.aborted) throw this.aborted(signal.reason);
       if (this.closed && started) return undefined;
       started = true;
       const value = this.next(true);
       if (value === END) return undefined;
-      if (value !== NONE) return value;
-      if (Date.now() >= deadline) return undefined;
+      if (value !== NONE) return value as T;
+      if (Date.now() >= deadline) throw this.receiveTimedOut(timeout);
       await this.waitForData(signal, deadline);
     }
   }
@@ -215,27 +279,52 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * Delivers every message available now (up to `max`) to `onMessage`, synchronously. Returns how many
    * were delivered. The cheapest way to consume: no promise per message.
    */
-  drain(onMessage: (value: unknown) => void, max = Infinity): number {
+  /**
+   * The zero-allocation batch read (as Agrona's `read(handler, limit)`): hands each waiting message, raw,
+   * to `handler(bytes, offset, length, sequence)`, up to `limit` of them, and returns how many. Nothing is
+   * allocated per message: `bytes` is a view of the ring (tethered) or of this consumer's copy buffer
+   * (untethered, after the same validation as every read), valid only during the call. Never blocks;
+   * 0 when nothing waits (see `ended`). End of stream and errors as tryReceive(): a failure after some
+   * messages were delivered is thrown by the next call. A handler that throws stops the poll; its
+   * message counts as read.
+   */
+  poll(handler: PollHandler, limit = Infinity): number {
+    if (typeof handler !== 'function') throw invalidArgType(`poll: handler must be a function, got ${typeof handler}`);
+    if (!(limit >= 0)) throw outOfRange(`poll: limit must be a number >= 0, got ${String(limit)}`);
+    return this.pollRun(handler, limit);
+  }
+
+  drain(onMessage: (value: T) => void, max = Infinity): number {
     let count = 0;
     while (count < max) {
       const value = this.next(true);
       if (value === NONE || value === END) break;
-      onMessage(value);
+      onMessage(value as T);
       count++;
     }
     return count;
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
-    for (;;) {
-      if (this.closed) return;
-      const value = this.next(true);
-      if (value === END) return;
-      if (value === NONE) {
-        await this.waitForData(undefined, Infinity);
-        continue;
+  /**
+   * Every message, in order, until the end of stream. Leaving the loop (break, return, a throw, or the
+   * end) closes the consumer, as leaving a loop over a Readable destroys it. Cannot be combined with
+   * 'message' listeners (CONFLICTING_READERS).
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    this.useReadingStyle('an async iterator');
+    try {
+      for (;;) {
+        if (this.closed) return;
+        const value = this.next(true);
+        if (value === END) return;
+        if (value === NONE) {
+          await this.waitForData(undefined, Infinity);
+          continue;
+        }
+        yield value as T;
       }
-      yield value;
+    } finally {
+      this.close();
     }
   }
 
@@ -276,7 +365,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * takeovers, and are unique within one ring instance (ringId).
    */
   get lastSequence(): number {
-    return this.reader.received === 0 ? -1 : this.reader.sequence >>> 0;
+    return this.reader.received === 0 ? -1 : this.reader.sequence;
   }
 
   /**
@@ -284,18 +373,18 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
    * takes it over). With lastSequence, a key that names a message uniquely, e.g. for de-duplication.
    */
   get ringId(): string {
-    const creator = readCreator(this.memory.control);
-    return `${creator.pid.toString(16)}-${Math.round(creator.startTime).toString(16)}-${Math.round(creator.createdAtMs).toString(16)}`;
+    return readRingId(this.memory.control);
   }
 
   get stats(): ConsumerStats {
-    const tail = this.closed ? this.reader.position : Atomics.load(this.memory.controlI32, PUBLISHED_TAIL_I32);
-    return {
-      received: this.reader.received,
-      lost: this.reader.lost,
-      laps: this.reader.laps,
-      lagBytes: Math.max(0, (tail - this.reader.position) | 0),
-    };
+    const { position, positionHigh } = this.reader;
+    let lagBytes = 0;
+    if (!this.closed) {
+      const tailLow = new Int32Array(1);
+      const tailHigh = loadPair(this.memory.controlI32, PUBLISHED_TAIL_I32, tailLow);
+      lagBytes = Math.max(0, distance64(tailLow[0], tailHigh, position, positionHigh));
+    }
+    return { received: this.reader.received, lost: this.reader.lost, laps: this.reader.laps, lagBytes };
   }
 
   /** Whether a pending wait keeps the process alive. */
@@ -355,6 +444,11 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     this.producerExitListener = listener;
   }
 
+  /** @internal How often a waiter must look without being woken: Infinity, or a read-only consumer's poll. */
+  get _pollIntervalMs(): number {
+    return this.readOnly ? READ_ONLY_POLL_MS : Infinity;
+  }
+
   /** @internal Runs the producer liveness check now (a Selector does it when its periodic wait times out). */
   _checkProducer(): void {
     if (!this.closed && this.endState === 'open' && !this.reader.hasData()) this.checkProducer(true);
@@ -364,35 +458,100 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
 
   /** The next value (decoded or raw view), NONE, or END. Throws on corruption or producer death. */
   private next(decode: boolean): unknown {
-    if (this.closed) {
-      throw new ShmRingError('CLOSED', `the consumer of ${this.name} is closed`, { segment: this.name });
-    }
+    this.checkReadable();
     for (;;) {
       if (this.endState === 'ended') return END;
       if (this.endState === 'failed') throw this.failure;
+      // A release found our slot taken: we no longer hold the producer back, so say so at once.
+      if (this.reader.evicted) this.evicted();
       const type = this.reader.read();
-      if (type === NOTHING) {
-        // Checked when idle rather than per message: a reclaimed slot only matters to a consumer that
-        // waits (a tethered one no longer holds the producer back).
-        if (this.slot >= 0 && slotOwner(this.memory, this.slot) !== this.pid) this.evicted();
-        // Reading the clock costs as much as an empty poll: look at it only every 64 empty polls, or when
-        // a wait timed out or the kernel said the producer exited (both zero lastProducerCheck).
-        if (this.lastProducerCheck === 0 || this.producerExited || (++this.emptyPolls & 63) === 0) this.checkProducer(false);
-        if (this.endState === 'open') return NONE;
+      if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) {
+        const payload = this.reader.payload();
+        if (!decode) return payload;
+        if (type === L.RecordType.BYTES) return payload.slice();
+        return this.decode(payload);
+      }
+      const outcome = this.afterControlRecord(type);
+      if (outcome !== CONTINUE) return outcome;
+    }
+  }
+
+  private checkReadable(): void {
+    if (this.closed) {
+      throw new ShmRingError('CLOSED', `the consumer of ${this.name} is closed`, { segment: this.name });
+    }
+  }
+
+  /**
+   * What a read that found no message means: NOTHING (NONE, after the idle checks), an END (END), an ABORT
+   * (throws PRODUCER_ABORTED), or a record left by an earlier producer generation (CONTINUE).
+   */
+  private afterControlRecord(type: number): typeof NONE | typeof END | typeof CONTINUE {
+    if (type === NOTHING) {
+      // Checked when idle rather than per message: a reclaimed slot only matters to a consumer that
+      // waits (a tethered one no longer holds the producer back).
+      if (this.slot >= 0 && slotOwner(this.memory, this.slot) !== this.pid) {
+        this.reader.noteEvicted();
+        this.evicted();
+      }
+      // Reading the clock costs as much as an empty poll: look at it only every 64 empty polls, or when
+      // a wait timed out or the kernel said the producer exited (both zero lastProducerCheck).
+      if (this.lastProducerCheck === 0 || this.producerExited || (++this.emptyPolls & 63) === 0) this.checkProducer(false);
+      if (this.endState === 'open') return NONE;
+      if (this.endState === 'failed') throw this.failure;
+      return END;
+    }
+    // An END (or ABORT) with more records after it was left by an earlier producer generation: not our end.
+    if (this.reader.hasData()) return CONTINUE;
+    if (type === L.RecordType.ABORT) {
+      this.failure = abortError(this.name, this.reader.payload());
+      this.endState = 'failed';
+      this.reader.release();
+      throw this.failure;
+    }
+    this.endState = 'ended';
+    this.reader.release();
+    return END;
+  }
+
+  /**
+   * The batch read: hands up to `limit` messages to `handler` without allocating anything per message.
+   * See the public poll().
+   */
+  private pollRun(handler: PollHandler, limit: number): number {
+    this.checkReadable();
+    const reader = this.reader;
+    let delivered = 0;
+    while (delivered < limit) {
+      if (this.endState === 'ended') break;
+      if (this.endState === 'failed') {
+        if (delivered > 0) break; // report the failure on the next call, after what was delivered
+        throw this.failure;
+      }
+      if (reader.evicted) this.evicted();
+      // Tethered: runs of plain messages in one tight loop; anything else takes the general path below.
+      const run = reader.readRun(handler, limit - delivered);
+      if (run > 0) {
+        delivered += run;
         continue;
       }
-      if (type === L.RecordType.END) {
-        // An END with more records after it was left by an earlier producer generation: not our end.
-        if (this.reader.hasData()) continue;
-        this.endState = 'ended';
-        this.reader.release();
-        return END;
+      const type = reader.read();
+      if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) {
+        delivered++;
+        handler(reader.payloadSource(), reader.payloadOffset, reader.payloadLength, reader.sequence);
+        continue;
       }
-      const payload = this.reader.payload();
-      if (!decode) return payload;
-      if (type === L.RecordType.BYTES) return payload.slice();
-      return this.decode(payload);
+      let outcome: typeof NONE | typeof END | typeof CONTINUE;
+      try {
+        outcome = this.afterControlRecord(type);
+      } catch (error) {
+        // The messages handed over count; the failure is thrown by the next call (endState is 'failed').
+        if (delivered > 0 && (this.endState as string) === 'failed') break;
+        throw error;
+      }
+      if (outcome === NONE || outcome === END) break;
     }
+    return delivered;
   }
 
   /**
@@ -405,7 +564,7 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     } catch (cause) {
       throw new ShmRingError(
         'DECODE_ERROR',
-        `${this.name}: message ${this.reader.sequence >>> 0} could not be decoded: ${(cause as Error)?.message ?? cause}`,
+        `${this.name}: message ${this.reader.sequence} could not be decoded: ${(cause as Error)?.message ?? cause}`,
         {
           segment: this.name,
           cause,
@@ -423,11 +582,16 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       if (value !== NONE) return value;
       if (this.spin(deadline)) continue;
       const now = Date.now();
-      if (now >= deadline) return NONE;
+      if (now >= deadline) {
+        // A wait that found nothing checks the producer at the next read ('spin' never reaches the
+        // futex timeout below that would: a consumer of a closed ring would otherwise never end).
+        this.lastProducerCheck = 0;
+        return NONE;
+      }
       const tail = this.reader.prepareToSleep();
       if (tail === undefined) continue;
-      const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.options.producerCheckIntervalMs));
-      if (result === 'timed-out') this.lastProducerCheck = 0;
+      const result = futex.wait(this.memory.control, PUBLISHED_TAIL_I32 << 2, tail, Math.min(deadline - now, this.sleepLimitMs()));
+      if (result === 'timed-out' && !this.readOnly) this.lastProducerCheck = 0;
     }
   }
 
@@ -462,9 +626,14 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
       signal,
       deadline,
       ref: this.refed,
-      onAbort: (reason) => new ShmRingError('ABORTED', `receiving from ${this.name} was aborted`, { segment: this.name, cause: reason }),
+      onAbort: (reason) => this.aborted(reason),
       onTimeout: () => undefined,
     });
+  }
+
+  /** The longest a sleep may last: until the next producer check, or a poll when nobody will wake us. */
+  private sleepLimitMs(): number {
+    return this.readOnly ? Math.min(READ_ONLY_POLL_MS, this.options.producerCheckIntervalMs) : this.options.producerCheckIntervalMs;
   }
 
   private async sleepUntilData(): Promise<void> {
@@ -482,12 +651,12 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     try {
       const { result } = await this.waiter.wait(
         [{ buffer: this.memory.control, byteOffset: PUBLISHED_TAIL_I32 << 2, expected: tail }],
-        this.options.producerCheckIntervalMs,
+        this.sleepLimitMs(),
       );
-      if (result === 'timed-out') this.lastProducerCheck = 0;
+      if (result === 'timed-out' && !this.readOnly) this.lastProducerCheck = 0;
     } catch (error) {
       // Our own cancel (the producer exited) or close(): the caller re-checks the ring and our state.
-      if (!(error instanceof ShmRingError && (error.code === 'ABORTED' || error.code === 'CLOSED'))) throw error;
+      if (!(error instanceof AbortError || (error instanceof ShmRingError && error.code === 'CLOSED'))) throw error;
       this.lastProducerCheck = 0;
     }
   }
@@ -619,12 +788,40 @@ export class Consumer extends EventEmitter implements AsyncIterable<unknown> {
     }
   }
 
+  private aborted(reason: unknown): AbortError {
+    return new AbortError(`receiving from ${this.name} was aborted`, { cause: reason, segment: this.name });
+  }
+
+  private receiveTimedOut(timeout: number): ShmRingError {
+    return new ShmRingError('TIMEOUT', `nothing was received from ${this.name} within ${timeout} ms`, {
+      segment: this.name,
+      hint: 'The producer sent nothing meanwhile; `npx shmring inspect` shows its state and rate.',
+    });
+  }
+
+  /** Records how this consumer is read; a second, different style is CONFLICTING_READERS. */
+  private useReadingStyle(style: ReadingStyle): void {
+    if (this.readingStyle !== undefined && this.readingStyle !== style) throw conflictingReaders(this.name, this.readingStyle, style);
+    this.readingStyle = style;
+  }
+
   private evicted(): never {
     this.endState = 'failed';
-    this.failure = new ShmRingError('CONSUMER_EVICTED', `this consumer's slot in ${this.name} was reclaimed by the producer`, {
+    this.failure = new ShmRingError('CONSUMER_EVICTED', `this consumer's slot in ${this.name} was taken by another process`, {
       segment: this.name,
-      hint: 'The producer judged this process dead (pid namespaces differ, or /proc is hidden). Run producer and consumers in one pid namespace.',
+      hint:
+        'Another process judged this one dead and reclaimed its slot, or wrote into the slot table. This consumer no ' +
+        'longer holds the producer back: open a new one (and check with `npx shmring inspect` who uses the ring).',
     });
     throw this.failure;
   }
+}
+
+/** The error an ABORT record stands for. */
+function abortError(name: string, payload: Uint8Array): ShmRingError {
+  const { message, code } = decodeAbortReason(payload);
+  return new ShmRingError('PRODUCER_ABORTED', `the producer of ${name} aborted: ${message}${code ? ` (${code})` : ''}`, {
+    segment: name,
+    hint: 'The producer ended the stream with an error after the messages before it; see its logs for the cause.',
+  });
 }

@@ -17,7 +17,7 @@
  */
 import * as fs from 'fs';
 import type { ConsumerOptions } from './consumer';
-import { SHM_DIRECTORY, ShmRingError } from '../errors';
+import { SHM_DIRECTORY, ShmRingError, invalidArgType } from '../errors';
 import { hasMagic } from '../ring/header';
 import * as L from '../ring/layout';
 import { booleanOption, checkOptionsObject, durationOption, rejectUnknownKeys } from './options';
@@ -82,7 +82,7 @@ function resolveOptions(input: unknown): ResolvedFollowOptions {
 
 function validatePrefix(prefix: unknown): asserts prefix is string {
   if (typeof prefix !== 'string' || !prefix.startsWith('/') || prefix.indexOf('/', 1) !== -1 || prefix.includes('\0')) {
-    throw new TypeError(`Selector#follow: prefix must be '/' followed by the start of ring names (no other '/'), got ${JSON.stringify(prefix)}`);
+    throw invalidArgType(`Selector#follow: prefix must be '/' followed by the start of ring names (no other '/'), got ${JSON.stringify(prefix)}`);
   }
 }
 
@@ -277,6 +277,12 @@ export class RingFollower {
     const added = this.owned.get(name);
     this.owned.delete(name);
     if (!this.matches(name)) return;
+    if (this.closed) {
+      // Following has stopped: nothing is added again, but a ring we added whose producer died is still
+      // unlinked when asked (a collector draining on shutdown must not leave crashed producers' rings).
+      if (reason === 'producer-died' && this.options.unlinkDead && added !== undefined) this.unlinkInstance(name, added);
+      return;
+    }
     const probe = probeRing(name);
     if (probe.kind !== 'ring') return;
     const now = probe.identity;
@@ -287,13 +293,23 @@ export class RingFollower {
       return;
     }
     this.seen.set(name, now);
-    if (reason === 'producer-died' && this.options.unlinkDead && added !== undefined) {
-      try {
-        Segment.unlink(name);
-        this.seen.delete(name);
-      } catch (error) {
-        if (!(error instanceof ShmRingError && error.code === 'SEGMENT_NOT_FOUND')) this.host.warn(error as Error);
-      }
+    if (reason === 'producer-died' && this.options.unlinkDead && added !== undefined) this.unlinkInstance(name, added);
+  }
+
+  /** Whether rings this follower added are still in its selector. */
+  get ownsRings(): boolean {
+    return this.owned.size > 0;
+  }
+
+  /** Unlinks `name` if it is still the instance that was read (never a re-created one). */
+  private unlinkInstance(name: string, added: RingIdentity): void {
+    const probe = probeRing(name);
+    if (probe.kind !== 'ring' || !sameIdentity(added, probe.identity)) return;
+    try {
+      Segment.unlink(name);
+      this.seen.delete(name);
+    } catch (error) {
+      if (!(error instanceof ShmRingError && error.code === 'SEGMENT_NOT_FOUND')) this.host.warn(error as Error);
     }
   }
 

@@ -1,8 +1,9 @@
 /** Producer options: their documentation, defaults, and validation (once, in Producer.create). */
 import { Codec, createMessagePackCodec } from './codec';
+import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import { isPowerOfTwo } from '../ring/header';
 import * as L from '../ring/layout';
-import { booleanOption, checkOptionsObject, durationOption, integerOption, rejectUnknownKeys } from './options';
+import { booleanOption, checkOptionsObject, describe, durationOption, integerOption, rejectUnknownKeys } from './options';
 
 export interface ProducerOptions {
   /** Bytes in the data region; a power of two from 4 KiB to 1 GiB. Default: DEFAULT_CAPACITY (1 MiB). */
@@ -28,6 +29,13 @@ export interface ProducerOptions {
   /** Zero the data region on close(), so no message outlives the producer in memory. Default: false. */
   wipeOnClose?: boolean;
   /**
+   * Close the producer when the process exits normally (the 'exit' event: the event loop ran out, or
+   * process.exit()), so consumers get a clean end and the segment is unlinked. A process killed by a
+   * signal it does not handle (SIGKILL, a default SIGTERM) cannot: its consumers see PRODUCER_DIED.
+   * Default: true.
+   */
+  closeOnExit?: boolean;
+  /**
    * What to do when the name exists and its producer is dead: 'takeover' continues the ring when it is
    * compatible (else replaces it), 'replace' always starts a fresh ring, 'fail' throws SEGMENT_EXISTS.
    * A live producer always gives PRODUCER_ALIVE. Default: 'takeover'.
@@ -35,9 +43,9 @@ export interface ProducerOptions {
   existing?: 'takeover' | 'replace' | 'fail';
   /** How often a producer held back by tethered consumers checks whether they are still alive. Default: 500 ms. */
   livenessIntervalMs?: number;
-  /** @internal Start positions here (tests of 32-bit wrap-around). Default: 0. */
+  /** @internal Start positions here (tests of positions passing 2^32). Default: 0. */
   startPosition?: number;
-  /** @internal Start message sequence numbers here (tests of 32-bit wrap-around). Default: 0. */
+  /** @internal Start message sequence numbers here (tests of sequences passing 2^32). Default: 0. */
   startSequence?: number;
 }
 
@@ -47,7 +55,7 @@ export { DEFAULT_CAPACITY, DEFAULT_MAX_CONSUMERS } from '../ring/layout';
 
 export const PRODUCER_OPTION_KEYS = [
   'capacity', 'maxConsumers', 'maxMessageLength', 'mode', 'gid', 'codec', 'prefault', 'lock', 'hugePages',
-  'unlinkOnClose', 'wipeOnClose', 'existing', 'livenessIntervalMs', 'startPosition', 'startSequence',
+  'unlinkOnClose', 'wipeOnClose', 'closeOnExit', 'existing', 'livenessIntervalMs', 'startPosition', 'startSequence',
 ] as const;
 
 export interface ResolvedProducerOptions {
@@ -62,6 +70,7 @@ export interface ResolvedProducerOptions {
   hugePages: boolean;
   unlinkOnClose: boolean;
   wipeOnClose: boolean;
+  closeOnExit: boolean;
   existing: 'takeover' | 'replace' | 'fail';
   livenessIntervalMs: number;
   startPosition: number;
@@ -73,7 +82,7 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
   const options = checkOptionsObject(what, input);
   rejectUnknownKeys(what, options, PRODUCER_OPTION_KEYS);
   const capacity = integerOption(what, 'capacity', options.capacity, L.DEFAULT_CAPACITY, L.MIN_CAPACITY, L.MAX_CAPACITY);
-  if (!isPowerOfTwo(capacity)) throw new RangeError(`${what}: capacity must be a power of two, got ${capacity}`);
+  if (!isPowerOfTwo(capacity)) throw outOfRange(`${what}: capacity must be a power of two, got ${capacity}`);
   const maxConsumers = integerOption(what, 'maxConsumers', options.maxConsumers, L.DEFAULT_MAX_CONSUMERS, 1, L.MAX_CONSUMERS_LIMIT);
   const maxMessageLength = integerOption(
     what, 'maxMessageLength', options.maxMessageLength, L.defaultMaxMessageLength(capacity), 1, L.maxMessageLengthLimit(capacity),
@@ -82,11 +91,11 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
   const gid = options.gid === undefined ? undefined : integerOption(what, 'gid', options.gid, 0, 0, 0x7fffffff);
   const codec = options.codec === undefined ? createMessagePackCodec() : (options.codec as Codec);
   if (typeof codec?.encode !== 'function' || typeof codec?.decode !== 'function') {
-    throw new TypeError(`${what}: codec must have encode() and decode() methods`);
+    throw invalidArgType(`${what}: codec must have encode() and decode() methods`);
   }
   const existing = options.existing ?? 'takeover';
   if (existing !== 'takeover' && existing !== 'replace' && existing !== 'fail') {
-    throw new RangeError(`${what}: existing must be 'takeover', 'replace' or 'fail', got ${JSON.stringify(existing)}`);
+    throw invalidArgValue(`${what}: existing must be 'takeover', 'replace' or 'fail', got ${describe(existing)}`, 'range');
   }
   return {
     capacity,
@@ -100,10 +109,11 @@ export function resolveProducerOptions(input: unknown): ResolvedProducerOptions 
     hugePages: booleanOption(what, 'hugePages', options.hugePages, false),
     unlinkOnClose: booleanOption(what, 'unlinkOnClose', options.unlinkOnClose, true),
     wipeOnClose: booleanOption(what, 'wipeOnClose', options.wipeOnClose, false),
+    closeOnExit: booleanOption(what, 'closeOnExit', options.closeOnExit, true),
     existing,
     livenessIntervalMs: durationOption(what, 'livenessIntervalMs', options.livenessIntervalMs, DEFAULT_LIVENESS_INTERVAL_MS, false),
-    startPosition: integerOption(what, 'startPosition', options.startPosition ?? 0, 0, -(2 ** 31), 2 ** 32 - 1) & ~(L.RECORD_ALIGNMENT - 1),
-    startSequence: integerOption(what, 'startSequence', options.startSequence ?? 0, 0, -(2 ** 31), 2 ** 32 - 1) | 0,
+    startPosition: Math.floor(integerOption(what, 'startPosition', options.startPosition ?? 0, 0, 0, Number.MAX_SAFE_INTEGER) / L.RECORD_ALIGNMENT) * L.RECORD_ALIGNMENT,
+    startSequence: integerOption(what, 'startSequence', options.startSequence ?? 0, 0, 0, Number.MAX_SAFE_INTEGER),
   };
 }
 

@@ -5,31 +5,31 @@
  */
 import { EventEmitter } from 'events';
 import { Codec } from './codec';
-import { ShmRingError } from '../errors';
+import { AbortError, ShmRingError, invalidArgType, outOfRange } from '../errors';
 import { AsyncWaiter } from '../core/futex';
-import * as futex from '../core/futex';
 import { geometryFor } from '../ring/header';
 import * as L from '../ring/layout';
-import { currentProcess, liveness, ProcessIdentity } from '../core/liveness';
+import { currentProcess, ProcessIdentity } from '../core/liveness';
 import { describe, durationOption, waitOptions } from './options';
 import {
-  FLAGS_I32,
   CONSUMERS_RECLAIMED_F64,
   PRODUCER_PID_I32,
   PRODUCER_STALLS_F64,
   PRODUCER_STATE_I32,
-  PRODUCER_WAITING_I32,
   RingMemory,
-  SPACE_WAKE_I32,
-  TAIL_INTENT_I32,
 } from '../ring/memory';
+import { encodeAbortReason } from '../ring/abort-record';
 import { createOrTakeOver } from '../ring/create';
-import { occupiedSlots, readSlot, reclaimSlot } from '../ring/slots';
+import { announceSpaceWait, signalSpace, sleepForSpace, spaceWakeByteOffset, withdrawSpaceWait } from '../ring/space-wait';
+import { occupiedSlots, reclaimDeadSlots } from '../ring/slots';
 import { RingWriter, WriterStart } from '../ring/writer';
+import { wipeData } from '../ring/wipe';
 import { Segment, validateSegmentName } from '../core/segment';
 import { followSharedWait } from '../core/shared-wait';
 import { Claim } from './claim';
 import { ProducerOptions, ResolvedProducerOptions, resolveProducerOptions } from './producer-options';
+import { waitForConsumers, WaitForConsumersOptions } from './wait-consumers';
+import { closeOnExit, forgetOnExit } from './exit-close';
 
 /** How long close() with wipeOnClose waits for tethered consumers to read everything before wiping. */
 const WIPE_DRAIN_MS = 1000;
@@ -39,7 +39,7 @@ export { DEFAULT_MODE, DEFAULT_LIVENESS_INTERVAL_MS, DEFAULT_CAPACITY, DEFAULT_M
 export type { ProducerOptions } from './producer-options';
 
 export interface SendOptions {
-  /** Cancels the wait for space. */
+  /** Cancels the wait for space: rejects with an AbortError. */
   signal?: AbortSignal;
   /** Give up waiting for space after this many ms (rejects with TIMEOUT). Default: Infinity. */
   timeout?: number;
@@ -54,7 +54,7 @@ export interface ProducerStats {
   freeBytes: number;
 }
 
-export class Producer extends EventEmitter {
+export class Producer<T = unknown> extends EventEmitter {
   readonly name: string;
   readonly capacity: number;
   readonly maxMessageLength: number;
@@ -80,6 +80,7 @@ export class Producer extends EventEmitter {
   private asyncSenders = 0;
   /** Records the time of the last send once a second, so the hot path never reads the clock. */
   private readonly sendClock: NodeJS.Timeout;
+  private readonly reclaimClock: NodeJS.Timeout;
   private messagesAtLastTick = -1;
 
   private constructor(name: string, opened: { segment: Segment; memory: RingMemory; start: WriterStart; tookOver: boolean }, options: ResolvedProducerOptions) {
@@ -99,6 +100,11 @@ export class Producer extends EventEmitter {
     this.stalls = this.memory.controlF64[PRODUCER_STALLS_F64];
     this.sendClock = setInterval(() => this.recordSendTime(), 1000);
     this.sendClock.unref();
+    // Dead consumers' slots are freed on this timer too, not only when they hold the producer back: an
+    // untethered consumer never does, and a joiner must not find every slot taken by the dead.
+    this.reclaimClock = setInterval(() => this.reclaimDeadConsumers(true, false), options.livenessIntervalMs);
+    this.reclaimClock.unref();
+    if (options.closeOnExit) closeOnExit(this);
   }
 
   private recordSendTime(): void {
@@ -111,11 +117,16 @@ export class Producer extends EventEmitter {
    * Creates the ring `name` (e.g. '/telemetry.app1') and becomes its producer. When the name exists: a
    * live producer gives PRODUCER_ALIVE; a dead one's ring is taken over or replaced (`existing`).
    */
-  static create(name: string, options?: ProducerOptions): Producer {
+  static create<T = unknown>(name: string, options?: ProducerOptions): Producer<T> {
     const resolved = resolveProducerOptions(options);
     validateSegmentName(name);
     const geometry = geometryFor(resolved.capacity, resolved.maxConsumers, resolved.maxMessageLength);
-    return new Producer(name, createOrTakeOver(name, geometry, resolved), resolved);
+    return new Producer<T>(name, createOrTakeOver(name, geometry, resolved), resolved);
+  }
+
+  /** Resolves once `count` consumers have joined (api/wait-consumers.ts); rejects with TIMEOUT, an AbortError or CLOSED. */
+  waitForConsumers(count = 1, options?: WaitForConsumersOptions): Promise<number> {
+    return waitForConsumers({ name: this.name, memory: this.memory, isClosed: () => this.closed }, count, options);
   }
 
   /**
@@ -139,16 +150,39 @@ export class Producer extends EventEmitter {
   }
 
   /** Encodes `value` with the codec and publishes it. Returns false (nothing sent) when the ring is full. */
-  send(value: unknown): boolean {
+  send(value: T): boolean {
     this.checkOpen();
     const bytes = this.codec.encode(value);
     return this.publish(L.RecordType.MESSAGE, bytes);
   }
 
+  /**
+   * Publishes many values as one batch: each encoded and written in turn, then made visible with one
+   * store of the tail and at most one wake (more only when the batch exceeds a quarter of the ring).
+   * Returns how many were sent, from the start of `values`: all of them, or fewer when tethered consumers
+   * hold the ring full (then, as with send() returning false, 'drain' follows; send the rest after it).
+   */
+  sendBatch(values: readonly T[]): number {
+    this.checkOpen();
+    if (!Array.isArray(values)) throw invalidArgType(`sendBatch: values must be an array, got ${describe(values)}`);
+    return this.publishBatch(values.length, (index) => this.codec.encode(values[index] as T), L.RecordType.MESSAGE);
+  }
+
+  /** sendBatch() for raw byte messages (no codec): one copy per payload, one publish for the batch. */
+  sendBytesBatch(list: readonly Uint8Array[]): number {
+    this.checkOpen();
+    if (!Array.isArray(list)) throw invalidArgType(`sendBytesBatch: list must be an array of Uint8Array, got ${describe(list)}`);
+    return this.publishBatch(list.length, (index) => {
+      const bytes = list[index];
+      if (!(bytes instanceof Uint8Array)) throw invalidArgType(`sendBytesBatch: list[${index}] must be a Uint8Array, got ${describe(bytes)}`);
+      return bytes;
+    }, L.RecordType.BYTES);
+  }
+
   /** Publishes raw bytes (no codec). Returns false (nothing sent) when the ring is full. */
   sendBytes(bytes: Uint8Array): boolean {
     this.checkOpen();
-    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytes: bytes must be a Uint8Array, got ${describe(bytes)}`);
+    if (!(bytes instanceof Uint8Array)) throw invalidArgType(`sendBytes: bytes must be a Uint8Array, got ${describe(bytes)}`);
     return this.publish(L.RecordType.BYTES, bytes);
   }
 
@@ -159,7 +193,7 @@ export class Producer extends EventEmitter {
    */
   claim(length: number): Claim | undefined {
     this.checkOpen();
-    if (!Number.isInteger(length) || length < 0) throw new RangeError(`claim: length must be a non-negative integer, got ${length}`);
+    if (!Number.isInteger(length) || length < 0) throw outOfRange(`claim: length must be a non-negative integer, got ${length}`);
     this.checkLength(length);
     if (this.claimOpen) throw new Error('claim: a claim is already open; commit() or abort() it first');
     const payloadOffset = this.reserve(L.RecordType.BYTES, length);
@@ -169,7 +203,7 @@ export class Producer extends EventEmitter {
   }
 
   /** Sends `value`, waiting (without blocking the event loop) while tethered consumers hold the ring full. */
-  async sendAsync(value: unknown, options?: SendOptions): Promise<void> {
+  async sendAsync(value: T, options?: SendOptions): Promise<void> {
     this.checkOpen();
     const bytes = this.codec.encode(value);
     // encode() may return a shared view; keep our own copy across the wait.
@@ -178,7 +212,7 @@ export class Producer extends EventEmitter {
 
   async sendBytesAsync(bytes: Uint8Array, options?: SendOptions): Promise<void> {
     this.checkOpen();
-    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytesAsync: bytes must be a Uint8Array, got ${describe(bytes)}`);
+    if (!(bytes instanceof Uint8Array)) throw invalidArgType(`sendBytesAsync: bytes must be a Uint8Array, got ${describe(bytes)}`);
     await this.publishAsync(L.RecordType.BYTES, bytes, options);
   }
 
@@ -187,7 +221,7 @@ export class Producer extends EventEmitter {
    * dedicated processes; never call it on a main thread that serves anything else). Returns false on
    * timeout.
    */
-  sendSync(value: unknown, timeoutMs = Infinity): boolean {
+  sendSync(value: T, timeoutMs = Infinity): boolean {
     this.checkOpen();
     const bytes = this.codec.encode(value);
     return this.publishSync(L.RecordType.MESSAGE, bytes, timeoutMs);
@@ -195,7 +229,7 @@ export class Producer extends EventEmitter {
 
   sendBytesSync(bytes: Uint8Array, timeoutMs = Infinity): boolean {
     this.checkOpen();
-    if (!(bytes instanceof Uint8Array)) throw new TypeError(`sendBytesSync: bytes must be a Uint8Array, got ${describe(bytes)}`);
+    if (!(bytes instanceof Uint8Array)) throw invalidArgType(`sendBytesSync: bytes must be a Uint8Array, got ${describe(bytes)}`);
     return this.publishSync(L.RecordType.BYTES, bytes, timeoutMs);
   }
 
@@ -226,25 +260,49 @@ export class Producer extends EventEmitter {
    * end), releases the producer lock and, by default, unlinks the segment's name. Idempotent.
    */
   close(): void {
+    this.finish(L.RecordType.END, undefined);
+  }
+
+  /**
+   * Ends the stream with an error: like close(), but consumers, after reading everything sent before,
+   * fail with PRODUCER_ABORTED carrying `reason`'s message (and its `code`, when it has one) instead of
+   * ending cleanly. For a producer that cannot go on (its source failed, a stream was destroyed with an
+   * error). Idempotent, and a no-op after close().
+   */
+  abort(reason?: unknown): void {
+    if (this.closed) return;
+    const message = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+    const code = (reason as { code?: unknown } | undefined)?.code;
+    this.finish(L.RecordType.ABORT, encodeAbortReason({ message, code: typeof code === 'string' ? code : undefined }, this.maxMessageLength));
+  }
+
+  /** close() and abort(): the final record, the state word, the wake, the lock, the name. */
+  private finish(type: typeof L.RecordType.END | typeof L.RecordType.ABORT, payload: Uint8Array | undefined): void {
     if (this.closed) return;
     this.recordSendTime();
     this.closed = true;
+    forgetOnExit(this);
     clearInterval(this.sendClock);
+    clearInterval(this.reclaimClock);
     if (this.claimOpen) this._abortClaim();
     this.spaceWaiter?.close();
     this.spaceWaiter = undefined;
     const words = this.memory.controlI32;
-    // END needs 16 bytes. If tethered consumers hold the ring completely full, give them a moment, but
-    // a stuck consumer must not block close(): the state word below tells consumers all the same.
+    // The final record needs room. If tethered consumers hold the ring completely full, give them a
+    // moment, but a stuck consumer must not block close(): the state word below tells consumers all the
+    // same (an abort then reads as the producer's death: an error all the same, without the reason).
     this.corks = 0;
     this.writer.corked = false;
     this.writer.flush();
-    const endOffset = this.reserveForClose();
-    if (endOffset >= 0) this.writer.commit(false);
+    const finalOffset = this.reserveForClose(type, payload?.length ?? 0);
+    if (finalOffset >= 0) {
+      if (payload) this.memory.dataBytes.set(payload, finalOffset);
+      this.writer.commit(false);
+    }
     Atomics.store(words, PRODUCER_STATE_I32, L.ProducerState.CLOSED);
-    Atomics.store(words, PRODUCER_WAITING_I32, 0);
+    withdrawSpaceWait(this.memory);
     this.writer.wakeConsumers();
-    if (this.options.wipeOnClose) this.wipe();
+    if (this.options.wipeOnClose) wipeData(this.memory, this.writer, WIPE_DRAIN_MS);
     Atomics.compareExchange(words, PRODUCER_PID_I32, this.identity.pid, 0);
     if (this.options.unlinkOnClose) {
       try {
@@ -305,6 +363,39 @@ export class Producer extends EventEmitter {
     }
   }
 
+  /**
+   * The batch paths: writes records under a cork (published when it ends, or every quarter ring), so the
+   * consumers' cache line holding the tail moves once per batch rather than once per message.
+   */
+  private publishBatch(count: number, payloadAt: (index: number) => Uint8Array, type: number): number {
+    if (this.claimOpen) throw new Error('sendBatch: a claim is open; commit() or abort() it first');
+    const writer = this.writer;
+    const wasCorked = writer.corked;
+    writer.corked = true;
+    let sent = 0;
+    try {
+      for (; sent < count; sent++) {
+        const bytes = payloadAt(sent);
+        this.checkLength(bytes.length);
+        const payloadOffset = writer.tryReserve(type, bytes.length);
+        if (payloadOffset >= 0) {
+          this.memory.dataBytes.set(bytes, payloadOffset);
+          writer.commit();
+          continue;
+        }
+        // Full: publish what we have (consumers must see it to free space), reclaim the dead, retry once.
+        const retried = this.reserve(type, bytes.length);
+        if (retried < 0) break;
+        this.memory.dataBytes.set(bytes, retried);
+        writer.commit();
+      }
+    } finally {
+      writer.corked = wasCorked;
+      if (!wasCorked) writer.flush();
+    }
+    return sent;
+  }
+
   private publish(type: number, bytes: Uint8Array): boolean {
     this.checkLength(bytes.length);
     if (this.claimOpen) throw new Error('send: a claim is open; commit() or abort() it first');
@@ -348,54 +439,31 @@ export class Producer extends EventEmitter {
    * Frees the slots of tethered consumers whose process is gone. Checks /proc at most once per
    * livenessIntervalMs unless `force`. Returns whether anything was freed.
    */
-  private reclaimDeadConsumers(force: boolean): boolean {
+  private reclaimDeadConsumers(force: boolean, onSendPath = true): boolean {
     const now = Date.now();
     if (!force && now - this.lastLivenessCheck < this.options.livenessIntervalMs) return false;
-    this.lastLivenessCheck = now;
-    let reclaimed = 0;
-    for (let index = 0; index < this.maxConsumers; index++) {
-      const slot = readSlot(this.memory, index);
-      if (slot.pid === 0 || slot.pid === -1) continue;
-      if (liveness(slot) !== 'dead') continue;
-      if (reclaimSlot(this.memory, index, slot.pid)) reclaimed++;
-    }
+    // The timer's pass does not push back the send path's next check: a consumer that dies between
+    // the two is then found as soon as it holds the producer back.
+    if (onSendPath) this.lastLivenessCheck = now;
+    const reclaimed = reclaimDeadSlots(this.memory);
     if (reclaimed > 0) {
       this.memory.controlF64[CONSUMERS_RECLAIMED_F64] += reclaimed;
       this.emit('consumer-reclaimed', reclaimed);
       this.writer.refreshLimit();
+      // Space may have been freed: a wait of ours (sendAsync, 'drain') sleeps on SPACE_WAKE.
+      signalSpace(this.memory);
     }
     return reclaimed > 0;
   }
 
-  /**
-   * wipeOnClose: zero the data region, after giving tethered consumers a bounded moment to read what they
-   * were promised. Whatever is still unread is announced first (FLAGS bit WIPED, and TAIL_INTENT a full
-   * ring ahead so untethered readers see themselves lapped): readers count it as lost and end, instead of
-   * taking zeroed memory for corruption.
-   */
-  private wipe(): void {
-    const words = this.memory.controlI32;
-    const deadline = Date.now() + WIPE_DRAIN_MS;
-    for (;;) {
-      Atomics.store(words, PRODUCER_WAITING_I32, 1);
-      const ticket = Atomics.load(words, SPACE_WAKE_I32);
-      this.writer.refreshLimit();
-      if (this.writer.freeBytes >= this.capacity || Date.now() >= deadline) break;
-      futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, ticket, 5);
-    }
-    Atomics.store(words, PRODUCER_WAITING_I32, 0);
-    Atomics.or(words, FLAGS_I32, L.FLAG_WIPED);
-    Atomics.store(words, TAIL_INTENT_I32, (this.writer.committedTail + this.capacity + L.RECORD_ALIGNMENT) | 0);
-    this.memory.dataBytes.fill(0);
-  }
-
-  private reserveForClose(): number {
+  private reserveForClose(type: number, length: number): number {
     const deadline = Date.now() + 100;
     for (;;) {
-      const offset = this.writer.tryReserve(L.RecordType.END, 0);
+      const ticket = announceSpaceWait(this.memory);
+      const offset = this.writer.tryReserve(type, length);
       if (offset >= 0 || Date.now() >= deadline) return offset;
       this.reclaimDeadConsumers(true);
-      futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, Atomics.load(this.memory.controlI32, SPACE_WAKE_I32), 5);
+      sleepForSpace(this.memory, ticket, 5);
     }
   }
 
@@ -407,9 +475,7 @@ export class Producer extends EventEmitter {
     const deadline = Date.now() + timeout;
     for (;;) {
       this.checkOpen();
-      if (signal?.aborted) {
-        throw new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: signal.reason });
-      }
+      if (signal?.aborted) throw new AbortError(`waiting for space in ${this.name} was aborted`, { cause: signal.reason, segment: this.name });
       if (this.claimOpen) throw new Error('sendAsync: a claim was opened while waiting; commit() or abort() it first');
       const payloadOffset = this.writer.tryReserve(type, bytes.length);
       if (payloadOffset >= 0) {
@@ -425,7 +491,7 @@ export class Producer extends EventEmitter {
       try {
         await this.waitForSpace(signal, deadline);
       } catch (error) {
-        this.checkOpen(); // close() during the wait: CLOSED, with the ring's name, rather than ABORTED
+        this.checkOpen(); // close() during the wait: CLOSED, with the ring's name, rather than an AbortError
         throw error;
       } finally {
         this.asyncSenders--;
@@ -438,19 +504,17 @@ export class Producer extends EventEmitter {
     this.checkLength(bytes.length);
     durationOption('sendSync', 'timeoutMs', timeoutMs, Infinity);
     const deadline = Date.now() + timeoutMs;
-    const words = this.memory.controlI32;
     for (;;) {
       if (this.publish(type, bytes)) return true;
       const now = Date.now();
       if (now >= deadline) return false;
-      Atomics.store(words, PRODUCER_WAITING_I32, 1);
-      const ticket = Atomics.load(words, SPACE_WAKE_I32);
+      const ticket = announceSpaceWait(this.memory);
       // Re-check after announcing: a consumer that released before seeing PRODUCER_WAITING did not wake us.
       this.writer.refreshLimit();
-      if (this.writer.freeBytes < this.resumeThreshold(bytes.length)) {
-        futex.wait(this.memory.control, SPACE_WAKE_I32 << 2, ticket, Math.min(deadline - now, this.options.livenessIntervalMs));
+      if (this.writer.freeBytes < this.resumeThreshold(bytes.length) && this.writer.blockingSlot !== -1) {
+        sleepForSpace(this.memory, ticket, Math.min(deadline - now, this.options.livenessIntervalMs));
       }
-      Atomics.store(words, PRODUCER_WAITING_I32, 0);
+      withdrawSpaceWait(this.memory);
       this.reclaimDeadConsumers(false);
     }
   }
@@ -468,7 +532,7 @@ export class Producer extends EventEmitter {
     return followSharedWait(this.spaceWait, {
       signal,
       deadline: deadline ?? Infinity,
-      onAbort: (reason) => new ShmRingError('ABORTED', `waiting for space in ${this.name} was aborted`, { segment: this.name, cause: reason }),
+      onAbort: (reason) => new AbortError(`waiting for space in ${this.name} was aborted`, { cause: reason, segment: this.name }),
       onTimeout: () =>
         new ShmRingError('TIMEOUT', `no space in ${this.name} before the timeout`, {
           segment: this.name,
@@ -487,25 +551,23 @@ export class Producer extends EventEmitter {
   }
 
   private async spaceWaitLoop(): Promise<void> {
-    const words = this.memory.controlI32;
+    const memory = this.memory;
     this.spaceWaiter ??= new AsyncWaiter();
     this.updateSpaceWaiterRef();
     const waiter = this.spaceWaiter;
     try {
       while (!this.closed) {
-        Atomics.store(words, PRODUCER_WAITING_I32, 1);
-        const ticket = Atomics.load(words, SPACE_WAKE_I32);
-        // SYNC POINT: Dekker pair with RingReader#release (store head, then load PRODUCER_WAITING).
+        const ticket = announceSpaceWait(this.memory);
         this.writer.refreshLimit();
         if (this.writer.freeBytes >= this.neededBytes || this.writer.blockingSlot === -1) break;
         const { result } = await waiter.wait(
-          [{ buffer: this.memory.control, byteOffset: SPACE_WAKE_I32 << 2, expected: ticket }],
+          [{ buffer: memory.consumerBuffer, byteOffset: spaceWakeByteOffset(memory), expected: ticket }],
           this.options.livenessIntervalMs,
         );
         if (result === 'timed-out') this.reclaimDeadConsumers(true);
       }
     } finally {
-      if (!this.closed) Atomics.store(words, PRODUCER_WAITING_I32, 0);
+      if (!this.closed) withdrawSpaceWait(memory);
       this.neededBytes = 0;
     }
   }

@@ -14,7 +14,7 @@
  */
 import { EventEmitter } from 'events';
 import { Consumer, ConsumerOptions } from './consumer';
-import { isShmRingError, ShmRingError } from '../errors';
+import { AbortError, isShmRingError, ShmRingError, invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import { AsyncWaiter, FutexWord, MAX_WAIT_WORDS } from '../core/futex';
 import {
   booleanOption,
@@ -48,9 +48,17 @@ export interface SelectorOptions {
 }
 
 /** A message and the name of the ring it came from. */
-export interface SelectorMessage {
+export interface SelectorMessage<T = unknown> {
   ring: string;
-  value: unknown;
+  value: T;
+}
+
+/** Typed 'message' events: a Selector<Metric> emits Metric values (and the ring's name). */
+export interface Selector<T = unknown> {
+  on(event: 'message', listener: (value: T, ring: string) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'message', listener: (value: T, ring: string) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 export type { RingRemovedReason } from './fanin-types';
@@ -110,7 +118,7 @@ class ListenerFailure {
 }
 
 function isWaitInterrupted(error: unknown): boolean {
-  return isShmRingError(error) && (error.code === 'ABORTED' || error.code === 'CLOSED');
+  return error instanceof AbortError || isShmRingError(error, 'CLOSED');
 }
 
 const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
@@ -119,7 +127,7 @@ const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediat
  * Reads many rings as one stream of `{ ring, value }`. Events: 'message' (value, ring), 'ring-added'
  * (ring), 'ring-removed' (ring, reason, error?), 'warning' (error), 'error' (error), 'close'.
  */
-export class Selector extends EventEmitter implements AsyncIterable<SelectorMessage> {
+export class Selector<T = unknown> extends EventEmitter implements AsyncIterable<SelectorMessage<T>> {
   private readonly options: ResolvedSelectorOptions;
   private readonly entries = new Map<string, RingEntry>();
   /** Round-robin order; `cursor` is where the next round starts. */
@@ -127,6 +135,8 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
   private cursor = 0;
   private readonly waiters: AsyncWaiter[] = [];
   private readonly followers = new Set<RingFollower>();
+  /** Closed followers that added rings still in the selector (told when those rings are dropped). */
+  private readonly closedFollowers = new Set<RingFollower>();
   /** Identities of ring instances discovery has already handled (shared by every follower). */
   private readonly seen: SeenRings = new Map();
   /** Messages read for an iterator but not yet yielded (kept here so a `break` loses none). */
@@ -156,7 +166,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
    * A selector that follows every ring whose name starts with `prefix` (see follow()). Takes the
    * selector's options and follow()'s together.
    */
-  static follow(prefix: string, options?: SelectorOptions & FollowOptions): Selector {
+  static follow<T = unknown>(prefix: string, options?: SelectorOptions & FollowOptions): Selector<T> {
     const what = 'Selector.follow';
     const input = checkOptionsObject(what, options);
     rejectUnknownKeys(what, input, [...new Set([...SELECTOR_OPTION_KEYS, ...FOLLOW_OPTION_KEYS])]);
@@ -167,7 +177,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
       // `consumer` belongs to both; the selector's copy already applies to followed rings.
       else followOptions[key] = value;
     }
-    const selector = new Selector(selectorOptions as SelectorOptions);
+    const selector = new Selector<T>(selectorOptions as SelectorOptions);
     selector.follow(prefix, followOptions as FollowOptions);
     return selector;
   }
@@ -177,7 +187,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
    * takes an open Consumer. The selector owns the consumer from then on and closes it when the ring is
    * dropped. Throws what Consumer.open throws; RangeError when the ring is already here.
    */
-  add(ring: string | Consumer, consumerOptions?: ConsumerOptions): Consumer {
+  add(ring: string | Consumer<T>, consumerOptions?: ConsumerOptions): Consumer<T> {
     if (this.closed) throw new ShmRingError('CLOSED', 'Selector.add: the selector is closed');
     let name: string;
     if (typeof ring === 'string') {
@@ -185,17 +195,17 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
       name = ring;
       checkOptionsObject('Selector.add', consumerOptions);
     } else if (ring instanceof Consumer) {
-      if (consumerOptions !== undefined) throw new TypeError('Selector.add: consumerOptions apply only when adding by name');
-      if (ring.isClosed) throw new TypeError(`Selector.add: the consumer of ${ring.name} is closed`);
+      if (consumerOptions !== undefined) throw invalidArgValue('Selector.add: consumerOptions apply only when adding by name');
+      if (ring.isClosed) throw invalidArgValue(`Selector.add: the consumer of ${ring.name} is closed`);
       name = ring.name;
     } else {
-      throw new TypeError(`Selector.add: ring must be a ring name or a Consumer, got ${ring === null ? 'null' : typeof ring}`);
+      throw invalidArgType(`Selector.add: ring must be a ring name or a Consumer, got ${ring === null ? 'null' : typeof ring}`);
     }
-    if (this.entries.has(name)) throw new RangeError(`Selector.add: ${name} is already in this selector`);
+    if (this.entries.has(name)) throw invalidArgValue(`Selector.add: ${name} is already in this selector`, 'range');
     if (this.entries.size >= MAX_SELECTOR_RINGS) {
-      throw new RangeError(`Selector.add: a selector holds at most ${MAX_SELECTOR_RINGS} rings, cannot add ${name}`);
+      throw outOfRange(`Selector.add: a selector holds at most ${MAX_SELECTOR_RINGS} rings, cannot add ${name}`);
     }
-    const consumer = typeof ring === 'string' ? Consumer.open(name, { ...this.options.consumer, ...consumerOptions }) : ring;
+    const consumer: Consumer<T> = typeof ring === 'string' ? Consumer.open<T>(name, { ...this.options.consumer, ...consumerOptions }) : ring;
     const entry: RingEntry = { name, consumer, removed: false };
     this.entries.set(name, entry);
     this.order.push(entry);
@@ -230,8 +240,8 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
   }
 
   /** The consumer reading `name` (owned by the selector: do not read from it). */
-  consumer(name: string): Consumer | undefined {
-    return this.entries.get(name)?.consumer;
+  consumer(name: string): Consumer<T> | undefined {
+    return this.entries.get(name)?.consumer as Consumer<T> | undefined;
   }
 
   get stats(): SelectorStats {
@@ -325,7 +335,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
     this.close();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<SelectorMessage> {
+  async *[Symbol.asyncIterator](): AsyncIterator<SelectorMessage<T>> {
     const queue: Deliver = (value, ring) => {
       this.pending.push({ ring, value });
     };
@@ -338,7 +348,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
           this.pending = [];
           this.pendingHead = 0;
         }
-        yield message;
+        yield message as SelectorMessage<T>;
         continue;
       }
       if (this.closed) return;
@@ -418,7 +428,9 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
     this.order = this.order.filter((e) => e !== entry);
     this.release(entry);
     this.interruptWait();
-    for (const follower of this.followers) follower.ringDropped(entry.name, reason);
+    // Closed followers too: a follower closed for a drain still owes the rings it added their unlinkDead.
+    for (const follower of [...this.followers, ...this.closedFollowers]) follower.ringDropped(entry.name, reason);
+    for (const follower of this.closedFollowers) if (!follower.ownsRings) this.closedFollowers.delete(follower);
     if (error === undefined) this.emit('ring-removed', entry.name, reason);
     else this.emit('ring-removed', entry.name, reason, error);
     this.closeIfEmpty();
@@ -435,6 +447,7 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
 
   private followerClosed(follower: RingFollower): void {
     this.followers.delete(follower);
+    if (follower.ownsRings) this.closedFollowers.add(follower);
     this.closeIfEmpty();
   }
 
@@ -469,7 +482,9 @@ export class Selector extends EventEmitter implements AsyncIterable<SelectorMess
       return;
     }
     const words: FutexWord[] = [];
-    const timeoutMs = this.options.checkIntervalMs;
+    // A read-only consumer cannot announce that it sleeps, so nobody wakes it: poll at its pace.
+    let timeoutMs = this.options.checkIntervalMs;
+    for (const entry of ring) timeoutMs = Math.min(timeoutMs, entry.consumer._pollIntervalMs);
     for (const entry of ring) {
       // SYNC POINT: each _prepareToSleep announces a sleeper on its ring, then re-checks the tail (the
       // Dekker pair with the producer's commit). A ring with data means no sleep at all.

@@ -8,7 +8,7 @@
  */
 import { Readable, Writable } from 'stream';
 import { Consumer } from './consumer';
-import { isShmRingError } from '../errors';
+import { invalidArgType } from '../errors';
 import { booleanOption, checkOptionsObject, integerOption, rejectUnknownKeys } from './options';
 import { Producer } from './producer';
 
@@ -43,7 +43,7 @@ const READ_OPTION_KEYS = ['objectMode', 'highWaterMark', 'close'] as const;
 const WRITE_OPTION_KEYS = ['objectMode', 'highWaterMark', 'close'] as const;
 
 function isAborted(error: unknown): boolean {
-  return isShmRingError(error, 'ABORTED') || (error instanceof Error && error.name === 'AbortError');
+  return error instanceof Error && error.name === 'AbortError';
 }
 
 /**
@@ -51,9 +51,9 @@ function isAborted(error: unknown): boolean {
  * close), and is destroyed with the consumer's ShmRingError (code PRODUCER_DIED, CONSUMER_EVICTED, ...)
  * when reading fails. Destroying or ending the stream closes the consumer unless `close: false`.
  */
-export function createReadStream(consumer: Consumer, options?: ReadStreamOptions): Readable {
+export function createReadStream<T = unknown>(consumer: Consumer<T>, options?: ReadStreamOptions): Readable {
   const what = 'createReadStream';
-  if (!(consumer instanceof Consumer)) throw new TypeError(`${what}: consumer must be a Consumer`);
+  if (!(consumer instanceof Consumer)) throw invalidArgType(`${what}: consumer must be a Consumer`);
   const resolved = checkOptionsObject(what, options);
   rejectUnknownKeys(what, resolved, READ_OPTION_KEYS);
   const objectMode = booleanOption(what, 'objectMode', resolved.objectMode, true);
@@ -89,7 +89,7 @@ export function createReadStream(consumer: Consumer, options?: ReadStreamOptions
   function toChunk(value: unknown): unknown {
     if (objectMode) return value === null ? undefined : value;
     if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    throw new TypeError(
+    throw invalidArgType(
       `${what}: a byte stream (objectMode: false) received a message that is not raw bytes ` +
         `(${value === null ? 'null' : typeof value}); send it with sendBytes(), or read with objectMode: true`,
     );
@@ -157,11 +157,17 @@ export function createReadStream(consumer: Consumer, options?: ReadStreamOptions
  * A Writable over `producer`. A write while tethered consumers hold the ring full waits for space before
  * its callback runs, so write() returns false once highWaterMark chunks wait, and 'drain' follows as with
  * any Writable. end() closes the producer (consumers then end after reading everything) unless
- * `close: false`; so does destroy().
+ * `close: false`; destroy(error) aborts it instead (consumers then fail with PRODUCER_ABORTED after
+ * reading everything sent), so lost data never looks like a clean end.
+ *
+ * Byte mode is a byte stream, as a socket is: chunks of any size are accepted, a chunk larger than the
+ * ring's maxMessageLength is split into several messages, and a reader (createReadStream in byte mode)
+ * sees the same bytes in the same order, not the same chunk boundaries. Object mode keeps one value per
+ * message.
  */
-export function createWriteStream(producer: Producer, options?: WriteStreamOptions): Writable {
+export function createWriteStream<T = unknown>(producer: Producer<T>, options?: WriteStreamOptions): Writable {
   const what = 'createWriteStream';
-  if (!(producer instanceof Producer)) throw new TypeError(`${what}: producer must be a Producer`);
+  if (!(producer instanceof Producer)) throw invalidArgType(`${what}: producer must be a Producer`);
   const resolved = checkOptionsObject(what, options);
   rejectUnknownKeys(what, resolved, WRITE_OPTION_KEYS);
   const objectMode = booleanOption(what, 'objectMode', resolved.objectMode, true);
@@ -176,7 +182,7 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
 
   /** Sends without waiting; false when the ring is full. */
   function trySend(chunk: unknown): boolean {
-    return objectMode ? producer.send(chunk) : producer.sendBytes(chunk as Uint8Array);
+    return objectMode ? producer.send(chunk as T) : producer.sendBytes(chunk as Uint8Array);
   }
 
   /** Waits for space and sends (the chunk is ours: Writable does not reuse it). */
@@ -184,7 +190,7 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
     const controller = new AbortController();
     waiting = controller;
     const sent = objectMode
-      ? producer.sendAsync(chunk, { signal: controller.signal })
+      ? producer.sendAsync(chunk as T, { signal: controller.signal })
       : producer.sendBytesAsync(chunk as Uint8Array, { signal: controller.signal });
     return sent.finally(() => {
       if (waiting === controller) waiting = undefined;
@@ -197,9 +203,42 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
     }
   }
 
+  /** The messages a chunk becomes: itself, or (byte mode) pieces of at most maxMessageLength bytes. */
+  function piecesOf(chunk: unknown): unknown[] {
+    if (objectMode) return [chunk];
+    const bytes = chunk as Uint8Array;
+    const limit = producer.maxMessageLength;
+    if (bytes.length <= limit) return [bytes];
+    const pieces: Uint8Array[] = [];
+    for (let start = 0; start < bytes.length; start += limit) pieces.push(bytes.subarray(start, Math.min(bytes.length, start + limit)));
+    return pieces;
+  }
+
+  /** Sends what fits now; the rest waits for space. Calls back when every piece is in the ring. */
+  function sendPieces(pieces: unknown[], callback: (error?: Error | null) => void): void {
+    let index = 0;
+    try {
+      for (; index < pieces.length; index++) {
+        if (!trySend(pieces[index])) break;
+      }
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    if (index === pieces.length) {
+      callback();
+      return;
+    }
+    sendAll(pieces.slice(index)).then(() => callback(), (error: Error) => callback(error));
+  }
+
   function finishClose(callback: (error?: Error | null) => void, error?: Error | null): void {
     try {
-      if (closeProducer) producer.close();
+      // An error ends the ring with an error record: consumers must not take lost data for a clean end.
+      if (closeProducer) {
+        if (error) producer.abort(error);
+        else producer.close();
+      }
     } catch (closeError) {
       callback(error ?? (closeError as Error));
       return;
@@ -213,39 +252,21 @@ export function createWriteStream(producer: Producer, options?: WriteStreamOptio
     // Byte mode: strings become Buffers before _write.
     decodeStrings: true,
     write(chunk: unknown, _encoding, callback) {
-      let sent: boolean;
-      try {
-        sent = trySend(chunk);
-      } catch (error) {
-        callback(error as Error);
-        return;
-      }
-      if (sent) {
-        callback();
-        return;
-      }
-      sendWhenSpace(chunk).then(() => callback(), (error: Error) => callback(error));
+      sendPieces(piecesOf(chunk), callback);
     },
     writev(entries, callback) {
       // Everything buffered while a write waited (or while the stream was corked): publish it as one
-      // batch (one atomic store, at most one wake), waiting only where the ring is full.
-      let index = 0;
-      producer.cork();
+      // batch (sendBatch: one store of the tail, at most one wake), waiting only where the ring is full.
+      const pieces = entries.flatMap((entry) => piecesOf(entry.chunk));
+      let sent: number;
       try {
-        for (; index < entries.length; index++) {
-          if (!trySend(entries[index]!.chunk)) break;
-        }
+        sent = objectMode ? producer.sendBatch(pieces as T[]) : producer.sendBytesBatch(pieces as Uint8Array[]);
       } catch (error) {
         callback(error as Error);
         return;
-      } finally {
-        producer.uncork();
       }
-      if (index === entries.length) {
-        callback();
-        return;
-      }
-      sendAll(entries.slice(index).map((entry) => entry.chunk)).then(() => callback(), (error: Error) => callback(error));
+      if (sent === pieces.length) callback();
+      else sendAll(pieces.slice(sent)).then(() => callback(), (error: Error) => callback(error));
     },
     final(callback) {
       finishClose(callback);

@@ -1,6 +1,6 @@
 /**
  * `shmring doctor`: checks the machine for everything that makes shared memory fail in production
- * (a small or full /dev/shm, Docker's 64 MB default, limits, permissions, huge pages, futex_waitv,
+ * (a small or full /dev/shm, Docker's 64 MiB default, limits, permissions, huge pages, futex_waitv,
  * rings left behind by crashes) and says, for each finding, what to change with the exact command.
  */
 import * as fs from 'fs';
@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Command } from 'commander';
 import { SHM_DIRECTORY } from '../ring/snapshot';
-import { colorsFor, ExitCode, formatBytes, makeTable, printJson, tableText, type OutputOptions } from './common';
+import { CliError, colorsFor, ExitCode, formatBytes, jsonError, makeTable, printJson, tableText, type OutputOptions } from './common';
 import { survey, type Survey } from './survey';
 
 /** ok: nothing to do; info: worth knowing, no action needed; warn: needs action; fail: shmring cannot work. */
@@ -29,10 +29,34 @@ export interface Check {
 export interface DoctorReport {
   healthy: boolean;
   checks: Check[];
+  /** When not healthy (exit 1): the shape of every --json failure, code UNHEALTHY. */
+  error?: ReturnType<typeof jsonError>['error'];
 }
 
-/** Docker's default /dev/shm size; a /dev/shm this small is almost always that default. */
+/** Docker's default /dev/shm size (`--shm-size` 64m); also the size below which /dev/shm is called small. */
 export const SMALL_SHM_BYTES = 64 * 1024 * 1024;
+export const DOCKER_DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The size finding for /dev/shm. Only a container's /dev/shm of exactly Docker's 64 MiB is called its
+ * default; any other small size is just small (someone chose it, or the runtime has another default).
+ */
+export function describeShmSpace(total: number, free: number, container: string | undefined): { status: CheckStatus; finding: string; needsMore: boolean } {
+  if (total === 0) return { status: 'info', finding: 'size unknown (statfs failed)', needsMore: false };
+  const small = total <= SMALL_SHM_BYTES;
+  const low = free < total * 0.1 || free < SMALL_SHM_BYTES / 2;
+  let finding = `${formatBytes(total)} total, ${formatBytes(free)} free`;
+  if (small) {
+    const what =
+      container && total === DOCKER_DEFAULT_SHM_BYTES ? `${container}'s default (64 MiB)`
+      : container ? `very small for a ${container} container`
+      : 'very small';
+    finding += `: ${what}; creating a ring bigger than this fails (ENOSPC), or SIGBUS on first write if pages are not reserved`;
+  } else if (low) {
+    finding += ': almost full; new rings fail with ENOSPC even though `df` shows the disks are not full';
+  }
+  return { status: small || low ? 'warn' : 'ok', finding, needsMore: small || low };
+}
 
 function readText(file: string): string | undefined {
   try {
@@ -165,18 +189,13 @@ export function runChecks(found: Survey): Check[] {
     // reported below as unknown
   }
   const small = total > 0 && total <= SMALL_SHM_BYTES;
-  const low = total > 0 && (free < total * 0.1 || free < SMALL_SHM_BYTES / 2);
+  const space = describeShmSpace(total, free, container);
   checks.push({
     id: 'shm-space',
     title: '/dev/shm size and free space',
-    status: total === 0 ? 'info' : small || low ? 'warn' : 'ok',
-    finding:
-      total === 0
-        ? 'size unknown (statfs failed)'
-        : `${formatBytes(total)} total, ${formatBytes(free)} free` +
-          (small ? `: ${container ? `${container}'s default` : 'very small'}; creating a ring bigger than this fails (ENOSPC), or SIGBUS on first write if pages are not reserved` : '') +
-          (!small && low ? ': almost full; new rings fail with ENOSPC even though `df` shows the disks are not full' : ''),
-    fix: small || low ? SHM_SIZE_FIX(container) : undefined,
+    status: space.status,
+    finding: space.finding,
+    fix: space.needsMore ? SHM_SIZE_FIX(container) : undefined,
     values: { totalBytes: total, freeBytes: free },
   });
 
@@ -292,8 +311,14 @@ export function runChecks(found: Survey): Check[] {
 
   // Rings left behind.
   const abandoned = found.rings.filter((r) => r.status === 'abandoned');
-  const damaged = found.rings.filter((r) => r.kind === 'corrupt' || r.kind === 'incompatible' || (r.kind === 'initialising' && !r.inUse));
+  // A damaged or other-version ring that a live process uses belongs to that process (another shmring
+  // release, or another program): reported, never something to remove.
+  const damagedKinds = (r: (typeof found.rings)[number]) => r.kind === 'corrupt' || r.kind === 'incompatible' || r.kind === 'initialising';
+  const damaged = found.rings.filter((r) => damagedKinds(r) && !r.inUse);
+  const othersRings = found.rings.filter((r) => (r.kind === 'corrupt' || r.kind === 'incompatible') && r.inUse);
   const abandonedBytes = abandoned.reduce((sum, r) => sum + r.size, 0);
+  const euid = process.geteuid?.() ?? 0;
+  const othersAbandoned = euid === 0 ? [] : abandoned.filter((r) => r.uid !== euid);
   checks.push({
     id: 'leftover-rings',
     title: 'rings left by dead processes',
@@ -302,7 +327,14 @@ export function runChecks(found: Survey): Check[] {
       abandoned.length > 0
         ? `${abandoned.length} ring(s) nothing alive uses, ${formatBytes(abandonedBytes)} of /dev/shm: ${abandoned.slice(0, 5).map((r) => r.name).join(', ')}${abandoned.length > 5 ? ', ...' : ''}`
         : `none (${found.rings.length} ring(s) in use)`,
-    fix: abandoned.length > 0 ? { text: 'Remove them (processes that use a ring are never touched).', commands: ['npx shmring gc --dry-run', 'npx shmring gc'] } : undefined,
+    fix:
+      abandoned.length > 0
+        ? {
+            // /dev/shm is sticky: another user's rings can be removed only by that user or root.
+            text: `Remove them (processes that use a ring are never touched).${othersAbandoned.length > 0 ? ` ${othersAbandoned.length} of them belong to other users: run gc as their owner or root.` : ''}`,
+            commands: ['npx shmring gc --dry-run', 'npx shmring gc'],
+          }
+        : undefined,
     values: { count: abandoned.length, bytes: abandonedBytes, names: abandoned.map((r) => r.name) },
   });
   if (damaged.length > 0) {
@@ -316,6 +348,31 @@ export function runChecks(found: Survey): Check[] {
         commands: damaged.slice(0, 3).flatMap((r) => [`npx shmring inspect ${r.name}`, `npx shmring rm ${r.name}`]),
       },
       values: { names: damaged.map((r) => r.name) },
+    });
+  }
+  if (othersRings.length > 0) {
+    checks.push({
+      id: 'rings-in-use-elsewhere',
+      title: 'other versions\u2019 rings in use',
+      status: 'info',
+      finding:
+        othersRings.map((r) => `${r.name}: ${r.error?.message ?? r.kind}, used by pid ${r.mappers.map((m) => m.pid).join(', ') || '?'}`).join('; ') +
+        ': a running program (or another shmring release) uses them; nothing to do here',
+      values: { names: othersRings.map((r) => r.name) },
+    });
+  }
+  // Other programs' files: their business. Counted (they take /dev/shm space), never to be removed.
+  const others = [...found.foreign, ...found.unreadable];
+  if (others.length > 0) {
+    const bytes = others.reduce((sum, f) => sum + f.size, 0);
+    checks.push({
+      id: 'other-files',
+      title: 'other programs\u2019 files',
+      status: 'info',
+      finding:
+        `${others.length} file(s) in /dev/shm that are not shmring rings${found.unreadable.length ? ` or cannot be read by this user (${found.unreadable.length})` : ''}, ` +
+        `${formatBytes(bytes)}: left alone (\`shmring ls\` lists them)`,
+      values: { count: others.length, bytes, names: others.map((f) => f.name) },
     });
   }
   const deletedBytes = found.deletedMappings.reduce((sum, d) => sum + d.bytes, 0);
@@ -357,7 +414,11 @@ Examples:
       const healthy = !checks.some((c) => c.status === 'warn' || c.status === 'fail');
       process.exitCode = healthy ? ExitCode.OK : ExitCode.ERROR;
       if (options.json) {
-        printJson({ healthy, checks } satisfies DoctorReport);
+        const needAction = checks.filter((c) => c.status === 'warn' || c.status === 'fail');
+        const failure = healthy
+          ? {}
+          : jsonError(new CliError(`${needAction.length} check(s) need action: ${needAction.map((c) => c.id).join(', ')}`, ExitCode.ERROR, 'UNHEALTHY'));
+        printJson({ healthy, checks, ...failure } satisfies DoctorReport);
         return;
       }
       const colors = colorsFor(options);

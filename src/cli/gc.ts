@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { snapshotAll } from '../ring/snapshot';
 import { scanShmUsage } from '../core/procmaps';
-import { colorsFor, ExitCode, formatBytes, makeTable, printJson, tableText, type OutputOptions } from './common';
+import { CliError, colorsFor, ExitCode, formatBytes, jsonError, makeTable, printJson, tableText, type OutputOptions } from './common';
 import { isForeign, removeSegment, type RemovalResult } from './remove';
 import { prefixFilter } from './survey';
 
@@ -71,7 +71,18 @@ Examples:
       const report = runGc({ prefix: options.prefix, dryRun: options.dryRun === true, force: options.force === true });
       if (report.failed.length > 0) process.exitCode = ExitCode.ERROR;
       if (options.json) {
-        printJson(report);
+        const failure =
+          report.failed.length > 0
+            ? jsonError(
+                new CliError(
+                  `${report.failed.length} removal(s) failed: ${report.failed.map((r) => r.error?.message ?? r.name).join('; ')}`,
+                  ExitCode.ERROR,
+                  report.failed[0].error?.code ?? 'SYSTEM_ERROR',
+                  report.failed[0].error?.hint,
+                ),
+              )
+            : {};
+        printJson({ ...report, ...failure });
         return;
       }
       const colors = colorsFor(options);

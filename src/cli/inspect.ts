@@ -4,10 +4,15 @@
  */
 import type { Command } from 'commander';
 import { assessUse, describeStatus, readSnapshot, type RingSnapshot } from '../ring/snapshot';
-import { scanShmUsage } from '../core/procmaps';
+import { scanShmUsage, type UnreadableProcess } from '../core/procmaps';
 import {
   colorsFor,
+  describeUninspected,
   ExitCode,
+  exitCodeFor,
+  itemError,
+  jsonError,
+  CliError,
   formatBytes,
   formatMode,
   groupName,
@@ -19,6 +24,7 @@ import {
   type OutputOptions,
 } from './common';
 import { formatMappers } from './ls';
+import { unreadableError } from './survey';
 
 type Colors = ReturnType<typeof colorsFor>;
 
@@ -67,10 +73,11 @@ export function renderRingBar(snapshot: RingSnapshot, width: number, colors: Col
   }
   const lines = [` ${top.join('').replace(/\s+$/, '')}`, `[${bar}]`];
   if (snapshot.consumers.length > 0) lines.push(` ${below.join('').replace(/\s+$/, '')}`);
+  const cellBytes = capacity / cells;
   lines.push(
     colors.dim(
       `O oldest record  P producer (tail)  █ readable records  0-9a-z consumer slot  * several; ` +
-        `each cell ${formatBytes(capacity / cells)}`,
+        `each cell ${Number.isInteger(cellBytes) ? '' : '≈ '}${formatBytes(cellBytes)}`,
     ),
   );
   return lines;
@@ -98,21 +105,53 @@ function statusText(status: string, colors: Colors): string {
   return colors.yellow(text);
 }
 
-export function renderInspect(snapshot: RingSnapshot, extra: ReturnType<typeof assessUse>, options: OutputOptions & { width: number }): string {
+/** Whether a registered process may still run: alive, stopped, or in another pid namespace. */
+function mayBeAlive(status: string): boolean {
+  return status === 'alive' || status === 'stopped' || status === 'unknown';
+}
+
+/** The error a snapshot reports, for people and for --json: library codes, and what a denial means. */
+export function snapshotError(snapshot: RingSnapshot) {
+  if (!snapshot.error) return undefined;
+  return snapshot.kind === 'unreadable' ? unreadableError(snapshot) : itemError(snapshot.error, snapshot.file.name);
+}
+
+/** The "in use" line: yes (who), no (why), or unknown (what could not be read, and why). */
+function useText(snapshot: RingSnapshot, extra: ReturnType<typeof assessUse>, uninspected: UnreadableProcess[], colors: Colors): string {
+  const denied = describeUninspected(uninspected);
+  if (!extra.unused) return `yes: ${extra.reasons.join('; ')}`;
+  if (snapshot.kind === 'unreadable') {
+    return colors.yellow(
+      `unknown: the segment cannot be read, so neither can the producer and consumers registered in it` +
+        `${denied ? `; and ${denied}` : '; no process this user can inspect maps it'}`,
+    );
+  }
+  // Registered processes are checked through /proc/PID/stat, which anyone may read: only mappers can hide.
+  return colors.yellow(`no: ${extra.reasons.join('; ')}${denied ? ` (among the processes this user can inspect; ${denied})` : ''}`);
+}
+
+export function renderInspect(
+  snapshot: RingSnapshot,
+  extra: ReturnType<typeof assessUse>,
+  options: OutputOptions & { width: number; uninspected?: UnreadableProcess[] },
+): string {
   const colors = colorsFor(options);
   const { file } = snapshot;
   const now = snapshot.takenAtMs;
+  const uninspected = options.uninspected ?? [];
   const out: string[] = [];
   const kindColor = snapshot.kind === 'ring' ? colors.green : colors.red;
-  out.push(`${colors.bold(file.name)}  ${kindColor(snapshot.kind)}${extra.unused && snapshot.kind === 'ring' ? colors.yellow('  abandoned (nothing alive uses it)') : ''}`);
+  const error = snapshotError(snapshot);
+  const kindText = snapshot.kind === 'unreadable' && error?.code === 'PERMISSION_DENIED' ? 'unreadable: permission denied' : snapshot.kind;
+  out.push(`${colors.bold(file.name)}  ${kindColor(kindText)}${extra.unused && snapshot.kind === 'ring' ? colors.yellow('  abandoned (nothing alive uses it)') : ''}`);
 
   const fields = makeTable([], colors, ['left', 'left']);
   fields.push([
     'file',
     `${file.path}  ${formatBytes(file.size)} (${file.size} B)  ${userName(file.uid)}:${groupName(file.gid)}  ${formatMode(file.mode)}`,
   ]);
-  if (snapshot.error) fields.push(['error', colors.red(`${snapshot.error.code}: ${snapshot.error.message}`)]);
-  if (snapshot.error?.hint) fields.push(['hint', snapshot.error.hint]);
+  if (error) fields.push(['error', colors.red(`${error.code}: ${error.message}`)]);
+  if (error?.hint) fields.push(['hint', error.hint]);
   if (snapshot.layoutVersion !== undefined) fields.push(['layout', `version ${snapshot.layoutVersion}`]);
   const g = snapshot.geometry;
   if (g) {
@@ -131,7 +170,12 @@ export function renderInspect(snapshot: RingSnapshot, extra: ReturnType<typeof a
       p.status === 'none' ? 'none'
       : p.status === 'closed' ? `${colors.yellow('closed')}${p.pid ? ` (was pid ${p.pid})` : ''}`
       : `pid ${p.pid} ${statusText(p.status, colors)}`;
-    fields.push(['producer', `${producer}, epoch ${p.epoch}, state word ${p.state}`]);
+    // The state word is what the producer last wrote; a producer killed without closing leaves it `live`.
+    const stateWord =
+      p.state === 'live' && p.status === 'dead'
+        ? colors.red(`state word still live, but pid ${p.pid} is gone: it died without closing the ring`)
+        : `state word ${p.state}`;
+    fields.push(['producer', `${producer}, epoch ${p.epoch}, ${stateWord}`]);
   }
   const pos = snapshot.positions;
   if (pos && g) {
@@ -152,13 +196,23 @@ export function renderInspect(snapshot: RingSnapshot, extra: ReturnType<typeof a
     fields.push(['last send', c.lastSendAtMs === null && c.messagesSent ? 'not recorded' : ago(c.lastSendAtMs, now)]);
   }
   if (snapshot.waiting) {
-    fields.push([
-      'sleeping',
-      `${snapshot.waiting.dataWaiters ? 'a consumer is (or was about to be) asleep' : 'no consumer asleep'} on the data futex; producer ${snapshot.waiting.producerWaiting ? 'waiting for space' : 'not waiting'}`,
-    ]);
+    // The flags are set by a sleeper and cleared by the next wake: one left by a process that died asleep
+    // stays set until then, so say so rather than claim someone sleeps.
+    const consumerAlive = snapshot.consumers.some((consumer) => mayBeAlive(consumer.status));
+    const producerAlive = p !== undefined && mayBeAlive(p.status);
+    const data =
+      !snapshot.waiting.dataWaiters ? 'no consumer asleep'
+      : consumerAlive ? 'a consumer is (or was about to be) asleep'
+      : 'waiter flag set, but no consumer is alive (left by one that died asleep; the next send clears it)';
+    const space =
+      !snapshot.waiting.producerWaiting ? 'not waiting'
+      : producerAlive ? 'waiting for space'
+      : 'space flag set, but the producer is not alive (it died waiting for space)';
+    fields.push(['sleeping', `${data} on the data futex; producer ${space}`]);
   }
-  fields.push(['mapped by', formatMappers(extra.users.map((u) => ({ ...u, command: `${u.command}${u.writable ? ' rw' : u.mapped ? ' ro' : ' fd'}` })), 20)]);
-  fields.push(['in use', extra.unused ? colors.yellow(`no: ${extra.reasons.join('; ')}`) : `yes: ${extra.reasons.join('; ')}`]);
+  const mapped = formatMappers(extra.users.map((u) => ({ ...u, command: `${u.command}${u.writable ? ' rw' : u.mapped ? ' ro' : ' fd'}` })), 20);
+  fields.push(['mapped by', extra.users.length === 0 && uninspected.length > 0 ? `${mapped} (among the processes this user can inspect)` : mapped]);
+  fields.push(['in use', useText(snapshot, extra, uninspected, colors)]);
   out.push(tableText(fields).replace(/^/gm, '  '));
 
   if (snapshot.kind === 'ring') {
@@ -212,7 +266,8 @@ export function registerInspect(program: Command): void {
       'after',
       `
 Reads the segment without joining the ring (no consumer slot, no writes).
-Exits 3 when there is no such segment, 5 when it is not a valid ring (the report says why).
+Exits 3 when there is no such segment, 5 when it is not a valid ring (the report says why), 7 when this
+user may not read it (another user's segment: run as its owner or root).
 
 Examples:
   $ shmring inspect /telemetry
@@ -220,17 +275,30 @@ Examples:
     )
     .action((name: string, options: InspectOptions) => {
       const snapshot = readSnapshot(name);
-      const use = assessUse(snapshot, scanShmUsage());
+      const usage = scanShmUsage();
+      const use = assessUse(snapshot, usage);
+      const error = snapshotError(snapshot);
+      const exitCode = snapshot.kind === 'ring' ? ExitCode.OK : error ? exitCodeFor(error.code) : ExitCode.NOT_A_RING;
       if (options.json) {
-        printJson({ ...snapshot, mappers: use.users, inUse: !use.unused, reasons: use.reasons });
+        // A segment that is not a readable ring exits non-zero: its `error` then has the shape of every
+        // --json failure (code, message, hint, segment, exitCode).
+        const failure = exitCode !== ExitCode.OK && error ? jsonError(new CliError(error.message, exitCode, error.code, error.hint, snapshot.file.name)) : {};
+        printJson({
+          ...snapshot,
+          ...(error ? { error } : {}),
+          ...failure,
+          mappers: use.users,
+          // null: cannot be told (the segment itself cannot be read).
+          inUse: use.unused && snapshot.kind === 'unreadable' ? null : !use.unused,
+          reasons: use.reasons,
+          uninspected: usage.unreadable,
+        });
       } else {
         const columns = process.stdout.isTTY ? process.stdout.columns : 80;
         const width = options.width ?? Math.max(16, Math.min(96, (columns || 80) - 6));
-        process.stdout.write(renderInspect(snapshot, use, { ...options, width }));
+        process.stdout.write(renderInspect(snapshot, use, { ...options, width, uninspected: usage.unreadable }));
       }
-      if (snapshot.kind !== 'ring') {
-        // Already reported in full above: only the exit code is left to set.
-        process.exitCode = ExitCode.NOT_A_RING;
-      }
+      // Already reported in full above: only the exit code is left to set.
+      if (exitCode !== ExitCode.OK) process.exitCode = exitCode;
     });
 }

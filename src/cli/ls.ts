@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import {
   colorsFor,
+  describeUninspected,
   formatBytes,
   formatCount,
   formatRate,
@@ -69,8 +70,8 @@ export function renderSurvey(result: Survey, options: OutputOptions & { rate?: b
   if (result.rings.length === 0) {
     lines.push('No shmring rings in /dev/shm.');
   } else {
-    const head = ['RING', 'STATUS', 'SIZE', 'OWNER', 'MODE', 'PRODUCER', 'CONSUMERS', 'MESSAGES'];
-    const align: ('left' | 'right')[] = ['left', 'left', 'right', 'left', 'left', 'left', 'left', 'right'];
+    const head = ['RING', 'STATUS', 'SIZE', 'OWNER', 'MODE', 'PRODUCER', 'CONSUMERS', 'MESSAGES', 'LOST'];
+    const align: ('left' | 'right')[] = ['left', 'left', 'right', 'left', 'left', 'left', 'left', 'right', 'right'];
     if (options.rate !== false) {
       head.push('RATE');
       align.push('right');
@@ -88,6 +89,8 @@ export function renderSurvey(result: Survey, options: OutputOptions & { rate?: b
         formatProducer(ring, colors),
         formatConsumers(ring, colors),
         formatCount(ring.messagesSent),
+        // Messages untethered consumers missed (the producer lapped them), summed over the ring's consumers.
+        ring.lost ? colors.red(formatCount(ring.lost)) : formatCount(ring.lost),
       ];
       if (options.rate !== false) row.push(ring.rate ? formatRate(ring.rate.messages) : '-');
       row.push(formatMappers(ring.mappers));
@@ -119,13 +122,16 @@ export function renderSurvey(result: Survey, options: OutputOptions & { rate?: b
     }
     lines.push(tableText(table));
   }
-  if (result.unreadablePids.length > 0) {
-    lines.push(
-      colors.dim(
-        `note: ${result.unreadablePids.length} process(es) could not be inspected; run as root to see every process that maps a segment.`,
-      ),
-    );
+  if (result.unreadable.length > 0) {
+    lines.push('', colors.bold('Unreadable files in /dev/shm (permission denied: rings or not, cannot be told; run as their owner or root):'));
+    const table = makeTable(['NAME', 'SIZE', 'OWNER', 'MODE', 'MAPPED BY'], colors, ['left', 'right', 'left', 'left', 'left']);
+    for (const file of result.unreadable) {
+      table.push([file.name, formatBytes(file.size), `${file.owner}:${file.group}`, file.mode, formatMappers(file.mappers)]);
+    }
+    lines.push(tableText(table));
   }
+  const uninspected = describeUninspected(result.uninspected);
+  if (uninspected) lines.push(colors.dim(`note: ${uninspected}.`));
   return `${lines.join('\n')}\n`;
 }
 

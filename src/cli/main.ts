@@ -5,11 +5,12 @@
  * an exit code (see EXIT_CODES_HELP).
  */
 import { Command, CommanderError } from 'commander';
-import { EXIT_CODES_HELP, ExitCode, reportError } from './common';
+import { CliError, EXIT_CODES_HELP, ExitCode, jsonError, printJson, reportError } from './common';
 import { registerDoctor } from './doctor';
 import { registerGc } from './gc';
 import { registerInspect } from './inspect';
 import { registerLs } from './ls';
+import { registerMetrics } from './metrics';
 import { registerRm } from './rm';
 import { registerTail } from './tail';
 import { registerTop } from './top';
@@ -42,6 +43,7 @@ Examples:
   $ shmring rm /telemetry           remove a ring nothing alive uses
   $ shmring gc --dry-run            what a cleanup after crashes would remove
   $ shmring doctor                  is this machine set up for shared memory?
+  $ shmring metrics --listen 127.0.0.1:9464   serve every ring's counters to Prometheus
 
 Every command takes --json for scripts; colour only on a terminal (NO_COLOR disables it).
 ${EXIT_CODES_HELP}
@@ -55,6 +57,7 @@ Docs: docs/operations.md`,
   registerRm(program);
   registerGc(program);
   registerDoctor(program);
+  registerMetrics(program);
 
   // Commander exits by itself on usage errors (code 1) and --help (0): take over so usage errors are 2.
   const override = (command: Command) => {
@@ -72,8 +75,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version exit 0; everything else commander rejects (unknown option, missing argument, no
-      // command at all) is a usage error.
-      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      // command at all) is a usage error. Commander has printed it on stderr; scripts get the JSON shape too.
+      if (error.exitCode === 0) return ExitCode.OK;
+      if (argv.includes('--json')) printJson(jsonError(new CliError(error.message.replace(/^error: /, ''), ExitCode.USAGE, 'USAGE')));
+      return ExitCode.USAGE;
     }
     const json = argv.includes('--json');
     reportError(error, { json, color: !argv.includes('--no-color') });

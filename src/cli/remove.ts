@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import { assessUse, readSnapshot, SegmentNotFoundError, type RingSnapshot, type UseAssessment } from '../ring/snapshot';
 import type { ShmUsage } from '../core/procmaps';
+import { libraryCode, type JsonItemError } from './common';
 
 export type RemovalAction = 'removed' | 'would-remove' | 'kept' | 'failed';
 
@@ -27,7 +28,7 @@ export interface RemovalResult {
   /** Live pids that use it. */
   pids: number[];
   reasons: string[];
-  error?: { code: string; message: string; hint?: string };
+  error?: JsonItemError;
 }
 
 export interface RemovalPolicy {
@@ -95,7 +96,7 @@ export function removeSegment(snapshot: RingSnapshot, usage: ShmUsage, policy: R
       forced,
       action: 'failed',
       error: {
-        code: e.code ?? 'EIO',
+        code: libraryCode(e.code ?? 'EIO', snapshot.file.name),
         message: `cannot remove ${snapshot.file.path}: ${e.message}`,
         hint:
           e.code === 'EACCES' || e.code === 'EPERM'

@@ -5,8 +5,39 @@
 import type { Command } from 'commander';
 import { readSnapshot } from '../ring/snapshot';
 import { scanShmUsage } from '../core/procmaps';
-import { CliError, colorsFor, ExitCode, printJson, type OutputOptions } from './common';
-import { isForeign, removeSegment } from './remove';
+import { CliError, colorsFor, ExitCode, exitCodeFor, jsonError, printJson, type OutputOptions } from './common';
+import { isForeign, removeSegment, type RemovalResult } from './remove';
+import { unreadableError } from './survey';
+import type { RingSnapshot } from '../ring/snapshot';
+
+/** Why `rm` did not remove the segment, as an error with its exit code; undefined when it did (or would). */
+function refusal(result: RemovalResult, snapshot: RingSnapshot): CliError | undefined {
+  if (result.action === 'failed') {
+    return new CliError(result.error!.message, exitCodeFor(result.error!.code), result.error!.code, result.error!.hint, result.name);
+  }
+  if (result.action !== 'kept') return undefined;
+  if (snapshot.kind === 'unreadable') {
+    // Cannot be read, so cannot be judged; and /dev/shm is sticky, so only its owner or root may remove it.
+    const why = unreadableError(snapshot);
+    return new CliError(why.message, exitCodeFor(why.code), why.code, why.hint, result.name);
+  }
+  if (isForeign(snapshot)) {
+    return new CliError(
+      `${result.name} is not a shmring ring (${snapshot.error?.message ?? snapshot.kind}); not removing another program's file`,
+      ExitCode.NOT_A_RING,
+      'NOT_A_RING',
+      `If you are sure nobody needs it: \`shmring rm --force ${result.name}\`${result.pids.length ? ` (used now by pid ${result.pids.join(', ')})` : ''}.`,
+      result.name,
+    );
+  }
+  return new CliError(
+    `${result.name} is in use by pid ${result.pids.join(', ')}: ${result.reasons.join('; ')}`,
+    ExitCode.IN_USE,
+    'IN_USE',
+    `Stop those processes first, or \`shmring rm --force ${result.name}\` (they keep the memory but lose the name).`,
+    result.name,
+  );
+}
 
 interface RmOptions extends OutputOptions {
   force?: boolean;
@@ -29,7 +60,7 @@ export function registerRm(program: Command): void {
 Processes that map a removed segment keep working on its memory (freed when the last one unmaps it), but
 nobody can open it by name any more: a consumer started later will not find the ring.
 Exits 4 (naming the pids) when a live process uses the segment, 5 when it is not a shmring ring,
-3 when there is no such segment.
+3 when there is no such segment, 7 when it is another user's (only its owner or root may remove it).
 
 Examples:
   $ shmring rm /telemetry
@@ -45,35 +76,14 @@ Examples:
       });
       const colors = colorsFor(options);
       const errColors = colorsFor(options, process.stderr);
+      const refused = refusal(result, snapshot);
       if (options.json) {
-        // The result says everything (action, pids, reasons); the exit code says the same for scripts.
-        printJson(result);
-        process.exitCode =
-          result.action === 'failed' ? ExitCode.ERROR
-          : result.action !== 'kept' ? ExitCode.OK
-          : isForeign(snapshot) ? ExitCode.NOT_A_RING
-          : ExitCode.IN_USE;
+        // The result says everything (action, pids, reasons); a refusal adds the `error` every --json failure has.
+        printJson({ ...result, ...(refused ? jsonError(refused) : {}) });
+        if (refused) process.exitCode = refused.exitCode;
         return;
       }
-      if (result.action === 'kept') {
-        if (isForeign(snapshot)) {
-          throw new CliError(
-            `${result.name} is not a shmring ring (${snapshot.error?.message ?? snapshot.kind}); not removing another program's file`,
-            ExitCode.NOT_A_RING,
-            'NOT_A_RING',
-            `If you are sure nobody needs it: \`shmring rm --force ${result.name}\`${result.pids.length ? ` (used now by pid ${result.pids.join(', ')})` : ''}.`,
-          );
-        }
-        throw new CliError(
-          `${result.name} is in use by pid ${result.pids.join(', ')}: ${result.reasons.join('; ')}`,
-          ExitCode.IN_USE,
-          'IN_USE',
-          `Stop those processes first, or \`shmring rm --force ${result.name}\` (they keep the memory but lose the name).`,
-        );
-      }
-      if (result.action === 'failed') {
-        throw new CliError(result.error!.message, ExitCode.ERROR, result.error!.code, result.error!.hint);
-      }
+      if (refused) throw refused;
       if (result.forced) {
         process.stderr.write(
           `${errColors.yellow('warning:')} ${result.name} ${isForeign(snapshot) ? 'is not a shmring ring' : `was in use by pid ${result.pids.join(', ')}`}; ` +

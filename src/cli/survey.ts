@@ -11,8 +11,8 @@ import {
   type RingSnapshot,
   type SegmentKind,
 } from '../ring/snapshot';
-import { scanShmUsage, type ShmUsage, type ShmUser } from '../core/procmaps';
-import { groupName, sleep, userName } from './common';
+import { scanShmUsage, type ShmUsage, type ShmUser, type UnreadableProcess } from '../core/procmaps';
+import { groupName, itemError, sleep, userName, type JsonItemError } from './common';
 
 /** One word for a ring's condition, as `ls` and `top` show it. */
 export type RingStatus =
@@ -44,7 +44,7 @@ export interface RingSummary {
   uid: number;
   gid: number;
   mode: string;
-  error?: { code: string; message: string; hint?: string };
+  error?: JsonItemError;
   layoutVersion: number | null;
   capacity: number | null;
   maxConsumers: number | null;
@@ -77,14 +77,21 @@ export interface ForeignSummary {
   group: string;
   mode: string;
   mappers: MapperSummary[];
+  /** Why it cannot be read (unreadable files only): PERMISSION_DENIED, with the owner and mode. */
+  error?: JsonItemError;
 }
 
 export interface Survey {
   takenAtMs: number;
   rings: RingSummary[];
+  /** Files that are not shmring rings: other programs' shared memory, never touched. */
   foreign: ForeignSummary[];
+  /** Files this user may not read (another user's, mode 0600...): rings or not, cannot be told. */
+  unreadable: ForeignSummary[];
   /** Processes whose /proc entries could not be read: mappers may be missing. */
   unreadablePids: number[];
+  /** The same, with the files that could not be read and the errno. */
+  uninspected: UnreadableProcess[];
   /** Bytes still mapped from unlinked /dev/shm files (memory `df` counts nowhere). */
   deletedMappings: ShmUsage['deletedMappings'];
 }
@@ -130,7 +137,7 @@ export function summarize(snapshot: RingSnapshot, usage: ShmUsage): RingSummary 
     uid: file.uid,
     gid: file.gid,
     mode: `0${file.mode.toString(8).padStart(3, '0')}`,
-    error: snapshot.error,
+    error: snapshot.error ? itemError(snapshot.error, file.name) : undefined,
     layoutVersion: snapshot.layoutVersion ?? null,
     capacity: snapshot.geometry?.capacity ?? null,
     maxConsumers: snapshot.geometry?.maxConsumers ?? null,
@@ -162,6 +169,25 @@ function foreignSummary(snapshot: RingSnapshot, usage: ShmUsage): ForeignSummary
     group: groupName(file.gid),
     mode: `0${file.mode.toString(8).padStart(3, '0')}`,
     mappers: use.users.map(mapperSummary),
+    ...(snapshot.kind === 'unreadable' ? { error: unreadableError(snapshot) } : {}),
+  };
+}
+
+/**
+ * Why a segment cannot be read, for people: which file, owner and mode, who we are, and what to do.
+ * (The snapshot only has the errno of the open.)
+ */
+export function unreadableError(snapshot: RingSnapshot): JsonItemError {
+  const { file } = snapshot;
+  const code = itemError(snapshot.error ?? { code: 'EACCES', message: '' }, file.name).code;
+  if (code !== 'PERMISSION_DENIED') return itemError(snapshot.error ?? { code, message: `cannot read ${file.path}` }, file.name);
+  const uid = process.geteuid?.() ?? -1;
+  return {
+    code,
+    message:
+      `permission denied reading ${file.path}: it is owned by ${userName(file.uid)}:${groupName(file.gid)} with mode ` +
+      `0${file.mode.toString(8).padStart(3, '0')}, and this runs as ${userName(uid)} (uid ${uid})`,
+    hint: `Run as its owner (${userName(file.uid)}) or as root to see whether it is a ring and who uses it.`,
   };
 }
 
@@ -215,8 +241,10 @@ export async function survey(options: SurveyOptions = {}): Promise<Survey> {
   const takenAtMs = Date.now();
   const rings: RingSummary[] = [];
   const foreign: ForeignSummary[] = [];
+  const unreadable: ForeignSummary[] = [];
   for (const snapshot of snapshots) {
     if (isShmringSegment(snapshot)) rings.push(summarize(snapshot, usage));
+    else if (snapshot.kind === 'unreadable') unreadable.push(foreignSummary(snapshot, usage));
     else foreign.push(foreignSummary(snapshot, usage));
   }
   const sampleMs = options.rateSampleMs ?? 0;
@@ -234,5 +262,13 @@ export async function survey(options: SurveyOptions = {}): Promise<Survey> {
       ring.lost = after.lost;
     }
   }
-  return { takenAtMs, rings, foreign, unreadablePids: usage.unreadablePids, deletedMappings: usage.deletedMappings };
+  return {
+    takenAtMs,
+    rings,
+    foreign,
+    unreadable,
+    unreadablePids: usage.unreadablePids,
+    uninspected: usage.unreadable,
+    deletedMappings: usage.deletedMappings,
+  };
 }

@@ -8,7 +8,8 @@
 import type { Command } from 'commander';
 import type { Consumer as ConsumerClass } from '../api/consumer';
 import { readSnapshot } from '../ring/snapshot';
-import { CliError, ExitCode, parseNonNegativeInteger, type OutputOptions } from './common';
+import { CliError, ExitCode, exitCodeFor, jsonError, parseNonNegativeInteger, type OutputOptions } from './common';
+import { snapshotError } from './inspect';
 
 export interface JsonPreviewOptions {
   /** Elements of a typed array shown. */
@@ -96,7 +97,8 @@ Output: one JSON value per line. Typed arrays print as {"type":"Float32Array","l
 binary as {"type":"bytes","length":N,"base64":"..."}. Lost messages (the tail fell a lap behind) and the end
 of the stream are reported on stderr, so stdout stays one message per line.
 Exits 0 at end of stream, after -n messages, or at --timeout; 6 when --timeout passed before -n messages;
-3 when the ring does not exist; 5 when it is not a ring; 1 when the producer died.
+3 when the ring does not exist; 5 when it is not a ring; 7 when it is another user's and unreadable;
+1 when the producer died. With --json, a failure is a last line {"error": {code, message, ...}}.
 
 Examples:
   $ shmring tail /telemetry
@@ -111,11 +113,13 @@ Examples:
       // Classify first, with the read-only snapshot: a missing, foreign or corrupt segment gets the right exit code.
       const snapshot = readSnapshot(name);
       if (snapshot.kind !== 'ring') {
+        const error = snapshotError(snapshot) ?? { code: 'NOT_A_RING', message: snapshot.kind, hint: undefined };
         throw new CliError(
-          `${snapshot.file.name} is not a readable ring: ${snapshot.error?.message ?? snapshot.kind}`,
-          ExitCode.NOT_A_RING,
-          snapshot.error?.code ?? 'NOT_A_RING',
-          snapshot.error?.hint,
+          snapshot.kind === 'unreadable' ? error.message : `${snapshot.file.name} is not a readable ring: ${error.message}`,
+          snapshot.kind === 'unreadable' ? exitCodeFor(error.code) : ExitCode.NOT_A_RING,
+          error.code,
+          error.hint,
+          snapshot.file.name,
         );
       }
       const preview: JsonPreviewOptions = { values: options.values, bytes: options.bytes, encoding: options.hex ? 'hex' : 'base64' };
@@ -149,7 +153,7 @@ Examples:
             value = await consumer.receive({ timeout: remaining, signal: abort.signal });
           } catch (error) {
             const code = (error as { code?: string }).code;
-            if (code === 'ABORTED' || abort.signal.aborted) break;
+            if (code === 'ABORT_ERR' || code === 'TIMEOUT' || abort.signal.aborted) break;
             if (code !== undefined && code !== 'DECODE_ERROR' && (error as Error).name === 'ShmRingError') throw error;
             // A message the codec cannot decode (another codec, or damaged): say so and go on.
             if (++consecutiveFailures > 100) throw error;
@@ -178,6 +182,11 @@ Examples:
       }
       if (options.n !== undefined && count < options.n && !abort.signal.aborted && !consumer.ended) {
         process.exitCode = ExitCode.TIMEOUT;
+        if (options.json) {
+          // The last line, in the shape of every --json failure (the lines before it are the messages).
+          const timedOut = new CliError(`${count} of ${options.n} message(s) before --timeout ${options.timeout} ms`, ExitCode.TIMEOUT, 'TIMEOUT', undefined, snapshot.file.name);
+          process.stdout.write(`${JSON.stringify(jsonError(timedOut))}\n`);
+        }
       }
     });
 }

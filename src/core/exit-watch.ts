@@ -5,7 +5,7 @@
  * own copy of this module, hence its own watcher.)
  */
 import { native, NativeProcessWatcher } from './native';
-import { ShmRingError, SystemErrorLike } from '../errors';
+import { ShmRingError, SystemErrorLike, invalidArgType, outOfRange } from '../errors';
 
 interface Subscription {
   readonly onExit: () => void;
@@ -91,10 +91,10 @@ export function exitWatchSupported(): boolean {
  */
 export function watchExit(pid: number, onExit: () => void): () => void {
   if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) {
-    throw new RangeError(`watchExit: pid must be a positive integer, got ${String(pid)}`);
+    throw outOfRange(`watchExit: pid must be a positive integer, got ${String(pid)}`);
   }
   if (typeof onExit !== 'function') {
-    throw new TypeError(`watchExit: onExit must be a function, got ${typeof onExit}`);
+    throw invalidArgType(`watchExit: onExit must be a function, got ${typeof onExit}`);
   }
   const shared = sharedWatcher();
   if (shared === undefined) return noop;

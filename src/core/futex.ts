@@ -7,7 +7,7 @@
  */
 import * as os from 'os';
 import { types } from 'util';
-import { ShmRingError } from '../errors';
+import { AbortError, ShmRingError, invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import { native, NativeWaiter, WAITER_CANCELLED } from './native';
 
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
@@ -28,7 +28,7 @@ export interface FutexWord {
 export interface WaitAsyncOptions {
   /** Milliseconds; Infinity waits forever. Default Infinity. */
   timeout?: number;
-  /** Cancels the wait: the promise rejects with ShmRingError code ABORTED. */
+  /** Cancels the wait: the promise rejects with an AbortError. */
   signal?: AbortSignal;
   /** Whether the pending wait keeps the event loop alive. Default true. */
   ref?: boolean;
@@ -45,14 +45,14 @@ const ASYNC_OPTION_KEYS = ['timeout', 'signal', 'ref'];
 function checkWord(buffer: unknown, byteOffset: unknown, what: string): void {
   // util.types, not instanceof: buffers from the addon and from vm contexts (jest) have other realms.
   if (!types.isArrayBuffer(buffer)) {
-    throw new TypeError(`${what}: buffer must be an ArrayBuffer (a segment mapping), got ${describe(buffer)}`);
+    throw invalidArgType(`${what}: buffer must be an ArrayBuffer (a segment mapping), got ${describe(buffer)}`);
   }
   if (buffer.byteLength === 0) {
-    throw new RangeError(`${what}: buffer is detached (unmapped) or empty`);
+    throw outOfRange(`${what}: buffer is detached (unmapped) or empty`);
   }
   if (typeof byteOffset !== 'number' || !Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4 !== 0 ||
       byteOffset + 4 > buffer.byteLength) {
-    throw new RangeError(
+    throw outOfRange(
       `${what}: byteOffset must be a multiple of 4 with byteOffset + 4 <= ${buffer.byteLength}, got ${String(byteOffset)}`,
     );
   }
@@ -60,24 +60,24 @@ function checkWord(buffer: unknown, byteOffset: unknown, what: string): void {
 
 function checkExpected(expected: unknown, what: string): void {
   if (typeof expected !== 'number' || !Number.isInteger(expected) || expected < -0x80000000 || expected > 0xffffffff) {
-    throw new RangeError(`${what}: expected must be a 32-bit integer, got ${String(expected)}`);
+    throw outOfRange(`${what}: expected must be a 32-bit integer, got ${String(expected)}`);
   }
 }
 
 function checkTimeout(timeoutMs: unknown, what: string): number {
   if (timeoutMs === undefined) return Infinity;
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-    throw new RangeError(`${what}: timeout must be a number >= 0 (or Infinity), got ${String(timeoutMs)}`);
+    throw outOfRange(`${what}: timeout must be a number >= 0 (or Infinity), got ${String(timeoutMs)}`);
   }
   return timeoutMs;
 }
 
 function checkWords(words: unknown, what: string): FutexWord[] {
   if (!Array.isArray(words) || words.length === 0 || words.length > MAX_WAIT_WORDS) {
-    throw new RangeError(`${what}: words must be an array of 1..${MAX_WAIT_WORDS} { buffer, byteOffset, expected }`);
+    throw outOfRange(`${what}: words must be an array of 1..${MAX_WAIT_WORDS} { buffer, byteOffset, expected }`);
   }
   words.forEach((word: FutexWord, i) => {
-    if (typeof word !== 'object' || word === null) throw new TypeError(`${what}: words[${i}] must be an object`);
+    if (typeof word !== 'object' || word === null) throw invalidArgType(`${what}: words[${i}] must be an object`);
     checkWord(word.buffer, word.byteOffset, `${what}: words[${i}]`);
     checkExpected(word.expected, `${what}: words[${i}]`);
   });
@@ -138,7 +138,7 @@ export function wait(buffer: ArrayBuffer, byteOffset: number, expected: number, 
 export function wake(buffer: ArrayBuffer, byteOffset: number, count = Infinity): number {
   checkWord(buffer, byteOffset, 'wake');
   if (count !== Infinity && (!Number.isInteger(count) || count < 0)) {
-    throw new RangeError(`wake: count must be an integer >= 0 or Infinity, got ${String(count)}`);
+    throw outOfRange(`wake: count must be an integer >= 0 or Infinity, got ${String(count)}`);
   }
   try {
     return native.futexWake(buffer, byteOffset, Math.min(count, 0x7fffffff));
@@ -172,8 +172,8 @@ export function waitAny(words: FutexWord[], timeoutMs?: number): WaitAnyResult {
   return { result: 'not-equal', index: firstDiffering(checked) };
 }
 
-function abortedError(reason?: unknown): ShmRingError {
-  return new ShmRingError('ABORTED', 'the wait was aborted', reason === undefined ? {} : { cause: reason });
+function abortedError(reason?: unknown): AbortError {
+  return new AbortError('the wait was aborted', reason === undefined ? {} : { cause: reason });
 }
 
 interface PendingWait {
@@ -188,86 +188,86 @@ interface PendingWait {
  * never keeps the process alive).
  */
 export class AsyncWaiter {
-  readonly #native: NativeWaiter;
-  #pending: PendingWait | undefined;
-  #closed = false;
+  private readonly _native: NativeWaiter;
+  private _pending: PendingWait | undefined;
+  private _closed = false;
   // Cancellations whose (ignored) 'cancelled' callback from the native side has not arrived yet.
-  #cancelsInFlight = 0;
+  private _cancelsInFlight = 0;
 
   constructor() {
-    this.#native = new native.Waiter((result, index) => this.#onResult(result, index));
+    this._native = new native.Waiter((result, index) => this._onResult(result, index));
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this._closed;
   }
 
   get pending(): boolean {
-    return this.#pending !== undefined;
+    return this._pending !== undefined;
   }
 
   /**
    * Resolves when any word is woken ('ok', with its index), differs ('not-equal'), or the timeout
-   * passes ('timed-out'). Rejects with ABORTED after cancel() or close().
+   * passes ('timed-out'). Rejects with an AbortError after cancel() or close().
    */
   wait(words: FutexWord[], timeoutMs?: number): Promise<WaitAnyResult> {
     const checked = checkWords(words, 'AsyncWaiter.wait');
     const timeout = checkTimeout(timeoutMs, 'AsyncWaiter.wait');
-    if (this.#closed) {
+    if (this._closed) {
       return Promise.reject(new ShmRingError('CLOSED', 'AsyncWaiter.wait: the waiter is closed'));
     }
-    if (this.#pending !== undefined) {
+    if (this._pending !== undefined) {
       throw new Error('AsyncWaiter.wait: a wait is already pending; await it or cancel() it first');
     }
     return new Promise<WaitAnyResult>((resolve, reject) => {
-      this.#native.arm(
+      this._native.arm(
         checked.map((w) => w.buffer),
         checked.map((w) => w.byteOffset),
         checked.map((w) => w.expected),
         timeout,
       );
-      this.#pending = { words: checked.slice(), resolve, reject };
+      this._pending = { words: checked.slice(), resolve, reject };
     });
   }
 
-  /** Cancels the pending wait (its promise rejects with ABORTED); no-op when none is pending. */
+  /** Cancels the pending wait (its promise rejects with an AbortError); no-op when none is pending. */
   cancel(reason?: unknown): void {
-    const pending = this.#pending;
-    if (pending === undefined || this.#closed) return;
-    this.#pending = undefined;
-    this.#cancelsInFlight += 1;
-    this.#native.cancel();
+    const pending = this._pending;
+    if (pending === undefined || this._closed) return;
+    this._pending = undefined;
+    this._cancelsInFlight += 1;
+    this._native.cancel();
     pending.reject(abortedError(reason));
   }
 
   /** A pending wait keeps the event loop alive (the default). */
   ref(): this {
-    if (!this.#closed) this.#native.ref();
+    if (!this._closed) this._native.ref();
     return this;
   }
 
   /** A pending wait does not keep the event loop alive. */
   unref(): this {
-    if (!this.#closed) this.#native.unref();
+    if (!this._closed) this._native.unref();
     return this;
   }
 
-  /** Stops the thread; a pending wait rejects with ABORTED. Idempotent. */
+  /** Stops the thread; a pending wait rejects with an AbortError. Idempotent. */
   close(): void {
-    if (this.#closed) return;
+    if (this._closed) return;
     this.cancel();
-    this.#closed = true;
-    this.#native.close();
+    this._closed = true;
+    this._native.close();
   }
 
-  #onResult(result: number, index: number): void {
+  private _onResult(result: number, index: number): void {
     if (result === WAITER_CANCELLED) {
-      this.#cancelsInFlight -= 1;
+      this._cancelsInFlight -= 1;
       return;
     }
-    const pending = this.#pending;
+    const pending = this._pending;
     if (pending === undefined) return;
-    this.#pending = undefined;
+    this._pending = undefined;
     if (result < 0) {
       pending.reject(errnoError(-result, 'futex_waitv'));
       return;
@@ -299,8 +299,8 @@ function releaseWaiter(waiter: AsyncWaiter): void {
 }
 
 /**
- * Like waitAny, without blocking: resolves on the event loop. Rejects with ShmRingError ABORTED when
- * `signal` aborts.
+ * Like waitAny, without blocking: resolves on the event loop. Rejects with an AbortError (code ABORT_ERR, cause: the
+ * signal's reason) when `signal` aborts.
  */
 export function waitAnyAsync(words: FutexWord[], options: WaitAsyncOptions = {}): Promise<WaitAnyResult> {
   const checked = checkWords(words, 'waitAnyAsync');
@@ -332,7 +332,7 @@ export function waitAnyAsync(words: FutexWord[], options: WaitAsyncOptions = {})
 
 /**
  * Like wait, without blocking: resolves on the event loop with 'ok' | 'not-equal' | 'timed-out'.
- * Rejects with ShmRingError ABORTED when `signal` aborts. `ref: false` lets the process exit meanwhile.
+ * Rejects with an AbortError when `signal` aborts. `ref: false` lets the process exit meanwhile.
  */
 export function waitAsync(
   buffer: ArrayBuffer,
@@ -346,17 +346,17 @@ export function waitAsync(
 }
 
 function checkAsyncOptions(options: WaitAsyncOptions, what: string): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`${what}: options must be an object`);
+  if (typeof options !== 'object' || options === null) throw invalidArgType(`${what}: options must be an object`);
   for (const key of Object.keys(options)) {
     if (!ASYNC_OPTION_KEYS.includes(key)) {
-      throw new TypeError(`${what}: unknown option ${JSON.stringify(key)} (known: ${ASYNC_OPTION_KEYS.join(', ')})`);
+      throw invalidArgValue(`${what}: unknown option ${JSON.stringify(key)} (known: ${ASYNC_OPTION_KEYS.join(', ')})`);
     }
   }
   if (options.ref !== undefined && typeof options.ref !== 'boolean') {
-    throw new TypeError(`${what}: ref must be a boolean`);
+    throw invalidArgType(`${what}: ref must be a boolean`);
   }
   const signal = options.signal as unknown as { aborted?: unknown; addEventListener?: unknown } | undefined;
   if (signal !== undefined && (typeof signal.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
-    throw new TypeError(`${what}: signal must be an AbortSignal`);
+    throw invalidArgType(`${what}: signal must be an AbortSignal`);
   }
 }

@@ -33,8 +33,21 @@ export interface ShmUsage {
   byInode: Map<number, ShmUser[]>;
   /** Pids whose maps or fds could not be read (permissions); the picture is incomplete when non-empty. */
   unreadablePids: number[];
+  /** The same processes, with what could not be read and why, so a tool can say it. */
+  unreadable: UnreadableProcess[];
   /** Bytes still mapped from /dev/shm files that were already unlinked, by process (memory held by ghosts). */
   deletedMappings: { pid: number; command: string; path: string; bytes: number }[];
+}
+
+/** A process whose /proc files could not be read. */
+export interface UnreadableProcess {
+  pid: number;
+  /** /proc/<pid>/comm; '' when it cannot be read. */
+  command: string;
+  /** The files that could not be read: /proc/<pid>/maps, /proc/<pid>/fd. */
+  paths: string[];
+  /** errno name: EACCES or EPERM. */
+  code: string;
 }
 
 interface MapsEntry {
@@ -95,6 +108,7 @@ function listPids(): number[] {
 export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
   const byInode = new Map<number, ShmUser[]>();
   const unreadablePids: number[] = [];
+  const unreadable: UnreadableProcess[] = [];
   const deletedMappings: ShmUsage['deletedMappings'] = [];
   const prefix = directory.endsWith('/') ? directory : `${directory}/`;
 
@@ -111,14 +125,19 @@ export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
       }
       return user;
     };
-    let unreadable = false;
+    const denied: string[] = [];
+    let deniedCode = '';
+    const deny = (path: string, error: unknown) => {
+      denied.push(path);
+      deniedCode ||= (error as NodeJS.ErrnoException).code ?? 'EACCES';
+    };
 
     let maps: string | undefined;
     try {
       maps = fs.readFileSync(`/proc/${pid}/maps`, 'latin1');
     } catch (error) {
       // ENOENT/ESRCH: the process exited during the scan; it uses nothing any more.
-      if (isPermissionError(error)) unreadable = true;
+      if (isPermissionError(error)) deny(`/proc/${pid}/maps`, error);
     }
     if (maps !== undefined) {
       const deletedBytes = new Map<string, number>();
@@ -141,7 +160,7 @@ export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
     try {
       fds = fs.readdirSync(`/proc/${pid}/fd`);
     } catch (error) {
-      if (isPermissionError(error)) unreadable = true;
+      if (isPermissionError(error)) deny(`/proc/${pid}/fd`, error);
     }
     for (const fd of fds) {
       let target: string;
@@ -161,19 +180,36 @@ export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
       userFor(inode).openFd = true;
     }
 
-    if (unreadable) unreadablePids.push(pid);
+    // A kernel thread has no memory of its own to map anything into: nothing hidden there.
+    if (denied.length > 0 && !isKernelThread(pid)) {
+      unreadablePids.push(pid);
+      unreadable.push({ pid, command: command ?? readCommand(pid), paths: denied, code: deniedCode });
+    }
     for (const [inode, user] of users) {
       const list = byInode.get(inode);
       if (list) list.push(user);
       else byInode.set(inode, [user]);
     }
   }
-  return { byInode, unreadablePids, deletedMappings };
+  return { byInode, unreadablePids, unreadable, deletedMappings };
 }
 
 /** The users of one file (by its inode), in pid order. */
 export function usersOf(usage: ShmUsage, inode: number): ShmUser[] {
   return [...(usage.byInode.get(inode) ?? [])].sort((a, b) => a.pid - b.pid);
+}
+
+const PF_KTHREAD = 0x00200000;
+
+/** Whether `pid` is a kernel thread (PF_KTHREAD in the flags, field 9 of /proc/<pid>/stat). */
+function isKernelThread(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+    return Number.isFinite(flags) && (flags & PF_KTHREAD) !== 0;
+  } catch {
+    return false;
+  }
 }
 
 function isPermissionError(error: unknown): boolean {

@@ -5,13 +5,14 @@
  * out zero-filled pages for a new file (ftruncate + posix_fallocate of a fresh O_EXCL file).
  */
 import * as fs from 'fs';
-import { ShmRingError, fromSystemError, SHM_DIRECTORY } from '../errors';
+import { ShmRingError, fromSystemError, SHM_DIRECTORY, invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import { native, NativeMapOptions } from './native';
+import { validateSegmentName } from './names';
 
 /** Default permission bits of a new segment: owner read/write only. */
 export const DEFAULT_SEGMENT_MODE = 0o600;
-/** Longest segment name, in bytes, including the leading '/' (NAME_MAX). */
-export const MAX_SEGMENT_NAME_BYTES = 255;
+// The name rule lives in names.ts (no native addon), so the command states the same limit in the same words.
+export { MAX_SEGMENT_NAME_BYTES, validateSegmentName } from './names';
 
 export interface MapDefaults {
   /** Prefault every page at map time (MAP_POPULATE). Default false. */
@@ -57,43 +58,28 @@ const CREATE_KEYS = ['mode', 'gid', 'prefault', 'lock', 'hugePages'];
 const OPEN_KEYS = ['minSize', 'allowForeignOwner', 'readWrite', 'prefault', 'lock', 'hugePages'];
 const MAP_KEYS = ['writable', 'prefault', 'lock', 'hugePages'];
 
-/** Throws TypeError unless `name` is a valid POSIX shared-memory name. */
-export function validateSegmentName(name: unknown): asserts name is string {
-  if (typeof name !== 'string') {
-    throw new TypeError(`segment name must be a string, got ${typeof name}`);
-  }
-  const bytes = Buffer.byteLength(name, 'utf8');
-  if (!name.startsWith('/') || name.indexOf('/', 1) !== -1 || bytes < 2 || bytes > MAX_SEGMENT_NAME_BYTES ||
-      name.includes('\0') || name === '/.' || name === '/..') {
-    throw new TypeError(
-      `segment name must be '/' followed by 1..${MAX_SEGMENT_NAME_BYTES - 1} bytes with no other '/' or NUL, ` +
-        `got ${JSON.stringify(name)}`,
-    );
-  }
-}
-
 export function checkOptionKeys(options: object | undefined, allowed: readonly string[], what: string): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`${what}: options must be an object`);
+    throw invalidArgType(`${what}: options must be an object`);
   }
   for (const key of Object.keys(options)) {
     if (!allowed.includes(key)) {
-      throw new TypeError(`${what}: unknown option ${JSON.stringify(key)} (known: ${allowed.join(', ')})`);
+      throw invalidArgValue(`${what}: unknown option ${JSON.stringify(key)} (known: ${allowed.join(', ')})`);
     }
   }
 }
 
 function checkInteger(value: unknown, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${what} must be an integer in ${min}..${max}, got ${String(value)}`);
+    throw outOfRange(`${what} must be an integer in ${min}..${max}, got ${String(value)}`);
   }
   return value;
 }
 
 function checkBoolean(value: unknown, what: string): boolean | undefined {
   if (value !== undefined && typeof value !== 'boolean') {
-    throw new TypeError(`${what} must be a boolean, got ${typeof value}`);
+    throw invalidArgType(`${what} must be a boolean, got ${typeof value}`);
   }
   return value;
 }
@@ -153,23 +139,23 @@ export class Segment {
   /** Whether the fd was opened read-write. */
   readonly readWrite: boolean;
 
-  #fd: number;
-  #closed = false;
-  readonly #mapDefaults: MapDefaults;
+  private _fd: number;
+  private _closed = false;
+  private readonly _mapDefaults: MapDefaults;
   // Weak, so a mapping the caller drops is still unmapped by the GC while the segment stays open.
-  readonly #mappings = new Set<WeakRef<ArrayBuffer>>();
-  readonly #token = {};
+  private readonly _mappings = new Set<WeakRef<ArrayBuffer>>();
+  private readonly _token = {};
 
   private constructor(name: string, fd: number, stat: SegmentStat, readWrite: boolean, mapDefaults: MapDefaults) {
     this.name = name;
-    this.#fd = fd;
+    this._fd = fd;
     this.size = stat.size;
     this.ownerUid = stat.uid;
     this.ownerGid = stat.gid;
     this.mode = stat.mode;
     this.readWrite = readWrite;
-    this.#mapDefaults = mapDefaults;
-    fdRegistry.register(this, fd, this.#token);
+    this._mapDefaults = mapDefaults;
+    fdRegistry.register(this, fd, this._token);
   }
 
   /**
@@ -278,12 +264,12 @@ export class Segment {
 
   /** The file descriptor (for advisory locks and the like); throws CLOSED after close(). */
   get fd(): number {
-    this.#checkOpen('fd');
-    return this.#fd;
+    this._checkOpen('fd');
+    return this._fd;
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this._closed;
   }
 
   /**
@@ -292,23 +278,23 @@ export class Segment {
    */
   map(offset = 0, length?: number, options: MapOptions = {}): ArrayBuffer {
     checkOptionKeys(options, MAP_KEYS, 'Segment.map');
-    this.#checkOpen('map');
+    this._checkOpen('map');
     checkInteger(offset, 'Segment.map: offset', 0);
     if (offset % PAGE_SIZE !== 0) {
-      throw new RangeError(`Segment.map: offset must be a multiple of the page size ${PAGE_SIZE}, got ${offset}`);
+      throw outOfRange(`Segment.map: offset must be a multiple of the page size ${PAGE_SIZE}, got ${offset}`);
     }
     const mapLength = length ?? this.size - offset;
     checkInteger(mapLength, 'Segment.map: length', 1);
     if (offset + mapLength > this.size) {
-      throw new RangeError(
+      throw outOfRange(
         `Segment.map: offset + length (${offset} + ${mapLength}) exceeds the segment size ${this.size}`,
       );
     }
     const writable = checkBoolean(options.writable, 'Segment.map: writable') ?? this.readWrite;
     if (writable && !this.readWrite) {
-      throw new TypeError(`Segment.map: ${this.name} was opened read-only (readWrite: false), cannot map writable`);
+      throw invalidArgValue(`Segment.map: ${this.name} was opened read-only (readWrite: false), cannot map writable`);
     }
-    const defaults = this.#mapDefaults;
+    const defaults = this._mapDefaults;
     const nativeOptions: NativeMapOptions = {
       populate: checkBoolean(options.prefault, 'Segment.map: prefault') ?? defaults.prefault ?? false,
       lock: checkBoolean(options.lock, 'Segment.map: lock') ?? defaults.lock ?? false,
@@ -316,28 +302,28 @@ export class Segment {
     };
     let buffer: ArrayBuffer;
     try {
-      buffer = native.mmap(this.#fd, offset, mapLength, writable, nativeOptions);
+      buffer = native.mmap(this._fd, offset, mapLength, writable, nativeOptions);
     } catch (err) {
       throw fromSystemError(err, { segment: this.name, size: mapLength });
     }
-    this.#pruneMappings();
-    this.#mappings.add(new WeakRef(buffer));
+    this._pruneMappings();
+    this._mappings.add(new WeakRef(buffer));
     return buffer;
   }
 
   /** Unmaps (and detaches) one buffer made by map(). Idempotent. */
   unmap(buffer: ArrayBuffer): void {
     native.munmap(buffer);
-    for (const ref of this.#mappings) {
-      if (ref.deref() === buffer) this.#mappings.delete(ref);
+    for (const ref of this._mappings) {
+      if (ref.deref() === buffer) this._mappings.delete(ref);
     }
   }
 
   /** A fresh fstat of the segment. */
   stat(): SegmentStat {
-    this.#checkOpen('stat');
+    this._checkOpen('stat');
     try {
-      return toStat(native.fstat(this.#fd));
+      return toStat(native.fstat(this._fd));
     } catch (err) {
       throw fromSystemError(err, { segment: this.name });
     }
@@ -345,16 +331,16 @@ export class Segment {
 
   /** Unmaps every mapping made through this segment and closes the fd. Idempotent. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    fdRegistry.unregister(this.#token);
-    for (const ref of this.#mappings) {
+    if (this._closed) return;
+    this._closed = true;
+    fdRegistry.unregister(this._token);
+    for (const ref of this._mappings) {
       const buffer = ref.deref();
       if (buffer !== undefined) native.munmap(buffer);
     }
-    this.#mappings.clear();
-    const fd = this.#fd;
-    this.#fd = -1;
+    this._mappings.clear();
+    const fd = this._fd;
+    this._fd = -1;
     try {
       native.close(fd);
     } catch (err) {
@@ -362,16 +348,16 @@ export class Segment {
     }
   }
 
-  #checkOpen(what: string): void {
-    if (this.#closed) {
+  private _checkOpen(what: string): void {
+    if (this._closed) {
       throw new ShmRingError('CLOSED', `Segment.${what}: segment ${this.name} is closed`, { segment: this.name });
     }
   }
 
-  #pruneMappings(): void {
-    for (const ref of this.#mappings) {
+  private _pruneMappings(): void {
+    for (const ref of this._mappings) {
       const buffer = ref.deref();
-      if (buffer === undefined || buffer.byteLength === 0) this.#mappings.delete(ref);
+      if (buffer === undefined || buffer.byteLength === 0) this._mappings.delete(ref);
     }
   }
 }

@@ -6,8 +6,9 @@
  * so live consumers continue), and replaces a segment it cannot use (another layout version, other
  * geometry, corrupt) when no live producer holds it.
  */
+import { randomBytes } from 'crypto';
 import * as fs from 'fs';
-import { ShmRingError } from '../errors';
+import { fromSystemError, SHM_DIRECTORY, ShmRingError } from '../errors';
 import { currentProcess, liveness, ProcessIdentity } from '../core/liveness';
 import { Segment } from '../core/segment';
 import { RingGeometry, writeHeader } from './header';
@@ -16,6 +17,14 @@ import {
   BYTES_SENT_F64,
   MESSAGES_SENT_F64,
   distance,
+  distance64,
+  loadPair,
+  loadPairNumber,
+  RECORD_LENGTH_I32,
+  RECORD_SEQUENCE_HIGH_I32,
+  RECORD_SEQUENCE_I32,
+  RECORD_TYPE_I32,
+  sequenceOf,
   NEXT_SEQUENCE_I32,
   OLDEST_POSITION_I32,
   PRODUCER_EPOCH_I32,
@@ -23,7 +32,7 @@ import {
   PRODUCER_PID_NAMESPACE_F64,
   PRODUCER_START_TIME_F64,
   PRODUCER_STATE_I32,
-  PRODUCER_WAITING_I32,
+  PRODUCER_WAITING_CI32,
   PUBLISHED_TAIL_I32,
   RingMemory,
   TAIL_INTENT_I32,
@@ -69,10 +78,21 @@ export interface Opened {
   tookOver: boolean;
 }
 
+/** Prefix of the temporary name a ring is built under before it is linked into place. */
+export const CREATING_PREFIX = '/.shmring-creating-';
+
+/**
+ * Creates the ring complete under a temporary name, then links it to `name` atomically (link(2) never
+ * replaces an existing name), so no opener ever sees a half-made ring and a creator killed half-way
+ * leaves nothing under the ring's name. Returns undefined when `name` exists.
+ */
 function tryCreateFresh(name: string, geometry: RingGeometry, options: CreateOptions): Opened | undefined {
+  if (fs.existsSync(`${SHM_DIRECTORY}${name}`)) return undefined;
+  removeAbandonedTemporaries();
+  const temporary = `${CREATING_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
   let segment: Segment;
   try {
-    segment = Segment.create(name, geometry.segmentLength, {
+    segment = Segment.create(temporary, geometry.segmentLength, {
       mode: options.mode,
       gid: options.gid,
       prefault: options.prefault,
@@ -80,28 +100,75 @@ function tryCreateFresh(name: string, geometry: RingGeometry, options: CreateOpt
       hugePages: options.hugePages,
     });
   } catch (error) {
-    if (error instanceof ShmRingError && error.code === 'SEGMENT_EXISTS') return undefined;
-    throw error;
+    throw asRingError(error, temporary, name);
   }
+  let linked = false;
   try {
     const control = segment.map(0, geometry.controlLength, { writable: true });
     const data = segment.map(geometry.controlLength, geometry.capacity, { writable: true });
     const memory = new RingMemory(name, geometry, control, data);
     const me = currentProcess();
     // Take the producer lock before the header is published: a producer racing us that opens the
-    // segment after it is published finds it held.
+    // segment after it is linked finds it held.
     lockProducer(memory, me, 0);
     writeHeader(control, geometry, { ...me, createdAtMs: Date.now() });
-    const start = options.startPosition | 0;
-    return { segment, memory, start: { tail: start, tailIntent: start, oldest: start, sequence: options.startSequence }, tookOver: false };
-  } catch (error) {
-    segment.close();
+    const start = options.startPosition | 0; // the low word (ToInt32 is modulo 2^32)
+    const startHigh = Math.floor(options.startPosition / L.HIGH_WORD) | 0;
     try {
-      Segment.unlink(name);
+      fs.linkSync(`${SHM_DIRECTORY}${temporary}`, `${SHM_DIRECTORY}${name}`);
+      linked = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+      throw fromSystemError(error, { segment: name });
+    }
+    return {
+      segment,
+      memory,
+      start: { tail: start, tailHigh: startHigh, tailIntent: start, oldest: start, sequence: options.startSequence },
+      tookOver: false,
+    };
+  } catch (error) {
+    throw asRingError(error, temporary, name);
+  } finally {
+    try {
+      Segment.unlink(temporary);
     } catch {
       // already gone
     }
-    throw error;
+    if (!linked) segment.close();
+  }
+}
+
+/** An error about the temporary segment, told about the ring. */
+function asRingError(error: unknown, temporary: string, name: string): unknown {
+  if (!(error instanceof ShmRingError)) return error;
+  return new ShmRingError(error.code, error.message.split(temporary).join(name), {
+    segment: name,
+    errno: error.errno,
+    syscall: error.syscall,
+    hint: error.hint?.split(temporary).join(name),
+    cause: error.cause,
+  });
+}
+
+/** Unlinks temporary segments left by creators that died before linking them (pid no longer running). */
+function removeAbandonedTemporaries(): void {
+  const prefix = CREATING_PREFIX.slice(1);
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(SHM_DIRECTORY);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number.parseInt(entry.slice(prefix.length), 10);
+    if (!(pid > 0) || liveness({ pid, startTime: 0, pidNamespace: 0 }) !== 'dead') continue;
+    try {
+      fs.unlinkSync(`${SHM_DIRECTORY}/${entry}`);
+    } catch {
+      // removed by someone else, or not ours to remove
+    }
   }
 }
 
@@ -169,7 +236,7 @@ function tryUseExisting(name: string, geometry: RingGeometry, options: CreateOpt
     }
     Atomics.add(words, PRODUCER_EPOCH_I32, 1);
     doubles[TAKEOVERS_F64] += 1;
-    Atomics.store(words, PRODUCER_WAITING_I32, 0);
+    Atomics.store(memory.consumerI32, PRODUCER_WAITING_CI32, 0);
     return { segment, memory, start, tookOver: true };
   } catch (error) {
     segment.close();
@@ -258,35 +325,62 @@ function lockProducer(memory: RingMemory, me: ProcessIdentity, expectedHolder: n
  */
 function readWriterStart(memory: RingMemory): WriterStart | undefined {
   const words = memory.controlI32;
-  const tail = Atomics.load(words, PUBLISHED_TAIL_I32);
-  const tailIntent = Atomics.load(words, TAIL_INTENT_I32);
-  const oldest = Atomics.load(words, OLDEST_POSITION_I32);
-  const storedSequence = words[NEXT_SEQUENCE_I32];
+  const low = new Int32Array(1);
+  const tailHigh = loadPair(words, PUBLISHED_TAIL_I32, low);
+  const tail = low[0];
+  const tailIntentHigh = loadPair(words, TAIL_INTENT_I32, low);
+  const tailIntent = low[0];
+  const oldestHigh = loadPair(words, OLDEST_POSITION_I32, low);
+  const oldest = low[0];
+  const storedSequence = loadPairNumber(words, NEXT_SEQUENCE_I32);
   const aligned = (tail & (L.RECORD_ALIGNMENT - 1)) === 0 && (oldest & (L.RECORD_ALIGNMENT - 1)) === 0;
-  const intentAhead = distance(tailIntent, tail);
-  const retained = distance(tail, oldest);
+  const intentAhead = distance64(tailIntent, tailIntentHigh, tail, tailHigh);
+  const retained = distance64(tail, tailHigh, oldest, oldestHigh);
   if (!aligned || intentAhead < 0 || intentAhead > memory.capacity || retained < 0 || retained > memory.capacity) {
     return undefined;
   }
   const walked = lastPublishedSequence(memory, oldest, tail);
   if (walked === null) return undefined;
   const sequence = walked ?? storedSequence;
-  const phantom = distance(storedSequence, sequence);
-  if (phantom > 0 && phantom <= 1) {
-    // Killed between storing its counters and publishing: uncount the record that never appeared.
+  const phantom = storedSequence - sequence;
+  if (phantom > 0 && phantom <= memory.capacity / L.RECORD_ALIGNMENT) {
+    // Killed between storing its counters (with NEXT_SEQUENCE) and publishing the tail: uncount the
+    // messages that never appeared (one, or a batch), and their bytes, read from the unpublished records.
     const doubles = memory.controlF64;
-    const abandoned = memory.dataI32[((tail & memory.mask) >> 2) + 0];
     doubles[MESSAGES_SENT_F64] = Math.max(0, doubles[MESSAGES_SENT_F64] - phantom);
-    if (abandoned >= 0 && abandoned <= memory.geometry.maxMessageLength) {
-      doubles[BYTES_SENT_F64] = Math.max(0, doubles[BYTES_SENT_F64] - abandoned);
-    }
+    doubles[BYTES_SENT_F64] = Math.max(0, doubles[BYTES_SENT_F64] - unpublishedBytes(memory, tail, phantom));
   }
-  return { tail, tailIntent, oldest, sequence };
+  return { tail, tailHigh, tailIntent, oldest, sequence };
 }
 
 /**
- * Walks the records from `oldest` to `tail`. Returns the sequence the next message must carry, undefined
- * when no message is retained, or null when the records do not add up (a corrupt ring).
+ * Payload bytes of the first `count` message records written past `tail` and never published (a dead
+ * producer's last batch). Stops at the first record that does not add up: the counters are then only
+ * partly corrected, which is all that can be known.
+ */
+function unpublishedBytes(memory: RingMemory, tail: number, count: number): number {
+  const { dataI32: data, capacity, mask } = memory;
+  let position = tail;
+  let bytes = 0;
+  for (let found = 0, steps = 0; found < count && steps <= capacity / L.RECORD_ALIGNMENT; steps++) {
+    const offset = position & mask;
+    const payloadLength = data[(offset >> 2) + RECORD_LENGTH_I32];
+    const type = data[(offset >> 2) + RECORD_TYPE_I32];
+    const length = type === L.RecordType.PADDING ? capacity - offset : L.recordLength(payloadLength);
+    if (payloadLength < 0 || payloadLength > memory.geometry.maxMessageLength || offset + length > capacity) break;
+    if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) {
+      bytes += payloadLength;
+      found++;
+    } else if (type !== L.RecordType.PADDING) break;
+    position = (position + length) | 0;
+  }
+  return bytes;
+}
+
+/**
+ * Walks the records from `oldest` to `tail` (less than a ring apart, checked by the caller). Returns the
+ * sequence the next message must carry, undefined when no message is retained, or null when the records
+ * do not add up (a corrupt ring).
  */
 function lastPublishedSequence(memory: RingMemory, oldest: number, tail: number): number | undefined | null {
   const { dataI32: data, capacity, mask } = memory;
@@ -294,22 +388,23 @@ function lastPublishedSequence(memory: RingMemory, oldest: number, tail: number)
   let next: number | undefined;
   let position = oldest;
   for (let steps = 0; distance(tail, position) > 0; steps++) {
+    const index = (position & mask) >> 2;
     const offset = position & mask;
-    const payloadLength = data[(offset >> 2) + 0];
-    const type = data[(offset >> 2) + 1];
-    const sequence = data[(offset >> 2) + 2];
+    const payloadLength = data[index + RECORD_LENGTH_I32];
+    const type = data[index + RECORD_TYPE_I32];
+    const sequence = sequenceOf(data[index + RECORD_SEQUENCE_I32], data[index + RECORD_SEQUENCE_HIGH_I32]);
     const length = type === L.RecordType.PADDING ? capacity - offset : L.recordLength(payloadLength);
     const valid =
       steps < maxSteps &&
       type >= L.RecordType.MESSAGE &&
-      type <= L.RecordType.END &&
+      type <= L.RecordType.ABORT &&
       payloadLength >= 0 &&
       payloadLength <= memory.geometry.maxMessageLength &&
       offset + length <= capacity &&
       length <= distance(tail, position);
     if (!valid) return null;
-    if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) next = (sequence + 1) | 0;
-    else if (type === L.RecordType.END) next = sequence;
+    if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) next = sequence + 1;
+    else if (type === L.RecordType.END || type === L.RecordType.ABORT) next = sequence;
     position = (position + length) | 0;
   }
   return position === tail ? next : null;

@@ -3,6 +3,7 @@
  * opened. Everything read here comes from shared memory, so every field is checked against the others
  * and against the real size of the segment before anyone uses it.
  */
+import { randomBytes } from 'crypto';
 import { ShmRingError } from '../errors';
 import * as L from './layout';
 
@@ -58,6 +59,7 @@ export function writeHeader(control: ArrayBuffer, geometry: RingGeometry, creato
   view.setFloat64(L.CREATOR_START_TIME_OFFSET, creator.startTime, true);
   view.setFloat64(L.CREATED_AT_MS_OFFSET, creator.createdAtMs, true);
   view.setFloat64(L.CREATOR_PID_NAMESPACE_OFFSET, creator.pidNamespace, true);
+  bytes.set(randomBytes(L.RING_ID_LENGTH), L.RING_ID_OFFSET);
   // SYNC POINT: publish the header. Pairs with the Atomics.load of LAYOUT_VERSION in readLayoutVersion.
   Atomics.store(new Int32Array(control), L.LAYOUT_VERSION_OFFSET >> 2, geometry.layoutVersion);
 }
@@ -86,7 +88,7 @@ export function readGeometry(control: ArrayBuffer, segmentSize: number, name: st
   if (!hasMagic(bytes)) {
     throw new ShmRingError('NOT_A_RING', `${name} is not a shmring ring (no shmring magic in its first bytes)`, {
       segment: name,
-      hint: 'Another program owns this name; pick another ring name, or inspect it with `ls -l /dev/shm` and `npx shmring ls`.',
+      hint: 'Another program owns this name; pick another ring name, or inspect it with `npx shmring ls` (it lists foreign files in /dev/shm too).',
     });
   }
   const version = readLayoutVersion(control);
@@ -125,6 +127,11 @@ export function readGeometry(control: ArrayBuffer, segmentSize: number, name: st
     throw corrupt(name, `the header describes ${segmentLength} bytes but the segment has only ${segmentSize}`);
   }
   return { layoutVersion: version, controlLength, capacity, maxMessageLength, maxConsumers, segmentLength };
+}
+
+/** The ring's instance id (RING_ID) as 32 hex digits: chosen at creation, kept across takeovers. */
+export function readRingId(control: ArrayBuffer): string {
+  return Buffer.from(control, L.RING_ID_OFFSET, L.RING_ID_LENGTH).toString('hex');
 }
 
 export function readCreator(control: ArrayBuffer): CreatorInfo {

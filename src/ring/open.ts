@@ -1,7 +1,12 @@
 /**
  * Mapping an existing ring: open the segment, wait (bounded) for its creator to finish the header,
- * validate the header against the segment's real size, then map the control region read-write and the
- * data region read-only (consumers) or read-write (a producer taking over).
+ * validate the header against the segment's real size, then map it.
+ *
+ * A producer (taking over) maps everything read-write. A consumer maps the control region and the data
+ * region read-only, and the consumers' pages of the control region a second time, read-write: so it can
+ * write its slot and its sleep flag, but never the producer's words (tail, intent, oldest, counters).
+ * A consumer whose user may only read the segment (e.g. a group member on a 0o640 ring) maps everything
+ * read-only (`readOnly` in the result): it can then only be an untethered consumer without a slot.
  */
 import { ShmRingError } from '../errors';
 import { readGeometry, readLayoutVersion, RingGeometry } from './header';
@@ -10,7 +15,10 @@ import { Segment } from '../core/segment';
 import { RingMemory } from './memory';
 
 export interface OpenRingOptions {
+  /** Producer: everything read-write. Consumer: see the module comment. */
   writableData: boolean;
+  /** A consumer that may fall back to a read-only mapping when it cannot open the segment for writing. */
+  readOnlyFallback?: boolean;
   allowForeignOwner: boolean;
   /** How long to wait for a creator that is still writing the header. */
   initTimeoutMs: number;
@@ -20,6 +28,8 @@ export interface OpenedRing {
   segment: Segment;
   memory: RingMemory;
   geometry: RingGeometry;
+  /** The segment could only be opened for reading: no slot, no sleep flag (the consumer polls). */
+  readOnly: boolean;
 }
 
 export const DEFAULT_INIT_TIMEOUT_MS = 2000;
@@ -30,7 +40,15 @@ function sleepSync(ms: number): void {
 }
 
 export function openRing(name: string, options: OpenRingOptions): OpenedRing {
-  const segment = Segment.open(name, { minSize: L.PAGE_LENGTH, allowForeignOwner: options.allowForeignOwner });
+  let segment: Segment;
+  let readOnly = false;
+  try {
+    segment = Segment.open(name, { minSize: L.PAGE_LENGTH, allowForeignOwner: options.allowForeignOwner });
+  } catch (error) {
+    if (!(options.readOnlyFallback && error instanceof ShmRingError && error.code === 'PERMISSION_DENIED')) throw error;
+    segment = Segment.open(name, { minSize: L.PAGE_LENGTH, allowForeignOwner: options.allowForeignOwner, readWrite: false });
+    readOnly = true;
+  }
   try {
     const probe = segment.map(0, L.PAGE_LENGTH, { writable: false });
     const deadline = Date.now() + options.initTimeoutMs;
@@ -46,9 +64,13 @@ export function openRing(name: string, options: OpenRingOptions): OpenedRing {
     }
     const geometry = readGeometry(probe, segment.size, name);
     segment.unmap(probe);
-    const control = segment.map(0, geometry.controlLength, { writable: true });
-    const data = segment.map(geometry.controlLength, geometry.capacity, { writable: options.writableData });
-    return { segment, memory: new RingMemory(name, geometry, control, data), geometry };
+    const producer = options.writableData;
+    const control = segment.map(0, geometry.controlLength, { writable: producer });
+    const data = segment.map(geometry.controlLength, geometry.capacity, { writable: producer });
+    const consumerPages = producer
+      ? undefined
+      : segment.map(L.CONSUMER_REGION_OFFSET, geometry.controlLength - L.CONSUMER_REGION_OFFSET, { writable: !readOnly });
+    return { segment, memory: new RingMemory(name, geometry, control, data, consumerPages), geometry, readOnly };
   } catch (error) {
     segment.close();
     throw error;

@@ -9,24 +9,27 @@
  * torn record is never delivered.
  */
 import { ShmRingError } from '../errors';
-import * as futex from '../core/futex';
 import * as L from './layout';
 import {
+  DATA_WAITERS_CI32,
   distance,
+  distance64,
   FLAGS_I32,
+  loadPair,
+  loadPairNumber,
   NEXT_SEQUENCE_I32,
   OLDEST_POSITION_I32,
-  PRODUCER_WAITING_I32,
   PUBLISHED_TAIL_I32,
   RECORD_LENGTH_I32,
+  RECORD_SEQUENCE_HIGH_I32,
   RECORD_SEQUENCE_I32,
   RECORD_TYPE_I32,
   RingMemory,
-  SPACE_WAKE_I32,
+  sequenceOf,
   TAIL_INTENT_I32,
-  DATA_WAITERS_I32,
 } from './memory';
-import { publishSlotCounters, slotHeadIndex } from './slots';
+import { publishSlotCounters, slotHeadIndex, slotOwner } from './slots';
+import { signalSpaceIfWaiting } from './space-wait';
 
 /** read() found nothing new. */
 export const NOTHING = 0;
@@ -37,15 +40,24 @@ const MAX_RESYNCS = 8;
 const MAX_SKIPS_PER_READ = 4;
 const ALIGNMENT_MASK = L.RECORD_ALIGNMENT - 1;
 
+/** The last record type a reader accepts. */
+const LAST_RECORD_TYPE = L.RecordType.ABORT;
+
 export class RingReader {
-  /** Position of the next record to read. */
+  /** Position of the next record to read: low word, and high word (positions are 64-bit). */
   position: number;
+  positionHigh: number;
   /** Messages this reader missed (overwritten before it read them). */
   lost = 0;
   /** Messages delivered. */
   received = 0;
   /** Times this reader was lapped and had to resynchronise. */
   laps = 0;
+  /**
+   * The consumers' pages are mapped read-only (a user who may only read the segment): this reader has no
+   * slot and never announces sleep or wakes the producer; its owner polls instead of relying on a wake.
+   */
+  readOnly = false;
 
   // The record returned by the last read().
   payloadOffset = 0;
@@ -54,6 +66,7 @@ export class RingReader {
 
   private cachedTail: number;
   private publishedHead: number;
+  /** Sequence number the next message should carry (a Number: sequences are 64-bit, exact below 2^53). */
   private expectedSequence = 0;
   private hasSequence = false;
   private resyncsInARow = 0;
@@ -63,6 +76,14 @@ export class RingReader {
   private scratch = new Uint8Array(0);
 
   private readonly words: Int32Array;
+  private readonly consumerWords: Int32Array;
+  /** Scratch for loadPair's low word. */
+  private readonly pairLow = new Int32Array(1);
+  /**
+   * A private word for a full fence on arm64 (see lapped()): an atomic read-modify-write orders the plain
+   * loads of a copy before the Atomics.load that re-checks TAIL_INTENT, which a load-acquire alone does not.
+   */
+  private readonly fence = new Int32Array(1);
   private readonly data: Int32Array;
   private readonly bytes: Uint8Array;
   private readonly capacity: number;
@@ -74,7 +95,15 @@ export class RingReader {
    * Untethered readers check every record for having been overwritten. Tethered ones need not: once
    * their join has settled (Consumer's settleJoin), the producer never writes past their head + capacity.
    */
-  private readonly validates: boolean;
+  private validates: boolean;
+  /** Pid that owns `slot`: a release checks it still does before writing into the slot. */
+  ownerPid = 0;
+  /**
+   * Our slot was taken from us (reclaimed, or overwritten by a misbehaving process): we no longer hold
+   * the producer back, so from now on every record is validated as an untethered reader's is, and the
+   * slot (someone else's now) is never written again. The consumer reports CONSUMER_EVICTED.
+   */
+  evicted = false;
 
   constructor(
     readonly memory: RingMemory,
@@ -82,10 +111,12 @@ export class RingReader {
     /** Slot this reader publishes its head into; -1 for a reader without a slot. */
     readonly slot: number,
     start: number,
+    startHigh: number,
     /** Sequence number of the record at `start`, when known: loss is then counted from the join on. */
     startSequence?: number,
   ) {
     this.words = memory.controlI32;
+    this.consumerWords = memory.consumerI32;
     this.data = memory.dataI32;
     this.bytes = memory.dataBytes;
     this.capacity = memory.capacity;
@@ -95,8 +126,9 @@ export class RingReader {
     this.releaseEvery = this.capacity >> 2;
     this.validates = !tethered;
     this.position = start | 0;
+    this.positionHigh = startHigh | 0;
     if (startSequence !== undefined) {
-      this.expectedSequence = startSequence | 0;
+      this.expectedSequence = startSequence;
       this.hasSequence = true;
     }
     this.publishedHead = this.position;
@@ -109,6 +141,14 @@ export class RingReader {
     // on this path, which runs once per message.
     if (this.lastWasCopy) return new Uint8Array(this.scratch.buffer, 0, this.payloadLength);
     return new Uint8Array(this.memory.data, this.payloadOffset, this.payloadLength);
+  }
+
+  /**
+   * The buffer the last record's payload lies in, at payloadOffset: the ring's data region (tethered), or
+   * this reader's copy of the record (untethered). No allocation, unlike payload().
+   */
+  payloadSource(): Uint8Array {
+    return this.lastWasCopy ? this.scratch : this.bytes;
   }
 
   /** Whether anything is published past our position (cheap: one atomic load). */
@@ -156,11 +196,12 @@ export class RingReader {
       const index = offset >> 2;
       const payloadLength = this.data[index + RECORD_LENGTH_I32];
       const type = this.data[index + RECORD_TYPE_I32];
-      const sequence = this.data[index + RECORD_SEQUENCE_I32];
+      const sequenceLow = this.data[index + RECORD_SEQUENCE_I32];
+      const sequenceHigh = this.data[index + RECORD_SEQUENCE_HIGH_I32];
       const length = type === L.RecordType.PADDING ? this.capacity - offset : L.recordLength(payloadLength);
       const valid =
         type >= L.RecordType.MESSAGE &&
-        type <= L.RecordType.END &&
+        type <= LAST_RECORD_TYPE &&
         payloadLength >= 0 &&
         payloadLength <= this.maxMessageLength &&
         (type !== L.RecordType.PADDING || payloadLength === length - L.RECORD_HEADER_LENGTH) &&
@@ -179,7 +220,7 @@ export class RingReader {
         throw this.corrupt(position, payloadLength, type);
       }
       if (type === L.RecordType.PADDING) {
-        this.position = (position + length) | 0;
+        this.advance(position, length);
         skips++;
         continue;
       }
@@ -187,6 +228,9 @@ export class RingReader {
       if (validate) {
         if (this.scratch.length < payloadLength) this.scratch = new Uint8Array(Math.max(payloadLength, 256, this.scratch.length * 2));
         this.scratch.set(this.bytes.subarray(payloadOffset, payloadOffset + payloadLength));
+        // A full fence between the copy's plain loads and the re-check (needed on arm64, free on x86 in
+        // effect: a locked add on a private line).
+        Atomics.add(this.fence, 0, 0);
         // SYNC POINT: pairs with RingWriter#raiseIntent. If the producer had not announced overwriting
         // this record by the time we finished copying, the copy is whole.
         if (this.lapped(position)) {
@@ -197,27 +241,94 @@ export class RingReader {
         }
       }
       this.lastWasCopy = validate;
-      this.position = (position + length) | 0;
-      this.payloadOffset = payloadOffset;
+      this.advance(position, length);
+      // A copy lies at the start of the scratch buffer (payloadSource()).
+      this.payloadOffset = validate ? 0 : payloadOffset;
       this.payloadLength = payloadLength;
+      const sequence = sequenceOf(sequenceLow, sequenceHigh);
       this.sequence = sequence;
       this.resyncsInARow = 0;
-      if (type === L.RecordType.END) {
-        // END carries the sequence the next message would have had; it is not a message.
+      if (type === L.RecordType.END || type === L.RecordType.ABORT) {
+        // END and ABORT carry the sequence the next message would have had; they are not messages, but
+        // messages missed before them are still lost.
+        if (this.hasSequence && sequence > this.expectedSequence) this.lost += sequence - this.expectedSequence;
         this.expectedSequence = sequence;
         this.hasSequence = true;
         return type;
       }
-      if (this.hasSequence) {
-        const gap = distance(sequence, this.expectedSequence);
-        if (gap > 0) this.lost += gap;
-      }
-      this.expectedSequence = (sequence + 1) | 0;
+      if (this.hasSequence && sequence > this.expectedSequence) this.lost += sequence - this.expectedSequence;
+      this.expectedSequence = sequence + 1;
       this.hasSequence = true;
       this.received += 1;
       return type;
     }
     throw this.corrupt(this.position, -1, L.RecordType.PADDING);
+  }
+
+  /** See `evicted`. */
+  noteEvicted(): void {
+    this.evicted = true;
+    this.validates = true;
+  }
+
+  /**
+   * The tethered fast path of a batch read (Consumer#poll): hands up to `limit` message records, from
+   * one load of the tail, to `handler(ringBytes, payloadOffset, length, sequence)`, with the same checks
+   * of everything read from shared memory as read(), fewer calls, and nothing allocated. Stops at the
+   * tail, at `limit`, or before any record that is not a plain message (padding at the wrap is skipped;
+   * END, ABORT, anything invalid is left for read() to handle and report). Returns the messages handed
+   * over, or -1 when read() must take the next step (an untethered or evicted reader, a tail that does
+   * not add up).
+   */
+  readRun(handler: (bytes: Uint8Array, offset: number, length: number, sequence: number) => void, limit: number): number {
+    if (this.validates) return -1;
+    let position = this.position;
+    let tail = this.cachedTail;
+    if (position === tail) {
+      this.release();
+      // SYNC POINT: acquire. Pairs with RingWriter#flush's Atomics.store of PUBLISHED_TAIL.
+      tail = this.cachedTail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+      if (position === tail) return 0;
+    }
+    const available = distance(tail, position);
+    if (available < 0 || available > this.capacity || ((position | tail) & ALIGNMENT_MASK) !== 0) return -1;
+    const { data, bytes, capacity, mask, maxMessageLength } = this;
+    let delivered = 0;
+    while (delivered < limit && position !== tail) {
+      const offset = position & mask;
+      const index = offset >> 2;
+      const payloadLength = data[index + RECORD_LENGTH_I32];
+      const type = data[index + RECORD_TYPE_I32];
+      const left = distance(tail, position);
+      if (type === L.RecordType.PADDING) {
+        const length = capacity - offset;
+        if (payloadLength !== length - L.RECORD_HEADER_LENGTH || length > left) break;
+        this.advance(position, length);
+        position = this.position;
+        continue;
+      }
+      if ((type !== L.RecordType.MESSAGE && type !== L.RecordType.BYTES) || payloadLength < 0 || payloadLength > maxMessageLength) break;
+      const length = L.recordLength(payloadLength);
+      if (offset + length > capacity || length > left) break;
+      const sequence = sequenceOf(data[index + RECORD_SEQUENCE_I32], data[index + RECORD_SEQUENCE_HIGH_I32]);
+      if (this.hasSequence && sequence > this.expectedSequence) this.lost += sequence - this.expectedSequence;
+      this.expectedSequence = sequence + 1;
+      this.hasSequence = true;
+      this.sequence = sequence;
+      this.received += 1;
+      this.advance(position, length);
+      position = this.position;
+      this.lastWasCopy = false;
+      this.payloadOffset = offset + L.RECORD_HEADER_LENGTH;
+      this.payloadLength = payloadLength;
+      delivered++;
+      // State first: a handler that throws has still read its message.
+      handler(bytes, offset + L.RECORD_HEADER_LENGTH, payloadLength, sequence);
+      if (distance(this.position, this.publishedHead) >= this.releaseEvery) this.release();
+      position = this.position;
+    }
+    this.resyncsInARow = 0;
+    return delivered;
   }
 
   /** Whether the producer wiped the data region on close (FLAGS bit WIPED). */
@@ -230,22 +341,32 @@ export class RingReader {
    * Count it as lost and end the stream, rather than reporting the zeroed memory as corruption.
    */
   private endAfterWipe(): number {
-    const next = this.words[NEXT_SEQUENCE_I32];
-    if (this.hasSequence) {
-      const gap = distance(next, this.expectedSequence);
-      if (gap > 0) this.lost += gap;
-    }
+    const next = loadPairNumber(this.words, NEXT_SEQUENCE_I32);
+    if (this.hasSequence && next > this.expectedSequence) this.lost += next - this.expectedSequence;
     this.expectedSequence = next;
-    this.position = this.cachedTail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+    this.positionHigh = loadPair(this.words, PUBLISHED_TAIL_I32, this.pairLow);
+    this.position = this.cachedTail = this.pairLow[0];
     this.payloadLength = 0;
     this.payloadOffset = 0;
     this.lastWasCopy = false;
     return L.RecordType.END;
   }
 
-  /** Whether the record at `position` is no longer safe to read (the producer may be overwriting it). */
+  /**
+   * Whether the record at `position` (whose high word is positionHigh: position is this.position) is no
+   * longer safe to read: the producer may be overwriting it. Compared as 64-bit positions, so a reader
+   * stalled while any number of laps passed still sees that it was lapped.
+   */
   private lapped(position: number): boolean {
-    return distance(Atomics.load(this.words, TAIL_INTENT_I32), position) > this.capacity;
+    const intentHigh = loadPair(this.words, TAIL_INTENT_I32, this.pairLow);
+    return distance64(this.pairLow[0], intentHigh, position, this.positionHigh) > this.capacity;
+  }
+
+  /** Moves past a record of `length` bytes at `position` (this.position), carrying into the high word. */
+  private advance(position: number, length: number): void {
+    const next = (position + length) | 0;
+    if (next >>> 0 < position >>> 0) this.positionHigh = (this.positionHigh + 1) | 0;
+    this.position = next;
   }
 
 
@@ -256,12 +377,23 @@ export class RingReader {
   private resync(): void {
     this.laps += 1;
     this.resyncsInARow += 1;
-    const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
-    const oldest = Atomics.load(this.words, OLDEST_POSITION_I32);
-    const ahead = distance(tail, oldest);
+    const oldestHigh = loadPair(this.words, OLDEST_POSITION_I32, this.pairLow);
+    const oldest = this.pairLow[0];
+    const tailHigh = loadPair(this.words, PUBLISHED_TAIL_I32, this.pairLow);
+    const tail = this.pairLow[0];
+    const ahead = distance64(tail, tailHigh, oldest, oldestHigh);
     const usable =
-      ahead >= 0 && ahead <= this.capacity && distance(oldest, this.position) > 0 && (oldest & ALIGNMENT_MASK) === 0;
-    this.position = usable && this.resyncsInARow < MAX_RESYNCS ? oldest : tail;
+      ahead >= 0 &&
+      ahead <= this.capacity &&
+      distance64(oldest, oldestHigh, this.position, this.positionHigh) > 0 &&
+      (oldest & ALIGNMENT_MASK) === 0;
+    if (usable && this.resyncsInARow < MAX_RESYNCS) {
+      this.position = oldest;
+      this.positionHigh = oldestHigh;
+    } else {
+      this.position = tail;
+      this.positionHigh = tailHigh;
+    }
     this.cachedTail = tail;
   }
 
@@ -270,12 +402,18 @@ export class RingReader {
    * it is asleep waiting for space.
    */
   release(): void {
-    if (this.headIndex < 0 || this.position === this.publishedHead) return;
+    if (this.headIndex < 0 || this.evicted || this.position === this.publishedHead) return;
+    if (this.ownerPid !== 0 && slotOwner(this.memory, this.slot) !== this.ownerPid) {
+      this.noteEvicted();
+      return;
+    }
     this.publishedHead = this.position;
     publishSlotCounters(this.memory, this.slot, this.received, this.lost);
+    // The high word first: the producer reads only the low word; tools read both.
+    Atomics.store(this.consumerWords, this.headIndex + 1, this.positionHigh);
     // SYNC POINT: pairs with RingWriter#refreshLimit's Atomics.load of the head: once visible, the
     // producer may overwrite everything before it, so it is stored only after we are done with it.
-    Atomics.store(this.words, this.headIndex, this.position);
+    Atomics.store(this.consumerWords, this.headIndex, this.position);
     this.wakeProducer();
   }
 
@@ -286,22 +424,24 @@ export class RingReader {
    * the wake; it wakes every waiter (a 'drain' wait and a sendSync may both sleep on SPACE_WAKE).
    */
   wakeProducer(): void {
-    if (Atomics.load(this.words, PRODUCER_WAITING_I32) !== 0 && Atomics.exchange(this.words, PRODUCER_WAITING_I32, 0) !== 0) {
-      Atomics.add(this.words, SPACE_WAKE_I32, 1);
-      futex.wake(this.memory.control, SPACE_WAKE_I32 << 2, 0x7fffffff);
-    }
+    if (!this.readOnly) signalSpaceIfWaiting(this.memory);
   }
+
 
   /**
    * Announces that we are about to sleep. Returns the tail value to sleep on, or undefined when data
    * arrived meanwhile (then read instead).
    */
   prepareToSleep(): number | undefined {
+    if (this.readOnly) {
+      const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
+      return tail === this.position ? tail : undefined;
+    }
     this.release();
     // A flag, not a count: the producer clears it when it wakes everyone, so it wakes once per sleep,
     // not once per message while we are still waking up; and a consumer that dies asleep leaves at
     // most one spare wake behind.
-    Atomics.store(this.words, DATA_WAITERS_I32, 1);
+    Atomics.store(this.consumerWords, DATA_WAITERS_CI32, 1);
     // SYNC POINT: Dekker pair with RingWriter#flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
     const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
     return tail === this.position ? tail : undefined;

@@ -15,10 +15,12 @@
  * the judgement built on it; splitting it would scatter the checks that must agree with each other.
  */
 import * as fs from 'fs';
+import { invalidArgType, outOfRange } from '../errors';
 import { hasMagic, readCreator, readGeometry, type CreatorInfo, type RingGeometry } from './header';
 import * as L from './layout';
 import { isProcessStopped, liveness, type Liveness, type ProcessIdentity } from '../core/liveness';
 import { SHM_DIRECTORY, usersOf, type ShmUsage, type ShmUser } from '../core/procmaps';
+import { validateSegmentName } from '../core/names';
 
 export { SHM_DIRECTORY };
 
@@ -126,14 +128,15 @@ export interface RingSnapshot {
 
 /** A name as given by a user: `telemetry`, `/telemetry` or `/dev/shm/telemetry`. */
 export function normalizeName(input: string): { name: string; path: string } {
-  if (typeof input !== 'string') throw new TypeError(`ring name must be a string, got ${typeof input}`);
+  if (typeof input !== 'string') throw invalidArgType(`ring name must be a string, got ${typeof input}`);
   let base = input;
   if (base.startsWith(`${SHM_DIRECTORY}/`)) base = base.slice(SHM_DIRECTORY.length + 1);
   else if (base.startsWith('/')) base = base.slice(1);
-  if (base.length === 0 || base.length > 255 || base.includes('/') || base === '.' || base === '..' || base.includes('\0')) {
-    throw new RangeError(
-      `ring name must be "/name" with 1..255 characters and no other "/", got ${JSON.stringify(input)}`,
-    );
+  try {
+    // The library's rule and words (core/names.ts): the command states the same limit.
+    validateSegmentName(`/${base}`);
+  } catch (error) {
+    throw outOfRange((error as Error).message);
   }
   return { name: `/${base}`, path: `${SHM_DIRECTORY}/${base}` };
 }
@@ -208,7 +211,7 @@ export function readSnapshot(input: string): RingSnapshot {
       error: {
         code: e.code ?? 'EIO',
         message: `cannot open ${path} for reading: ${e.message}`,
-        hint: e.code === 'EACCES' ? 'Run as the owner of the segment (see `ls -l /dev/shm`) or as root.' : undefined,
+        hint: e.code === 'EACCES' ? 'Run as the owner of the segment (`npx shmring ls` shows each owner) or as root.' : undefined,
       },
     };
   }
@@ -279,6 +282,9 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
   const problems: string[] = [];
   const view = new DataView(control);
   const i32 = (offset: number) => view.getInt32(offset, true);
+  // A 64-bit position or sequence (low word, high word) as a Number: exact below 2^53, enough for display
+  // and for the differences shown (the words were not read atomically as a pair: a tool tolerates that).
+  const u64 = (offset: number) => view.getUint32(offset, true) + view.getUint32(offset + 4, true) * L.HIGH_WORD;
   const count = (label: string, offset: number): number | null => {
     const value = view.getFloat64(offset, true);
     if (Number.isInteger(value) && value >= 0 && value <= Number.MAX_SAFE_INTEGER) return value;
@@ -321,27 +327,27 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
     status: producerStatus,
   };
 
-  // Positions: wrap-around arithmetic, each checked against the capacity.
-  const publishedTail = i32(L.PUBLISHED_TAIL_OFFSET);
-  const tailIntent = i32(L.TAIL_INTENT_OFFSET);
-  const oldest = i32(L.OLDEST_POSITION_OFFSET);
-  const usedDistance = (publishedTail - oldest) | 0;
+  // Positions: 64-bit, each checked against the capacity.
+  const publishedTail = u64(L.PUBLISHED_TAIL_OFFSET);
+  const tailIntent = u64(L.TAIL_INTENT_OFFSET);
+  const oldest = u64(L.OLDEST_POSITION_OFFSET);
+  const usedDistance = publishedTail - oldest;
   let used: number | null = usedDistance;
   if (usedDistance < 0 || usedDistance > capacity) {
-    problems.push(`oldest position ${oldest >>> 0} is not within one capacity behind the tail ${publishedTail >>> 0}`);
+    problems.push(`oldest position ${oldest} is not within one capacity behind the tail ${publishedTail}`);
     used = null;
   }
-  const intentAhead = (tailIntent - publishedTail) | 0;
+  const intentAhead = tailIntent - publishedTail;
   if (intentAhead < 0 || intentAhead > capacity) {
-    problems.push(`tail intent ${tailIntent >>> 0} is not within one capacity ahead of the tail ${publishedTail >>> 0}`);
+    problems.push(`tail intent ${tailIntent} is not within one capacity ahead of the tail ${publishedTail}`);
   }
-  if (publishedTail % L.RECORD_ALIGNMENT !== 0) problems.push(`tail ${publishedTail >>> 0} is not record-aligned`);
-  if (oldest % L.RECORD_ALIGNMENT !== 0) problems.push(`oldest position ${oldest >>> 0} is not record-aligned`);
+  if (publishedTail % L.RECORD_ALIGNMENT !== 0) problems.push(`tail ${publishedTail} is not record-aligned`);
+  if (oldest % L.RECORD_ALIGNMENT !== 0) problems.push(`oldest position ${oldest} is not record-aligned`);
   const positions: RingPositions = {
-    publishedTail: publishedTail >>> 0,
-    tailIntent: tailIntent >>> 0,
-    oldest: oldest >>> 0,
-    nextSequence: i32(L.NEXT_SEQUENCE_OFFSET) >>> 0,
+    publishedTail,
+    tailIntent,
+    oldest,
+    nextSequence: u64(L.NEXT_SEQUENCE_OFFSET),
     used,
   };
 
@@ -355,27 +361,26 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
     lastSendAtMs: time('last send time', L.LAST_SEND_AT_MS_OFFSET),
   };
 
-  // Consumer slots. The pid word is the slot's lock (0 = free, -1 = being reclaimed), so a slot is in use
+  // Consumer slots. The pid word is the slot's lock (0 = free, negative = being reclaimed), so a slot is in use
   // when its pid is set, whatever its state word says yet.
   const consumers: ConsumerSnapshot[] = [];
   for (let slot = 0; slot < geometry.maxConsumers; slot++) {
     const at = L.slotOffset(slot);
     const pid = i32(at + L.SLOT_PID_OFFSET);
-    if (pid === 0 || pid === -1) continue;
+    if (pid <= 0) continue; // free, or being reclaimed (the pid of the reclaimer, negated)
     const stateWord = i32(at + L.SLOT_STATE_OFFSET);
     const state =
       stateWord === L.SlotState.ACTIVE ? 'active'
       : stateWord === L.SlotState.CLAIMING || stateWord === L.SlotState.FREE ? 'claiming'
       : 'invalid';
     if (state === 'invalid') problems.push(`consumer slot ${slot} has state word ${stateWord}`);
-    if (pid < 0) problems.push(`consumer slot ${slot} has pid ${pid}`);
     const tethered = (i32(at + L.SLOT_FLAGS_OFFSET) & L.SLOT_FLAG_TETHERED) !== 0;
-    const head = i32(at + L.SLOT_HEAD_OFFSET);
-    const behind = (publishedTail - head) | 0;
+    const head = u64(at + L.SLOT_HEAD_OFFSET);
+    const behind = publishedTail - head;
     let lag: number | null = behind;
     let lapped = false;
     if (behind < 0) {
-      problems.push(`consumer slot ${slot} is at ${head >>> 0}, beyond the tail ${publishedTail >>> 0}`);
+      problems.push(`consumer slot ${slot} is at ${head}, beyond the tail ${publishedTail}`);
       lag = null;
     } else if (behind > capacity) {
       // An untethered consumer may legitimately fall further behind than the ring holds (it learns that it
@@ -383,7 +388,7 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
       if (tethered) problems.push(`tethered consumer slot ${slot} lags ${behind} bytes, more than the capacity ${capacity}`);
       lapped = true;
       lag = tethered ? null : behind;
-    } else if (((oldest - head) | 0) > 0) {
+    } else if (oldest - head > 0) {
       lapped = true;
     }
     const identity: ProcessIdentity = {
@@ -397,7 +402,7 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
       tethered,
       ...identity,
       status: statusOf(identity, problems, `consumer slot ${slot}`),
-      head: head >>> 0,
+      head,
       lag,
       lapped,
       received: count(`consumer slot ${slot} received`, at + L.SLOT_RECEIVED_OFFSET),

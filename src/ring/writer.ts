@@ -7,16 +7,18 @@ import * as futex from '../core/futex';
 import * as L from './layout';
 import {
   BYTES_SENT_F64,
-  DATA_WAITERS_I32,
+  DATA_WAITERS_CI32,
   distance,
+  highNear,
   LAST_SEND_AT_MS_F64,
   MESSAGES_SENT_F64,
   NEXT_SEQUENCE_I32,
   OLDEST_POSITION_I32,
   PUBLISHED_TAIL_I32,
   RECORD_LENGTH_I32,
-  RECORD_RESERVED_I32,
+  RECORD_SEQUENCE_HIGH_I32,
   RECORD_SEQUENCE_I32,
+  sequenceHigh,
   RECORD_TYPE_I32,
   RingMemory,
   TAIL_INTENT_I32,
@@ -24,19 +26,31 @@ import {
 } from './memory';
 import { slotWordIndexes } from './slots';
 
-/** Where a writer starts: zeros for a new ring, the published words of a dead producer on takeover. */
+/**
+ * Where a writer starts: zeros for a new ring, the published words of a dead producer on takeover.
+ * Positions are low words plus the tail's high word: the intent and the oldest position are within a
+ * ring of the tail, so their high words follow from it (highNear).
+ */
 export interface WriterStart {
   tail: number;
+  tailHigh: number;
   tailIntent: number;
   oldest: number;
+  /** The next message's sequence number (a Number: exact below 2^53). */
   sequence: number;
 }
 
 export class RingWriter {
-  /** Position just past the last committed record (published, unless corked). */
+  /** Position just past the last committed record (published, unless corked): low and high words. */
   private tail: number;
+  private tailHigh: number;
   /** The value of PUBLISHED_TAIL: behind `tail` while corked. */
   private publishedTail: number;
+  private publishedTailHigh: number;
+  /** High words last stored for TAIL_INTENT, OLDEST_POSITION and NEXT_SEQUENCE. */
+  private intentHighStored = -1;
+  private oldestHighStored = -1;
+  private sequenceHighStored = -1;
   /** While corked, commits are not published until flush() (or a quarter of the ring is pending). */
   corked = false;
   private tailIntent: number;
@@ -49,12 +63,14 @@ export class RingWriter {
   private readonly words: Int32Array;
   private readonly doubles: Float64Array;
   private readonly data: Int32Array;
+  private readonly consumerWords: Int32Array;
   /** How far ahead of the record being written TAIL_INTENT is raised, so most sends skip that store. */
   private readonly intentChunk: number;
   private readonly slotWords: ReturnType<typeof slotWordIndexes>;
 
   // The record reserved by tryReserve and not yet committed.
   private reservedEnd = 0;
+  private reservedEndHigh = 0;
   private reservedLength = -1;
 
   /** Slot index of the slowest tethered consumer found by the last limit refresh (-1: none). */
@@ -69,13 +85,16 @@ export class RingWriter {
     this.words = memory.controlI32;
     this.doubles = memory.controlF64;
     this.data = memory.dataI32;
+    this.consumerWords = memory.consumerI32;
     this.intentChunk = Math.max(L.RECORD_ALIGNMENT, this.capacity / 8);
     this.slotWords = slotWordIndexes(memory.geometry.maxConsumers);
     this.tail = start.tail | 0;
+    this.tailHigh = start.tailHigh | 0;
     this.publishedTail = this.tail;
+    this.publishedTailHigh = this.tailHigh;
     this.tailIntent = start.tailIntent | 0;
     this.oldest = start.oldest | 0;
-    this.sequence = start.sequence | 0;
+    this.sequence = start.sequence;
     this.limit = this.tail;
     this.messagesSent = this.doubles[MESSAGES_SENT_F64];
     this.bytesSent = this.doubles[BYTES_SENT_F64];
@@ -84,15 +103,24 @@ export class RingWriter {
 
   /** Resets every published word to `start` (a new ring, or a takeover that validated them). */
   publishStart(): void {
-    Atomics.store(this.words, OLDEST_POSITION_I32, this.oldest);
-    Atomics.store(this.words, TAIL_INTENT_I32, this.tailIntent);
-    this.words[NEXT_SEQUENCE_I32] = this.sequence;
-    Atomics.store(this.words, PUBLISHED_TAIL_I32, this.tail);
+    const memory = this.memory;
+    this.oldestHighStored = highNear(this.oldest, this.tail, this.tailHigh);
+    memory.storePair(OLDEST_POSITION_I32, this.oldest, this.oldestHighStored);
+    this.intentHighStored = highNear(this.tailIntent, this.tail, this.tailHigh);
+    memory.storePair(TAIL_INTENT_I32, this.tailIntent, this.intentHighStored);
+    this.sequenceHighStored = sequenceHigh(this.sequence);
+    memory.storePair(NEXT_SEQUENCE_I32, this.sequence | 0, this.sequenceHighStored);
+    memory.storePair(PUBLISHED_TAIL_I32, this.tail, this.tailHigh);
   }
 
-  /** Position just past the last committed record. */
+  /** Position just past the last committed record (low word). */
   get committedTail(): number {
     return this.tail;
+  }
+
+  /** High word of committedTail. */
+  get committedTailHigh(): number {
+    return this.tailHigh;
   }
 
   get nextSequence(): number {
@@ -126,6 +154,8 @@ export class RingWriter {
     }
     this.writeHeader(recordOffset, payloadLength, type, this.sequence);
     this.reservedEnd = end;
+    // The record ends past a multiple of 4 GiB: the tail's high word carries (compared unsigned).
+    this.reservedEndHigh = (end >>> 0) < (start >>> 0) ? (this.tailHigh + 1) | 0 : this.tailHigh;
     this.reservedLength = payloadLength;
     return recordOffset + L.RECORD_HEADER_LENGTH;
   }
@@ -134,7 +164,9 @@ export class RingWriter {
   shrinkReserved(payloadLength: number): void {
     const recordOffset = (this.reservedEnd - L.recordLength(this.reservedLength)) & this.mask;
     this.data[(recordOffset >> 2) + RECORD_LENGTH_I32] = payloadLength;
-    this.reservedEnd = (this.reservedEnd - L.recordLength(this.reservedLength) + L.recordLength(payloadLength)) | 0;
+    const end = (this.reservedEnd - L.recordLength(this.reservedLength) + L.recordLength(payloadLength)) | 0;
+    this.reservedEndHigh = highNear(end, this.reservedEnd, this.reservedEndHigh);
+    this.reservedEnd = end;
     this.reservedLength = payloadLength;
   }
 
@@ -145,12 +177,11 @@ export class RingWriter {
   commit(countsAsMessage = true): boolean {
     if (this.reservedLength < 0) throw new Error('commit without a reservation');
     this.tail = this.reservedEnd;
+    this.tailHigh = this.reservedEndHigh;
     if (countsAsMessage) {
-      this.sequence = (this.sequence + 1) | 0;
+      this.sequence += 1;
       this.messagesSent += 1;
       this.bytesSent += this.reservedLength;
-      this.doubles[MESSAGES_SENT_F64] = this.messagesSent;
-      this.doubles[BYTES_SENT_F64] = this.bytesSent;
     }
     this.reservedLength = -1;
     if (this.corked && distance(this.tail, this.publishedTail) < this.capacity >> 2) return false;
@@ -161,21 +192,38 @@ export class RingWriter {
   flush(): boolean {
     if (this.publishedTail === this.tail) return false;
     this.publishedTail = this.tail;
-    this.words[NEXT_SEQUENCE_I32] = this.sequence;
+    // The counters go out with the publish, once per batch, stored (like NEXT_SEQUENCE) before the tail: a
+    // producer killed in between leaves them ahead by exactly the unpublished messages, which a takeover
+    // subtracts (create.ts, readWriterStart).
+    this.doubles[MESSAGES_SENT_F64] = this.messagesSent;
+    this.doubles[BYTES_SENT_F64] = this.bytesSent;
+    const sequenceHighNow = sequenceHigh(this.sequence);
+    if (sequenceHighNow === this.sequenceHighStored) this.words[NEXT_SEQUENCE_I32] = this.sequence | 0;
+    else this.storeSequencePair(sequenceHighNow);
     // SYNC POINT: publish. Pairs with the consumers' Atomics.load of PUBLISHED_TAIL in RingReader#read:
-    // the record headers and payload written above are visible before the new tail is.
-    Atomics.store(this.words, PUBLISHED_TAIL_I32, this.tail);
+    // the record headers and payload written above are visible before the new tail is. The low word
+    // alone is the whole 64-bit value unless the high word changes (once per 4 GiB): then one 64-bit store.
+    if (this.tailHigh === this.publishedTailHigh) Atomics.store(this.words, PUBLISHED_TAIL_I32, this.tail);
+    else {
+      this.publishedTailHigh = this.tailHigh;
+      this.memory.storePair(PUBLISHED_TAIL_I32, this.tail, this.tailHigh);
+    }
     // SYNC POINT: Dekker pair with RingReader#prepareToSleep (store DATA_WAITERS, then load PUBLISHED_TAIL):
     // with both sides sequentially consistent, either we see the sleeper or it sees the new tail. The
     // plain load keeps the common case (nobody asleep) to one read; the exchange makes one publish, not
     // every publish until the sleepers have woken, pay for the wake.
-    if (Atomics.load(this.words, DATA_WAITERS_I32) === 0 || Atomics.exchange(this.words, DATA_WAITERS_I32, 0) === 0) return false;
+    if (Atomics.load(this.consumerWords, DATA_WAITERS_CI32) === 0 || Atomics.exchange(this.consumerWords, DATA_WAITERS_CI32, 0) === 0) return false;
     this.wakeConsumers();
     return true;
   }
 
   abort(): void {
     this.reservedLength = -1;
+  }
+
+  private storeSequencePair(high: number): void {
+    this.sequenceHighStored = high;
+    this.memory.storePair(NEXT_SEQUENCE_I32, this.sequence | 0, high);
   }
 
   get hasReservation(): boolean {
@@ -205,7 +253,7 @@ export class RingWriter {
    */
   refreshLimit(): number {
     const { state, flags, head, pid } = this.slotWords;
-    const words = this.words;
+    const words = this.consumerWords;
     let maxBehind = -1; // how far behind our tail the slowest tethered consumer's head is
     let blocking = -1;
     for (let index = 0; index < state.length; index++) {
@@ -243,9 +291,22 @@ export class RingWriter {
     if (distance(intent, end) < 0) intent = end;
     this.advanceOldest((intent - this.capacity) | 0);
     // SYNC POINT: pairs with the reader's loads of TAIL_INTENT after copying a record: once this store is
-    // visible, bytes below intent - capacity may be overwritten at any moment.
-    Atomics.store(this.words, OLDEST_POSITION_I32, this.oldest);
-    Atomics.store(this.words, TAIL_INTENT_I32, intent);
+    // visible, bytes below intent - capacity may be overwritten at any moment. On arm64 an Atomics.store
+    // is a store-release, which does not keep the payload stores that follow from moving before it; the
+    // Atomics.load of the slot words in refreshLimit below (a load-acquire, which arm64 never moves before
+    // an earlier store-release) does: nothing of the new record is written before the intent is visible.
+    const oldestHigh = highNear(this.oldest, this.tail, this.tailHigh);
+    if (oldestHigh === this.oldestHighStored) Atomics.store(this.words, OLDEST_POSITION_I32, this.oldest);
+    else {
+      this.oldestHighStored = oldestHigh;
+      this.memory.storePair(OLDEST_POSITION_I32, this.oldest, oldestHigh);
+    }
+    const intentHigh = highNear(intent, this.tail, this.tailHigh);
+    if (intentHigh === this.intentHighStored) Atomics.store(this.words, TAIL_INTENT_I32, intent);
+    else {
+      this.intentHighStored = intentHigh;
+      this.memory.storePair(TAIL_INTENT_I32, intent, intentHigh);
+    }
     this.tailIntent = intent;
     // SYNC POINT: Dekker pair with a joining consumer (Consumer's settleJoin: store its head, then load
     // TAIL_INTENT). Either this rescan sees the new head, and we never write past head + capacity, or
@@ -277,7 +338,7 @@ export class RingWriter {
     const data = this.data;
     data[index + RECORD_LENGTH_I32] = payloadLength;
     data[index + RECORD_TYPE_I32] = type;
-    data[index + RECORD_SEQUENCE_I32] = sequence;
-    data[index + RECORD_RESERVED_I32] = 0;
+    data[index + RECORD_SEQUENCE_I32] = sequence | 0;
+    data[index + RECORD_SEQUENCE_HIGH_I32] = (sequence / L.HIGH_WORD) | 0;
   }
 }

@@ -97,11 +97,13 @@ describe("the 'message' event form", () => {
 });
 
 describe('receive()', () => {
-  it('resolves undefined when the timeout passes with nothing sent', async () => {
+  it('rejects with TIMEOUT when the timeout passes with nothing sent (as sendAsync does)', async () => {
     const name = ringName('timeout');
     track(Producer.create(name, { capacity: 4096 }));
     const consumer = track(Consumer.open(name));
-    await expect(within(consumer.receive({ timeout: 50 }), 5000, 'receive')).resolves.toBeUndefined();
+    await expect(within(consumer.receive({ timeout: 50 }), 5000, 'receive')).rejects.toMatchObject({ name: 'ShmRingError', code: 'TIMEOUT', segment: name });
+    // The consumer is still usable after a timed-out receive.
+    expect(consumer.tryReceive()).toBeUndefined();
   });
 
   it('resolves with a message sent while it waits', async () => {
@@ -114,24 +116,25 @@ describe('receive()', () => {
     await expect(within(pending, 16000, 'receive')).resolves.toBe('hello');
   });
 
-  it('rejects with code ABORTED when the signal aborts while it waits', async () => {
+  it('rejects with an AbortError (code ABORT_ERR, cause: the reason) when the signal aborts while it waits', async () => {
     const name = ringName('abort');
     track(Producer.create(name, { capacity: 4096 }));
     const consumer = track(Consumer.open(name));
     const controller = new AbortController();
     const pending = consumer.receive({ signal: controller.signal });
+    const reason = new Error('stop');
     await untilAsleep(name);
-    controller.abort();
-    await expect(within(pending, 5000, 'receive')).rejects.toMatchObject({ name: 'ShmRingError', code: 'ABORTED' });
+    controller.abort(reason);
+    await expect(within(pending, 5000, 'receive')).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
     // The consumer is still usable after an aborted receive.
     expect(consumer.tryReceive()).toBeUndefined();
   });
 
-  it('rejects with code ABORTED when the signal was aborted before the call', async () => {
+  it('rejects with an AbortError when the signal was aborted before the call', async () => {
     const name = ringName('preabort');
     track(Producer.create(name, { capacity: 4096 }));
     const consumer = track(Consumer.open(name));
-    await expect(consumer.receive({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(consumer.receive({ signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
   });
 
   // BUG (src/ring/reader.ts): an untethered reader has no expected sequence until its first delivery, so

@@ -65,12 +65,13 @@ describe('sendAsync()', () => {
     expect(done).toEqual({ done: true, count: sent + 1, ordered: true });
   });
 
-  it('rejects with code ABORTED when its signal aborts, and sends nothing', async () => {
+  it('rejects with an AbortError when its signal aborts, and sends nothing', async () => {
     const { producer, holder, sent } = await fullRing('send-abort');
     const controller = new AbortController();
     const pending = producer.sendAsync({ i: 'aborted' }, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 30);
-    await expect(within(pending, 5000, 'sendAsync')).rejects.toMatchObject({ name: 'ShmRingError', code: 'ABORTED' });
+    const reason = new Error('stop');
+    setTimeout(() => controller.abort(reason), 30);
+    await expect(within(pending, 5000, 'sendAsync')).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason, segment: producer.name });
     holder.process.kill('SIGUSR1');
     producer.close();
     const done = await holder.waitForLine((m) => m.done || m.error);

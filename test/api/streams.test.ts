@@ -4,6 +4,7 @@
  */
 import { pipeline, Readable, Writable } from 'stream';
 import { promisify } from 'util';
+import { createHash, randomBytes } from 'crypto';
 import { Consumer, createReadStream, createWriteStream, Producer, ShmRingError } from '../../src';
 import { runFixture, within } from '../support/children';
 import { segmentExists } from '../support/names';
@@ -193,14 +194,52 @@ describe('createWriteStream', () => {
     expect(consumer.ended).toBe(true);
   });
 
-  it('fails the stream with MESSAGE_TOO_LARGE for a chunk larger than the ring allows', async () => {
+  it('byte mode carries chunks of any size: a 3 MB chunk through a 64 KiB ring reaches a reader in another process byte for byte', async () => {
     const name = ringName('write-large');
+    const producer = track(Producer.create(name, { capacity: 65536 }));
+    const reader = runFixture('api-child.js', [JSON.stringify({ mode: 'streamRead', name, objectMode: false })]);
+    await reader.waitForLine((m) => m.ready || m.error);
+    const chunks = [randomBytes(3_000_000), Buffer.from('tail'), randomBytes(100_000)];
+    const expected = createHash('sha256');
+    for (const chunk of chunks) expected.update(chunk);
+    await within(pipelineAsync(Readable.from(chunks), createWriteStream(producer, { objectMode: false })), 20000, 'pipeline');
+    const done = await reader.waitForLine((m) => m.done || m.error, 20000);
+    expect(done).toMatchObject({ done: true, bytes: 3_100_004, sha256: expected.digest('hex') });
+  });
+
+  it('a write stream destroyed with an error ends the ring with PRODUCER_ABORTED after everything written, never a clean end', async () => {
+    const name = ringName('write-abort');
     const producer = track(Producer.create(name, { capacity: 4096 }));
-    const stream = createWriteStream(producer, { objectMode: false });
-    const failed = new Promise<Error>((resolve) => stream.on('error', resolve));
-    stream.write(Buffer.alloc(5000));
-    const error = await within(failed, 5000, 'error');
-    expect((error as ShmRingError).code).toBe('MESSAGE_TOO_LARGE');
+    const reader = runFixture('api-child.js', [JSON.stringify({ mode: 'streamRead', name })]);
+    await reader.waitForLine((m) => m.ready || m.error);
+    const stream = createWriteStream(producer);
+    for (let i = 0; i < 10; i++) stream.write({ i });
+    await new Promise<void>((resolve) => stream.write({ i: 10 }, () => resolve()));
+    stream.on('error', () => {});
+    stream.destroy(Object.assign(new Error('the source failed'), { code: 'ESOURCE' }));
+    const result = await reader.waitForLine((m) => m.done || m.error, 20000);
+    expect(result).toMatchObject({ count: 11, ordered: true, error: { code: 'PRODUCER_ABORTED' } });
+    expect(result.error.message).toContain('the source failed');
+    expect(result.error.message).toContain('ESOURCE');
     expect(producer.isClosed).toBe(true);
+  });
+
+  it('producer.abort(reason) ends the stream with PRODUCER_ABORTED for every consumer, after the messages before it', () => {
+    const name = ringName('abort');
+    const producer = track(Producer.create(name, { capacity: 4096 }));
+    const tethered = Consumer.open(name);
+    const untethered = Consumer.open(name, { tethered: false });
+    producer.send('a');
+    producer.send('b');
+    producer.abort(new Error('disk gone'));
+    producer.abort(new Error('again')); // idempotent
+    for (const consumer of [tethered, untethered]) {
+      expect(consumer.tryReceive()).toBe('a');
+      expect(consumer.tryReceive()).toBe('b');
+      expect(() => consumer.tryReceive()).toThrow(expect.objectContaining({ code: 'PRODUCER_ABORTED', segment: name }));
+      expect(() => consumer.tryReceive()).toThrow(/disk gone/);
+      expect(consumer.ended).toBe(true);
+      consumer.close();
+    }
   });
 });

@@ -17,20 +17,31 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node dist/cli/main.js ...args` to completion (bounded), colour off. */
-export function runCli(args: string[], timeoutMs = 20_000): CliResult {
+/** Runs `node dist/cli/main.js ...args` to completion (bounded), colour off; as user `uid` when given. */
+export function runCli(args: string[], timeoutMs = 20_000, uid?: number): CliResult {
   const result = spawnSync(process.execPath, [MAIN, ...args], {
     encoding: 'utf8',
     timeout: timeoutMs,
     env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined },
+    ...(uid === undefined ? {} : { uid, gid: uid }),
   });
   noteChildOutput(`shmring ${args.join(' ')} (exit ${result.status}${result.signal ? `, signal ${result.signal}` : ''})`, () => ({ stdout: result.stdout, stderr: result.stderr }));
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+export const NOBODY = 65534;
+
+/** Why the command cannot be run as `nobody` here (not root, or dist/ unreadable to it); undefined when it can. */
+export function nobodyUnavailable(): string | undefined {
+  if (process.geteuid?.() !== 0) return 'not running as root: cannot run the command as nobody';
+  const probe = spawnSync(process.execPath, [MAIN, '--version'], { uid: NOBODY, gid: NOBODY, timeout: 10_000, encoding: 'utf8' });
+  if (probe.status !== 0) return `user nobody cannot run dist/cli/main.js: ${probe.stderr?.slice(0, 300) || probe.error?.message}`;
+  return undefined;
+}
+
 /** Runs with --json and parses stdout; fails the test with stderr when it is not JSON. */
-export function runJson<T = any>(args: string[]): CliResult & { json: T } {
-  const result = runCli([...args, '--json']);
+export function runJson<T = any>(args: string[], uid?: number): CliResult & { json: T } {
+  const result = runCli([...args, '--json'], 20_000, uid);
   try {
     return { ...result, json: JSON.parse(result.stdout) as T };
   } catch {
@@ -48,6 +59,7 @@ export interface RingSpec {
   closed?: boolean;
   producer?: boolean;
   tick?: boolean;
+  mode?: number;
   consumers?: { self?: boolean; pid?: number; startTime?: number; tethered?: boolean; head?: number; received?: number; lost?: number }[];
 }
 

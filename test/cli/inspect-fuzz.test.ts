@@ -65,7 +65,7 @@ describe('inspect on hostile segments', () => {
           const use = assessUse(snapshot, usage);
           renderInspect(snapshot, use, { width: 40, color: false });
           const summary = summarize(snapshot, usage);
-          renderSurvey({ takenAtMs: 0, rings: [summary], foreign: [], unreadablePids: [], deletedMappings: [] }, { color: false });
+          renderSurvey({ takenAtMs: 0, rings: [summary], foreign: [], unreadable: [], unreadablePids: [], uninspected: [], deletedMappings: [] }, { color: false });
           JSON.stringify(snapshot);
           if (snapshot.kind === 'ring') {
             for (const c of snapshot.consumers) if (c.lag !== null && !c.lapped) expect(c.lag).toBeLessThanOrEqual(snapshot.geometry!.capacity);

@@ -2,7 +2,10 @@
  * `shmring ls`, `inspect` and `top` against real segments: a ring whose producer is alive, one whose
  * producer was killed, one whose producer is stopped, corrupt rings, and another program's file.
  */
+import * as fs from 'fs';
 import { ExitCode } from '../../src/cli/common';
+import * as L from '../../src/ring/layout';
+import { Producer } from '../../src';
 import { Fixtures, runCli, runJson } from './cli-helpers';
 
 const fixtures = new Fixtures();
@@ -54,7 +57,7 @@ describe('shmring ls', () => {
     expect(text.code).toBe(0);
     const lines = text.stdout.split('\n');
     const header = lines[0];
-    expect(header).toMatch(/^RING\s+STATUS\s+SIZE\s+OWNER\s+MODE\s+PRODUCER\s+CONSUMERS\s+MESSAGES\s+RATE\s+MAPPED BY$/);
+    expect(header).toMatch(/^RING\s+STATUS\s+SIZE\s+OWNER\s+MODE\s+PRODUCER\s+CONSUMERS\s+MESSAGES\s+LOST\s+RATE\s+MAPPED BY$/);
     const row = lines.find((l) => l.startsWith(name('busy')))!;
     expect(row).toBeDefined();
     // Aligned: the STATUS column starts at the same character in the heading and the row.
@@ -171,7 +174,7 @@ describe('shmring inspect', () => {
     const missing = runCli(['inspect', name('nothing')]);
     expect(missing.code).toBe(ExitCode.NOT_FOUND);
     expect(missing.stderr).toContain('no segment');
-    expect(runJson(['inspect', name('nothing')]).json.error).toMatchObject({ code: 'ENOENT', exitCode: 3 });
+    expect(runJson(['inspect', name('nothing')]).json.error).toMatchObject({ code: 'SEGMENT_NOT_FOUND', exitCode: 3 });
     expect(runCli(['inspect']).code).toBe(ExitCode.USAGE);
     expect(runCli(['inspect', 'a/b']).code).toBe(ExitCode.USAGE);
     expect(runCli(['ls', '--bogus']).code).toBe(ExitCode.USAGE);
@@ -207,5 +210,58 @@ describe('shmring top', () => {
     const frames = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(frames).toHaveLength(3);
     expect(frames[2].rings[0].rate.messages).toBeGreaterThan(0);
+  });
+});
+
+describe('what inspect and ls say plainly', () => {
+  it('inspect says a producer that died without closing is gone, and that sleep flags left by the dead are stale', async () => {
+    const { name } = fixtures.family('cli-inspect-dead');
+    const pid = await fixtures.deadRing({ name: name('ring'), messages: 3, consumers: [{ self: true, tethered: true }] });
+    // Flags a sleeping consumer and a producer waiting for space leave set when they are killed asleep.
+    const fd = fs.openSync(`/dev/shm${name('ring')}`, 'r+');
+    try {
+      const one = Buffer.alloc(4);
+      one.writeInt32LE(1);
+      fs.writeSync(fd, one, 0, 4, L.DATA_WAITERS_OFFSET);
+      fs.writeSync(fd, one, 0, 4, L.PRODUCER_WAITING_OFFSET);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const { code, stdout } = runCli(['inspect', name('ring'), '--width', '74']);
+    expect(code).toBe(0);
+    const field = (label: string) => stdout.split('\n').find((line) => line.trimStart().startsWith(label)) ?? '';
+    expect(field('producer')).toContain(`state word still live, but pid ${pid} is gone: it died without closing the ring`);
+    expect(field('sleeping')).toContain('waiter flag set, but no consumer is alive');
+    expect(field('sleeping')).toContain('space flag set, but the producer is not alive');
+    expect(field('sleeping')).not.toContain('a consumer is (or was about to be) asleep');
+    // 4096 B over 74 cells: rounded, and marked as approximate.
+    expect(stdout).toContain('each cell ≈ 55 B');
+    expect(stdout).not.toMatch(/each cell ≈? ?\d+\.\d/);
+  });
+
+  it('ls has a LOST column: messages its untethered consumers missed', async () => {
+    const { prefix, name } = fixtures.family('cli-ls-lost');
+    await fixtures.startRing({ name: name('lossy'), messages: 20, consumers: [{ self: true, lost: 7 }, { self: true, lost: 5 }] });
+    const { stdout } = runCli(['ls', '--no-rate', '--prefix', prefix]);
+    const [heading, row] = stdout.split('\n');
+    const lostAt = heading.indexOf('LOST');
+    expect(lostAt).toBeGreaterThan(0);
+    // Right-aligned under its heading.
+    expect(row.slice(lostAt, lostAt + 4).trim()).toBe('12');
+    expect(runJson(['ls', '--no-rate', '--prefix', prefix]).json.rings[0].lost).toBe(12);
+  });
+
+  it('states the name limit in the words of the library', () => {
+    const tooLong = `/${'n'.repeat(255)}`;
+    let libraryMessage = '';
+    try {
+      Producer.create(tooLong, { capacity: 4096 });
+    } catch (error) {
+      libraryMessage = (error as Error).message;
+    }
+    expect(libraryMessage).toMatch(/1\.\.254 bytes/);
+    const cli = runCli(['inspect', tooLong]);
+    expect(cli.code).toBe(ExitCode.USAGE);
+    expect(cli.stderr).toContain(libraryMessage);
   });
 });

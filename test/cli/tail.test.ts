@@ -9,7 +9,7 @@ import { noteChildOutput } from '../support/children';
 import { Fixtures, killAndWait, MAIN, runCli, runJson, waitFor } from './cli-helpers';
 
 // The Consumer class arrived after the CLI: skip, rather than fail, in a tree that does not have it yet.
-const describeIfConsumer = fs.existsSync(path.join(__dirname, '..', '..', 'src', 'consumer.ts')) ? describe : describe.skip;
+const describeIfConsumer = fs.existsSync(path.join(__dirname, '..', '..', 'src', 'api', 'consumer.ts')) ? describe : describe.skip;
 
 const PRODUCER = path.join(__dirname, '..', 'fixtures', 'cli-producer.js');
 const fixtures = new Fixtures();

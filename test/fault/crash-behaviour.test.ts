@@ -13,7 +13,7 @@ import { execFileSync, spawn } from 'child_process';
 import * as path from 'path';
 import { Consumer, Producer } from '../../src';
 import { currentProcess, isProcessStopped, liveness, readProcessStat } from '../../src/core/liveness';
-import { DATA_WAITERS_I32 } from '../../src/ring/memory';
+import { DATA_WAITERS_CI32 } from '../../src/ring/memory';
 import { readSnapshot } from '../../src/ring/snapshot';
 import { Child, linesOf, runFixture, sleep, within } from '../support/children';
 import { removeSegment, segmentExists } from '../support/names';
@@ -165,10 +165,10 @@ describe('consumer stopped or killed', () => {
   it('a consumer killed while asleep costs one spare wake, not a futex wake per publish, and its slot is reclaimed', async () => {
     const name = ringName('sleeper');
     const producer = track(Producer.create(name, { capacity: 4096, livenessIntervalMs: 20 }));
-    const words = (producer as unknown as { memory: { controlI32: Int32Array } }).memory.controlI32;
+    const words = (producer as unknown as { memory: { consumerI32: Int32Array } }).memory.consumerI32;
     const consumer = consumerChild(name, { wait: 'sleep', producerCheckIntervalMs: 60000 });
     await consumer.waitForLine((m) => m.ready);
-    await until(() => Atomics.load(words, DATA_WAITERS_I32) === 1, 5000, 'consumer asleep');
+    await until(() => Atomics.load(words, DATA_WAITERS_CI32) === 1, 5000, 'consumer asleep');
     consumer.process.kill('SIGKILL');
     await within(consumer.exited, 10000, 'consumer exit');
 
@@ -177,7 +177,7 @@ describe('consumer stopped or killed', () => {
     let wakes = producer.stats.wakesSent;
     expect(producer.sendBytes(record.encode(0, 1, 100))).toBe(true);
     expect(producer.stats.wakesSent).toBe(wakes + 1);
-    expect(Atomics.load(words, DATA_WAITERS_I32)).toBe(0);
+    expect(Atomics.load(words, DATA_WAITERS_CI32)).toBe(0);
     // Its tethered slot fills the ring; the producer reclaims it and carries on, with no more wakes.
     wakes = producer.stats.wakesSent;
     for (let i = 1; i < 1200; i++) expect(producer.sendBytes(record.encode(i, 1, 100))).toBe(true);

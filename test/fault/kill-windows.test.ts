@@ -11,7 +11,7 @@ import { Consumer, Producer } from '../../src';
 import * as L from '../../src/ring/layout';
 import { currentProcess, liveness } from '../../src/core/liveness';
 import {
-  DATA_WAITERS_I32,
+  DATA_WAITERS_CI32,
   PRODUCER_PID_I32,
   PRODUCER_START_TIME_F64,
   PUBLISHED_TAIL_I32,
@@ -125,8 +125,8 @@ it('a consumer killed at any point of going to sleep never costs a live sleeper 
     // The consumer that dies while announcing its sleep, read through the real RingReader code.
     const pid = await deadPid();
     const tail = Atomics.load(words, PUBLISHED_TAIL_I32);
-    const slot = claimSlot(memory, { pid, startTime: 1, pidNamespace: currentProcess().pidNamespace }, false, tail);
-    completed = runKilledAt(step, () => new RingReader(memory, false, slot, tail).prepareToSleep());
+    const slot = claimSlot(memory, { pid, startTime: 1, pidNamespace: currentProcess().pidNamespace }, false, tail, 0);
+    completed = runKilledAt(step, () => new RingReader(memory, false, slot, tail, 0).prepareToSleep());
 
     // A live consumer announces that it is going to sleep: the next publish must wake it.
     const sleeper = track(Consumer.open(name, { tethered: false }));
@@ -137,7 +137,7 @@ it('a consumer killed at any point of going to sleep never costs a live sleeper 
     // Nobody announced a sleep since: no more wakes, whatever the dead consumer left behind.
     for (let i = 1; i < 100; i++) producer.sendBytes(record.encode(i, 1, 100));
     const spare = producer.stats.wakesSent - wakes - 1;
-    if (!woken || spare !== 0 || Atomics.load(words, DATA_WAITERS_I32) !== 0) {
+    if (!woken || spare !== 0 || Atomics.load(memory.consumerI32, DATA_WAITERS_CI32) !== 0) {
       failures.push(`killed before Atomics op #${step}: live sleeper woken ${woken}, spare wakes ${spare}`);
     }
     sleeper.close();
@@ -152,16 +152,16 @@ it('a live consumer claiming a slot last held by a dead consumer is not judged d
   const memory = memoryOf(producer);
   const words = memory.controlI32;
   const pid = await deadPid();
-  const slot = claimSlot(memory, { pid, startTime: 12345, pidNamespace: currentProcess().pidNamespace }, true, Atomics.load(words, PUBLISHED_TAIL_I32));
+  const slot = claimSlot(memory, { pid, startTime: 12345, pidNamespace: currentProcess().pidNamespace }, true, Atomics.load(words, PUBLISHED_TAIL_I32), 0);
   expect(reclaimSlot(memory, slot, pid)).toBe(true);
 
   // A live consumer (this process) has done the first step of claimSlot, CAS(pid 0 -> own pid), and not
   // yet written its start time and namespace.
-  const pidIndex = (L.slotOffset(slot) + L.SLOT_PID_OFFSET) >> 2;
-  expect(Atomics.compareExchange(words, pidIndex, 0, process.pid)).toBe(0);
+  const pidIndex = (L.slotOffset(slot) - L.CONSUMER_REGION_OFFSET + L.SLOT_PID_OFFSET) >> 2;
+  expect(Atomics.compareExchange(memory.consumerI32, pidIndex, 0, process.pid)).toBe(0);
 
   expect(liveness(readSlot(memory, slot))).toBe('alive');
   // The producer's reclaim pass (run when the ring is full) must leave the slot to its new owner.
   (producer as unknown as { reclaimDeadConsumers(force: boolean): boolean }).reclaimDeadConsumers(true);
-  expect(Atomics.load(words, pidIndex)).toBe(process.pid);
+  expect(Atomics.load(memory.consumerI32, pidIndex)).toBe(process.pid);
 });

@@ -137,7 +137,7 @@ describe("a tethered consumer whose liveness is 'unknown'", () => {
     // pid no process of ours has.
     const own = currentProcess();
     const foreign = { pid: await deadPid(), startTime: 1, pidNamespace: own.pidNamespace + 1 };
-    expect(claimSlot(memory, foreign, true, Atomics.load(memory.controlI32, PUBLISHED_TAIL_I32))).toBeGreaterThanOrEqual(0);
+    expect(claimSlot(memory, foreign, true, Atomics.load(memory.controlI32, PUBLISHED_TAIL_I32), 0)).toBeGreaterThanOrEqual(0);
     let sent = 0;
     while (producer.sendBytes(new Uint8Array(PAYLOAD)) && sent < 1000) sent++;
     expect(sent).toBe(PER_RING);

@@ -1,8 +1,9 @@
 /**
- * Least privilege: a consumer maps the data region read-only (a consumer bug cannot alter a message) and
- * only the control region read-write (its slot, the waiter count, the space-wake word). A consumer that
- * writes into the control region can hold a producer back (that is what tethered means) but cannot make
- * it overwrite what other tethered consumers have not read: the producer clamps every head it reads.
+ * Least privilege: a consumer maps the data region and the producer's page (tail, intent, oldest,
+ * counters) read-only (a consumer bug can neither alter a message nor make other consumers read stale
+ * data), and only the consumers' pages read-write (its slot, the sleep flag, the space-wake word). A
+ * consumer that writes into the consumers' pages can hold a producer back (that is what tethered means) but
+ * cannot make it overwrite what other tethered consumers have not read: the producer clamps every head.
  */
 import * as fs from 'fs';
 import { Consumer, Producer, Segment } from '../../src';
@@ -16,7 +17,7 @@ const { trackName: track } = trackRings();
 const CAPACITY = 8192;
 
 describe('the data region is mapped read-only in consumers', () => {
-  it.each([true, false])('/proc/<pid>/maps of a consumer (tethered: %p) shows the control region rw-s and the data region r--s', async (tethered) => {
+  it.each([true, false])('/proc/<pid>/maps of a consumer (tethered: %p) shows the producer page and the data region r--s, only the consumers\' pages rw-s', async (tethered) => {
     const name = track(uniqueName('maps'));
     const producer = Producer.create(name, { capacity: CAPACITY });
     try {
@@ -32,10 +33,12 @@ describe('the data region is mapped read-only in consumers', () => {
         return { perms, offset: parseInt(offset, 16), length: end - start };
       });
       const controlLength = L.controlLength(L.DEFAULT_MAX_CONSUMERS);
-      expect(mappings).toContainEqual({ perms: 'rw-s', offset: 0, length: controlLength });
+      expect(mappings).toContainEqual({ perms: 'r--s', offset: 0, length: controlLength });
+      expect(mappings).toContainEqual({ perms: 'rw-s', offset: L.CONSUMER_REGION_OFFSET, length: controlLength - L.CONSUMER_REGION_OFFSET });
       expect(mappings).toContainEqual({ perms: 'r--s', offset: controlLength, length: CAPACITY });
-      // Nothing at or past the data region is writable.
-      expect(mappings.filter((m) => m.offset + m.length > controlLength && m.perms.includes('w'))).toEqual([]);
+      // Nothing writable covers the producer's page or the data region.
+      const writable = mappings.filter((m) => m.perms.includes('w'));
+      expect(writable.filter((m) => m.offset < L.CONSUMER_REGION_OFFSET || m.offset + m.length > controlLength)).toEqual([]);
     } finally {
       producer.close();
     }

@@ -104,6 +104,36 @@ describe('modes: 0o600 by default, exactly what was asked otherwise, whatever th
 });
 
 describe('owners and groups', () => {
+  itAsNobody('on a 0o644 ring, PERMISSION_DENIED says a consumer needs read and write, and how to grant it', async () => {
+    const name = track(uniqueName('perm-644'));
+    const producer = Producer.create(name, { capacity: 4096, mode: 0o644 });
+    try {
+      const result = await run('consume', name, { options: { allowForeignOwner: true } }, NOBODY);
+      expect(result).toMatchObject({ ok: false, code: 'PERMISSION_DENIED' });
+      expect(result.message).toContain('Mode 0644 lets other users read the file but not join the ring as tethered consumers');
+      expect(result.message).toContain('{ tethered: false }');
+      expect(result.message).toContain('read AND write');
+      expect(result.message).toContain('`mode: 0o660` and a `gid`');
+    } finally {
+      producer.close();
+    }
+  });
+
+  itAsNobody('with read permission alone (0o644), an untethered consumer joins read-only, without a slot, and receives', async () => {
+    const name = track(uniqueName('perm-ro'));
+    const producer = Producer.create(name, { capacity: 4096, mode: 0o644 });
+    try {
+      producer.send('hello');
+      const options = { tethered: false, from: 'oldest', allowForeignOwner: true };
+      const result = await run('consume', name, { options }, NOBODY);
+      expect(result).toMatchObject({ ok: true, value: 'hello' });
+      // It took no slot (it could not write one), and the producer's words were never writable to it.
+      expect(producer.consumers).toBe(0);
+    } finally {
+      producer.close();
+    }
+  });
+
   itAsNobody('a ring owned by root with mode 0o600 is PERMISSION_DENIED for nobody, naming the owner', async () => {
     const name = track(uniqueName('perm-600'));
     const producer = Producer.create(name, { capacity: 4096 });
