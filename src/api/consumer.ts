@@ -497,6 +497,8 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
       // Reading the clock costs as much as an empty poll: look at it only every 64 empty polls, or when
       // a wait timed out or the kernel said the producer exited (both zero lastProducerCheck).
       if (this.lastProducerCheck === 0 || this.producerExited || (++this.emptyPolls & 63) === 0) this.checkProducer(false);
+      // Closed or aborted without a final record we can read (held full, or wiped): say so at once.
+      else if (Atomics.load(this.memory.controlI32, PRODUCER_STATE_I32) !== L.ProducerState.LIVE) this.checkProducer(true);
       if (this.endState === 'open') return NONE;
       if (this.endState === 'failed') throw this.failure;
       return END;
@@ -507,6 +509,12 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
       this.failure = abortError(this.name, this.reader.payload());
       this.endState = 'failed';
       this.reader.release();
+      throw this.failure;
+    }
+    // An END that stands for an aborted stream: a wipe (wipeOnClose) zeroed the ABORT record.
+    if (Atomics.load(this.memory.controlI32, PRODUCER_STATE_I32) === L.ProducerState.ABORTED && this.reader.wipedEnd) {
+      this.failure = abortError(this.name, new Uint8Array(0));
+      this.endState = 'failed';
       throw this.failure;
     }
     this.endState = 'ended';
@@ -744,6 +752,12 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
       this.watchProducer();
     }
     if (this.reader.hasData()) return;
+    if (state === L.ProducerState.ABORTED && current.pid === 0) {
+      // Aborted, and its ABORT record never reached us (the ring was held full, or wiped).
+      this.failure = abortError(this.name, new Uint8Array(0));
+      this.endState = 'failed';
+      throw this.failure;
+    }
     if (state === L.ProducerState.CLOSED && current.pid === 0) {
       this.endState = 'ended';
       return;

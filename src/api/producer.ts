@@ -1,7 +1,11 @@
 /**
  * The producer: creates (or takes over, see ring/create.ts) a ring and publishes messages into it:
- * encoding, the send paths (immediate, async, blocking, claimed in place, corked), waiting for space,
- * reclaiming dead consumers and closing.
+ * encoding, the send paths (immediate, batch, async, blocking, claimed in place, corked), waiting for
+ * space, reclaiming dead consumers and closing.
+ *
+ * Size: the send paths share one writer, one open-claim flag, one cork count and one close state; their
+ * parts that need none of these live apart (producer-options.ts, claim.ts, wait-consumers.ts,
+ * exit-close.ts, ring/create.ts, ring/space-wait.ts, ring/wipe.ts, ring/abort-record.ts).
  */
 import { EventEmitter } from 'events';
 import { Codec } from './codec';
@@ -290,7 +294,7 @@ export class Producer<T = unknown> extends EventEmitter {
     const words = this.memory.controlI32;
     // The final record needs room. If tethered consumers hold the ring completely full, give them a
     // moment, but a stuck consumer must not block close(): the state word below tells consumers all the
-    // same (an abort then reads as the producer's death: an error all the same, without the reason).
+    // same (an abort then reads as PRODUCER_ABORTED without its reason).
     this.corks = 0;
     this.writer.corked = false;
     this.writer.flush();
@@ -299,7 +303,9 @@ export class Producer<T = unknown> extends EventEmitter {
       if (payload) this.memory.dataBytes.set(payload, finalOffset);
       this.writer.commit(false);
     }
-    Atomics.store(words, PRODUCER_STATE_I32, L.ProducerState.CLOSED);
+    // The state word says how the stream ended even if the final record could not be written (tethered
+    // consumers held the ring full) or is wiped below: an abort must never read as a clean end.
+    Atomics.store(words, PRODUCER_STATE_I32, type === L.RecordType.ABORT ? L.ProducerState.ABORTED : L.ProducerState.CLOSED);
     withdrawSpaceWait(this.memory);
     this.writer.wakeConsumers();
     if (this.options.wipeOnClose) wipeData(this.memory, this.writer, WIPE_DRAIN_MS);

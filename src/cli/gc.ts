@@ -3,6 +3,7 @@
  * processes), and say what was removed and what was kept, and why. Foreign files are never touched.
  */
 import type { Command } from 'commander';
+import { abandonedTemporaries, removeAbandonedTemporaries, type AbandonedTemporary } from '../ring/create';
 import { snapshotAll } from '../ring/snapshot';
 import { scanShmUsage } from '../core/procmaps';
 import { CliError, colorsFor, ExitCode, formatBytes, jsonError, makeTable, printJson, tableText, type OutputOptions } from './common';
@@ -23,13 +24,25 @@ export interface GcReport {
   failed: RemovalResult[];
   /** Non-shmring files in /dev/shm: never removed by gc. */
   foreign: string[];
+  /** Half-made rings of creators that died before linking them into place (`/.shmring-creating-*`). */
+  temporaries: AbandonedTemporary[];
   freedBytes: number;
 }
 
 export function runGc(options: { prefix?: string; dryRun: boolean; force: boolean }): GcReport {
   const snapshots = snapshotAll(prefixFilter(options.prefix));
   const usage = scanShmUsage();
-  const report: GcReport = { dryRun: options.dryRun, force: options.force, removed: [], kept: [], failed: [], foreign: [], freedBytes: 0 };
+  const temporaries = options.prefix === undefined ? (options.dryRun ? abandonedTemporaries() : removeAbandonedTemporaries()) : [];
+  const report: GcReport = {
+    dryRun: options.dryRun,
+    force: options.force,
+    removed: [],
+    kept: [],
+    failed: [],
+    foreign: [],
+    temporaries,
+    freedBytes: temporaries.reduce((sum, temporary) => sum + temporary.size, 0),
+  };
   for (const snapshot of snapshots) {
     if (isForeign(snapshot)) {
       report.foreign.push(snapshot.file.name);
@@ -110,8 +123,11 @@ Examples:
         process.stdout.write(`${tableText(table)}\n`);
       }
       const verb = options.dryRun ? 'would remove' : 'removed';
+      for (const temporary of report.temporaries) {
+        process.stdout.write(`${verb} ${temporary.name} (${formatBytes(temporary.size)}): a ring its creator, pid ${temporary.creatorPid}, died building\n`);
+      }
       process.stdout.write(
-        `${verb} ${report.removed.length} ring(s) (${formatBytes(report.freedBytes)}), kept ${report.kept.length}` +
+        `${verb} ${report.removed.length} ring(s)${report.temporaries.length ? ` and ${report.temporaries.length} half-made one(s)` : ''} (${formatBytes(report.freedBytes)}), kept ${report.kept.length}` +
           `${report.failed.length ? `, failed ${report.failed.length}` : ''}` +
           `${report.foreign.length ? `; ${report.foreign.length} foreign file(s) left alone` : ''}.\n`,
       );

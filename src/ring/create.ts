@@ -78,6 +78,9 @@ export interface Opened {
   tookOver: boolean;
 }
 
+/** How old a dead creator's temporary segment must be before Producer.create removes it on the way. */
+const ABANDONED_MIN_AGE_MS = 10_000;
+
 /** Prefix of the temporary name a ring is built under before it is linked into place. */
 export const CREATING_PREFIX = '/.shmring-creating-';
 
@@ -88,7 +91,8 @@ export const CREATING_PREFIX = '/.shmring-creating-';
  */
 function tryCreateFresh(name: string, geometry: RingGeometry, options: CreateOptions): Opened | undefined {
   if (fs.existsSync(`${SHM_DIRECTORY}${name}`)) return undefined;
-  removeAbandonedTemporaries();
+  // Housekeeping on the way: what creators that died building a ring left (not just now: `gc` takes those).
+  removeAbandonedTemporaries(ABANDONED_MIN_AGE_MS);
   const temporary = `${CREATING_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
   let segment: Segment;
   try {
@@ -151,25 +155,55 @@ function asRingError(error: unknown, temporary: string, name: string): unknown {
   });
 }
 
-/** Unlinks temporary segments left by creators that died before linking them (pid no longer running). */
-function removeAbandonedTemporaries(): void {
+/** A temporary segment left by a creator that died before linking it into place. */
+export interface AbandonedTemporary {
+  /** The segment name (with its leading '/'). */
+  name: string;
+  size: number;
+  creatorPid: number;
+}
+
+/**
+ * Temporary segments of creators whose process is gone (pid no longer running), last modified at least
+ * `minAgeMs` ago.
+ */
+export function abandonedTemporaries(minAgeMs = 0): AbandonedTemporary[] {
   const prefix = CREATING_PREFIX.slice(1);
   let entries: string[];
   try {
     entries = fs.readdirSync(SHM_DIRECTORY);
   } catch {
-    return;
+    return [];
   }
+  const found: AbandonedTemporary[] = [];
   for (const entry of entries) {
     if (!entry.startsWith(prefix)) continue;
-    const pid = Number.parseInt(entry.slice(prefix.length), 10);
-    if (!(pid > 0) || liveness({ pid, startTime: 0, pidNamespace: 0 }) !== 'dead') continue;
+    const creatorPid = Number.parseInt(entry.slice(prefix.length), 10);
+    if (!(creatorPid > 0) || liveness({ pid: creatorPid, startTime: 0, pidNamespace: 0 }) !== 'dead') continue;
+    let stat: fs.Stats;
     try {
-      fs.unlinkSync(`${SHM_DIRECTORY}/${entry}`);
+      stat = fs.statSync(`${SHM_DIRECTORY}/${entry}`);
+    } catch {
+      continue; // removed meanwhile
+    }
+    if (Date.now() - stat.mtimeMs < minAgeMs) continue;
+    found.push({ name: `/${entry}`, size: stat.size, creatorPid });
+  }
+  return found;
+}
+
+/** Unlinks the temporary segments of dead creators (see abandonedTemporaries); returns those it removed. */
+export function removeAbandonedTemporaries(minAgeMs = 0): AbandonedTemporary[] {
+  const removed: AbandonedTemporary[] = [];
+  for (const temporary of abandonedTemporaries(minAgeMs)) {
+    try {
+      fs.unlinkSync(`${SHM_DIRECTORY}${temporary.name}`);
+      removed.push(temporary);
     } catch {
       // removed by someone else, or not ours to remove
     }
   }
+  return removed;
 }
 
 /**

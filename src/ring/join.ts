@@ -23,7 +23,8 @@ export interface JoinPoint {
  * Where a new consumer starts. Joining at 'next', the tail and the sequence number published with it
  * are read together (the tail read twice, unchanged, around the sequence), so that a consumer lapped
  * before its first read still counts what it missed. The producer stores the sequence before the tail,
- * so in a race with a publish the sequence can be one ahead: then one loss goes uncounted, never an
+ * so in a race with a publish the sequence can be ahead by that publish's messages (one, or a batch): then
+ * that many losses go uncounted if the consumer is lapped before its first read, never an
  * invented one. Joining at 'oldest', the sequence is learnt from the first record read.
  */
 export function joinPoint(memory: RingMemory, from: 'next' | 'oldest'): JoinPoint {

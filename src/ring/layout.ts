@@ -139,7 +139,11 @@ export const SLOT_FIELDS_LENGTH = field;
 export const SlotState = { FREE: 0, CLAIMING: 1, ACTIVE: 2 } as const;
 export const SLOT_FLAG_TETHERED = 1;
 
-export const ProducerState = { NONE: 0, LIVE: 1, CLOSED: 2 } as const;
+/**
+ * PRODUCER_STATE: ABORTED is CLOSED with an error (Producer#abort): consumers fail with PRODUCER_ABORTED
+ * even when the ABORT record could not be written (a ring held full) or was wiped (wipeOnClose).
+ */
+export const ProducerState = { NONE: 0, LIVE: 1, CLOSED: 2, ABORTED: 3 } as const;
 
 /** FLAGS bit: the producer zeroed the data region on close (wipeOnClose); unread messages are gone. */
 export const FLAG_WIPED = 1;

@@ -340,7 +340,11 @@ export class RingReader {
    * The producer closed with wipeOnClose while we had not read everything: what we had not read is gone.
    * Count it as lost and end the stream, rather than reporting the zeroed memory as corruption.
    */
+  /** The last END returned was not a record but the end of a wiped ring (endAfterWipe). */
+  wipedEnd = false;
+
   private endAfterWipe(): number {
+    this.wipedEnd = true;
     const next = loadPairNumber(this.words, NEXT_SEQUENCE_I32);
     if (this.hasSequence && next > this.expectedSequence) this.lost += next - this.expectedSequence;
     this.expectedSequence = next;

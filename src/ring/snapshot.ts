@@ -17,6 +17,7 @@
 import * as fs from 'fs';
 import { invalidArgType, outOfRange } from '../errors';
 import { hasMagic, readCreator, readGeometry, type CreatorInfo, type RingGeometry } from './header';
+import { CREATING_PREFIX } from './create';
 import * as L from './layout';
 import { isProcessStopped, liveness, type Liveness, type ProcessIdentity } from '../core/liveness';
 import { SHM_DIRECTORY, usersOf, type ShmUsage, type ShmUser } from '../core/procmaps';
@@ -58,6 +59,8 @@ export interface ProducerSnapshot {
   pidNamespace: number;
   /** PRODUCER_STATE as a word: 'none', 'live', 'closed', or 'invalid' (a value no producer writes). */
   state: 'none' | 'live' | 'closed' | 'invalid';
+  /** Closed with an error (Producer#abort): consumers fail with PRODUCER_ABORTED. */
+  aborted: boolean;
   epoch: number;
   /**
    * One word for people: `none` (never had a producer), `closed` (closed cleanly), or the liveness of the
@@ -312,7 +315,7 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
   const producerState =
     producerStateWord === L.ProducerState.NONE ? 'none'
     : producerStateWord === L.ProducerState.LIVE ? 'live'
-    : producerStateWord === L.ProducerState.CLOSED ? 'closed'
+    : producerStateWord === L.ProducerState.CLOSED || producerStateWord === L.ProducerState.ABORTED ? 'closed'
     : 'invalid';
   if (producerState === 'invalid') problems.push(`producer state word is ${producerStateWord}`);
   if (producerPid < 0) problems.push(`producer pid is ${producerPid}`);
@@ -323,6 +326,7 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
   const producer: ProducerSnapshot = {
     ...producerIdentity,
     state: producerState,
+    aborted: producerStateWord === L.ProducerState.ABORTED,
     epoch: i32(L.PRODUCER_EPOCH_OFFSET) >>> 0,
     status: producerStatus,
   };
@@ -445,7 +449,8 @@ export function listSegmentNames(): string[] {
   } catch {
     return [];
   }
-  return entries.sort().map((entry) => `/${entry}`);
+  // A ring still being built (or whose creator died building it) is not a ring yet: `gc` deals with those.
+  return entries.filter((entry) => !entry.startsWith(CREATING_PREFIX.slice(1))).sort().map((entry) => `/${entry}`);
 }
 
 /** Snapshots of every entry of /dev/shm (rings and foreign files); entries that vanish meanwhile are skipped. */

@@ -4,7 +4,9 @@
  * consumers seeing a half-made ring, and rings of crashed producers left behind by a drained selector.
  * Each failed on layout 1.
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as path from 'path';
 import { Consumer, Producer, Selector } from '../../src';
 import * as L from '../../src/ring/layout';
 import { PRODUCER_WAITING_CI32 } from '../../src/ring/memory';
@@ -15,6 +17,7 @@ import { segmentExists } from '../support/names';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track, trackName } = trackRings();
+const CLI = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 async function deadPid(): Promise<number> {
   const child = runFixture('ring-correctness-child.js', ['join', JSON.stringify({ name: '/shmring-test.none', tethered: false })]);
@@ -226,10 +229,56 @@ describe('creation is atomic', () => {
     // A temporary file of a dead creator, as a kill between create and link leaves it.
     const leftover = `/dev/shm${CREATING_PREFIX}${await deadPid()}-0123456789ab`;
     fs.writeFileSync(leftover, '');
+    // Left a while ago (Producer.create leaves the newest to `gc`, so parallel tests do not race it).
+    fs.utimesSync(leftover, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     const producer = track(Producer.create(name, { capacity: 4096 }));
     expect(fs.existsSync(leftover)).toBe(false);
-    expect(fs.readdirSync('/dev/shm').filter((entry) => entry.startsWith(CREATING_PREFIX.slice(1)))).toEqual([]);
     producer.close();
+  });
+});
+
+describe('an abort never reads as a clean end', () => {
+  it('with the ring held full by a tethered consumer, so that the ABORT record cannot be written', () => {
+    const name = ringName('abort-full');
+    const producer = Producer.create(name, { capacity: 4096 });
+    const consumer = track(Consumer.open(name));
+    let sent = 0;
+    while (producer.sendBytes(new Uint8Array(16))) sent++;
+    producer.abort(new Error('disk gone'));
+    let received = 0;
+    expect(() => {
+      while (consumer.tryReceiveBytes() !== undefined) received++;
+      consumer.receiveBytesSync(10000);
+    }).toThrow(expect.objectContaining({ code: 'PRODUCER_ABORTED' }));
+    expect(received).toBe(sent);
+  });
+
+  it.each([true, false])('with wipeOnClose, which zeroes the ABORT record (tethered: %p)', (tethered) => {
+    const name = ringName(`abort-wipe-${tethered}`);
+    const producer = Producer.create(name, { capacity: 4096, wipeOnClose: true });
+    const consumer = track(Consumer.open(name, { tethered }));
+    for (let i = 0; i < 10; i++) producer.send(i);
+    producer.abort(new Error('disk gone'));
+    expect(() => {
+      while (consumer.tryReceive() !== undefined);
+    }).toThrow(expect.objectContaining({ code: 'PRODUCER_ABORTED' }));
+  });
+});
+
+describe('shmring gc', () => {
+  it('removes the half-made ring of a creator that died before linking it into place', async () => {
+    const leftover = `/dev/shm${CREATING_PREFIX}${await deadPid()}-feedfacecafe`;
+    fs.writeFileSync(leftover, Buffer.alloc(8192));
+    try {
+      const dry = spawnSync(process.execPath, [CLI, 'gc', '--dry-run', '--json'], { encoding: 'utf8', timeout: 20000 });
+      expect(JSON.parse(dry.stdout).temporaries.map((t: { name: string }) => t.name)).toContain(leftover.slice('/dev/shm'.length));
+      expect(fs.existsSync(leftover)).toBe(true);
+      const run = spawnSync(process.execPath, [CLI, 'gc', '--json'], { encoding: 'utf8', timeout: 20000 });
+      expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(fs.existsSync(leftover)).toBe(false);
+    } finally {
+      fs.rmSync(leftover, { force: true });
+    }
   });
 });
 
