@@ -1,7 +1,8 @@
 'use strict';
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // node's environment, plus: a failing test shows the output of every child process it started.
+  testEnvironment: require('path').join(__dirname, 'test', 'support', 'environment.js'),
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },

@@ -10,7 +10,8 @@
 //
 // Starts the collector, then the apps; after --seconds stops the apps (each closes its ring, or its
 // socket), then the collector (which drains what is left), prints the aggregates and checks that every
-// message sent was received and that nothing is left in /dev/shm. SIGINT/SIGTERM: the same shutdown.
+// message sent was received and that nothing is left in /dev/shm. SIGINT/SIGTERM: the same shutdown, in
+// the same order (Ctrl-C does not reach the collector: it has a process group of its own).
 const { fork } = require('child_process');
 const fs = require('fs');
 const os = require('os');
@@ -32,7 +33,12 @@ const reports = new Map();
 const children = [];
 
 function start(role, args = []) {
-  const child = fork(path.join(__dirname, transport, `${role}.js`), args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The collector runs in a process group of its own: Ctrl-C (SIGINT to the terminal's process group)
+  // reaches this launcher and the apps, not the collector, which must keep draining until the apps have
+  // closed their rings; this launcher stops it last. (If this launcher dies, the collector sees its IPC
+  // channel close and stops.)
+  const detached = role === 'collector';
+  const child = fork(path.join(__dirname, transport, `${role}.js`), args, { env, detached, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.push(child);
   child.on('error', () => {}); // IPC to a child that is exiting: its exit code tells the story
   const name = args[0] ?? role;
@@ -42,7 +48,13 @@ function start(role, args = []) {
   child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
   return new Promise((resolve, reject) => {
     child.on('message', (message) => message.ready && resolve(child));
-    child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready`)));
+    child.once('exit', (code, signal) => {
+      // Ctrl-C reaches the whole process group, so it can stop a child still starting (before it has
+      // its own handler), possibly before this process has handled its own SIGINT: that child never
+      // sent anything and is no failure. Anything else is.
+      if (stopping || signal === 'SIGINT' || signal === 'SIGTERM') resolve(undefined);
+      else reject(new Error(`${name} exited (${code ?? signal}) before it was ready`));
+    });
   });
 }
 
@@ -51,8 +63,13 @@ function shmLeftovers() {
 }
 
 let stopRequested;
+/** Set as soon as a stop is requested, also while the children are still starting. */
+let stopping = false;
 const stopSignal = new Promise((resolve) => {
-  stopRequested = resolve;
+  stopRequested = (reason) => {
+    stopping = true;
+    resolve(reason);
+  };
 });
 process.on('SIGINT', () => stopRequested('SIGINT'));
 process.on('SIGTERM', () => stopRequested('SIGTERM'));
@@ -60,8 +77,14 @@ process.on('SIGTERM', () => stopRequested('SIGTERM'));
 async function main() {
   console.log(`telemetry over ${transport}: ${appCount} apps for ${seconds} s`);
   const collector = await start('collector');
+  if (collector !== undefined) console.log('collector ready, starting the apps');
   const apps = [];
-  for (let i = 0; i < appCount; i++) apps.push(await start('app', [`app${i}`]));
+  // A stop requested while starting (Ctrl-C early) stops starting more apps; those running stop as usual.
+  for (let i = 0; i < appCount && !stopping; i++) {
+    const app = await start('app', [`app${i}`]);
+    if (app !== undefined) apps.push(app);
+  }
+  if (!stopping) console.log(`${apps.length} apps running`);
   const timer = setTimeout(() => stopRequested('time is up'), seconds * 1000);
   const reason = await stopSignal;
   clearTimeout(timer);
@@ -69,11 +92,16 @@ async function main() {
   // The apps may already have the signal (Ctrl-C reaches the whole process group): signalling again is harmless.
   for (const app of apps) app.kill('SIGTERM');
   await Promise.all(apps.map((app) => app.exited));
-  collector.kill('SIGTERM');
-  const collectorExit = await collector.exited;
+  // Stopped before the collector was ready: no app started, nothing was sent.
+  let collectorExit = 0;
+  if (collector !== undefined) {
+    collector.kill('SIGTERM');
+    collectorExit = await collector.exited;
+  }
 
   const sent = [...reports].filter(([name]) => name !== 'collector').reduce((sum, [, r]) => sum + r.sent, 0);
   const dropped = [...reports].filter(([name]) => name !== 'collector').reduce((sum, [, r]) => sum + r.dropped, 0);
+  if (collectorExit !== 0) console.log(`the collector exited with ${collectorExit}`);
   const received = reports.get('collector')?.received ?? 0;
   const left = shmLeftovers();
   console.log(`sent ${sent} (dropped by apps: ${dropped}), received ${received}: ${sent === received ? 'every message arrived' : 'MISMATCH'}`);

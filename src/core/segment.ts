@@ -215,7 +215,7 @@ export class Segment {
     }
     try {
       const stat = toStat(native.fstat(fd));
-      const myUid = process.geteuid?.();
+      const myUid = effectiveUid();
       if (!allowForeignOwner && myUid !== undefined && stat.uid !== myUid) {
         throw new ShmRingError(
           'FOREIGN_OWNER',
@@ -360,6 +360,21 @@ export class Segment {
       if (buffer === undefined || buffer.byteLength === 0) this._mappings.delete(ref);
     }
   }
+}
+
+/** The uid the owner check compares a segment's owner with: this process's effective uid. */
+let effectiveUid = (): number | undefined => process.geteuid?.();
+
+/**
+ * @internal Test seam, not exported from the package: makes the owner check see `uid` as this process's
+ * effective uid (undefined: the real one again), so tests can exercise FOREIGN_OWNER without a second
+ * user or root. Returns the function that restores the real uid.
+ */
+export function _setEffectiveUidForTesting(uid: number | undefined): () => void {
+  effectiveUid = uid === undefined ? () => process.geteuid?.() : () => uid;
+  return () => {
+    effectiveUid = () => process.geteuid?.();
+  };
 }
 
 function userName(uid: number): string {

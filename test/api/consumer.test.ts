@@ -5,8 +5,9 @@
 import { Consumer, Producer, ShmRingError } from '../../src';
 import { runFixture, within } from '../support/children';
 import { trackRings } from '../support/teardown';
+import { untilAsleep, waitUntil } from '../support/waits';
 
-const { ringName, track, onTeardown } = trackRings();
+const { ringName, track } = trackRings();
 
 /** Sends { i } for i in 0..count-1, waiting for space when tethered consumers hold the ring full. */
 async function sendSequence(producer: Producer, count: number): Promise<void> {
@@ -82,13 +83,16 @@ describe("the 'message' event form", () => {
       if (got.length === 5) consumer.pause();
     });
     for (let i = 0; i < 20; i++) producer.send({ i });
-    await within(new Promise((resolve) => setTimeout(resolve, 100)), 1000, 'settle');
+    await waitUntil(() => got.length >= 5, 'five messages delivered');
+    // Paused: the sixth message is still in the ring, not delivered (tryReceive takes it from there).
+    expect(got).toHaveLength(5);
+    expect(consumer.tryReceive()).toEqual({ i: 5 });
     expect(got).toHaveLength(5);
     const ended = new Promise((resolve) => consumer.once('end', resolve));
     consumer.resume();
     producer.close();
     await within(ended, 5000, "'end'");
-    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => ({ i })));
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => ({ i })).filter(({ i }) => i !== 5));
   });
 });
 
@@ -106,9 +110,10 @@ describe('receive()', () => {
     const name = ringName('receive');
     const producer = track(Producer.create(name, { capacity: 4096 }));
     const consumer = track(Consumer.open(name));
-    const pending = consumer.receive({ timeout: 5000 });
-    setTimeout(() => producer.send('hello'), 20);
-    await expect(within(pending, 6000, 'receive')).resolves.toBe('hello');
+    const pending = consumer.receive({ timeout: 15000 });
+    await untilAsleep(name);
+    producer.send('hello');
+    await expect(within(pending, 16000, 'receive')).resolves.toBe('hello');
   });
 
   it('rejects with an AbortError (code ABORT_ERR, cause: the reason) when the signal aborts while it waits', async () => {
@@ -118,7 +123,8 @@ describe('receive()', () => {
     const controller = new AbortController();
     const pending = consumer.receive({ signal: controller.signal });
     const reason = new Error('stop');
-    setTimeout(() => controller.abort(reason), 20);
+    await untilAsleep(name);
+    controller.abort(reason);
     await expect(within(pending, 5000, 'receive')).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
     // The consumer is still usable after an aborted receive.
     expect(consumer.tryReceive()).toBeUndefined();
@@ -212,7 +218,8 @@ describe('close() and disposal', () => {
       return count;
     })();
     const received = consumer.receive();
-    setTimeout(() => consumer.close(), 20);
+    await untilAsleep(name);
+    consumer.close();
     await expect(within(iterated, 5000, 'for await')).resolves.toBe(0);
     await expect(within(received, 5000, 'receive')).resolves.toBeUndefined();
   });
@@ -226,10 +233,13 @@ describe('close() and disposal', () => {
     const second = Consumer.open(name);
     await second[Symbol.asyncDispose]();
     expect(second.isClosed).toBe(true);
+    let leftBlock: Consumer | undefined;
     {
       using third = Consumer.open(name);
       expect(third.isClosed).toBe(false);
-      onTeardown(() => expect(third.isClosed).toBe(true));
+      leftBlock = third;
     }
+    // Leaving the block disposed of it.
+    expect(leftBlock.isClosed).toBe(true);
   });
 });

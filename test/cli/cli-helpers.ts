@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as L from '../../src/ring/layout';
+import { noteChildOutput } from '../support/children';
 import { removeSegment, uniqueName } from '../support/names';
 
 export const MAIN = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -24,6 +25,7 @@ export function runCli(args: string[], timeoutMs = 20_000, uid?: number): CliRes
     env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined },
     ...(uid === undefined ? {} : { uid, gid: uid }),
   });
+  noteChildOutput(`shmring ${args.join(' ')} (exit ${result.status}${result.signal ? `, signal ${result.signal}` : ''})`, () => ({ stdout: result.stdout, stderr: result.stderr }));
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -92,6 +94,7 @@ export class Fixtures {
     await new Promise<void>((resolve, reject) => {
       let out = '';
       let err = '';
+      noteChildOutput(`cli-ring.js ${spec.name} (pid ${child.pid})`, () => ({ stdout: out, stderr: err }));
       const timer = setTimeout(() => reject(new Error(`ring fixture not ready after 10 s: ${err}`)), 10_000);
       child.stdout!.on('data', (chunk: Buffer) => {
         out += chunk.toString();

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ExitCode } from '../../src/cli/common';
+import { noteChildOutput } from '../support/children';
 import { Fixtures, killAndWait, MAIN, runCli, runJson, waitFor } from './cli-helpers';
 
 // The Consumer class arrived after the CLI: skip, rather than fail, in a tree that does not have it yet.
@@ -24,6 +25,7 @@ async function startProducer(name: string, count: number, close = false): Promis
   const child = spawn(process.execPath, [PRODUCER, name, String(count), close ? 'close' : 'stay'], { stdio: ['ignore', 'pipe', 'inherit'] });
   producers.push(child);
   let out = '';
+  noteChildOutput(`cli-producer (pid ${child.pid}; its stderr goes to jest's)`, () => ({ stdout: out, stderr: '' }));
   child.stdout!.on('data', (chunk: Buffer) => {
     out += chunk.toString();
   });
@@ -69,6 +71,7 @@ describeIfConsumer('shmring tail', () => {
     producers.push(tail);
     let out = '';
     let err = '';
+    noteChildOutput(`shmring tail (pid ${tail.pid})`, () => ({ stdout: out, stderr: err }));
     tail.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     tail.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
     await waitFor(() => out.split('\n').length > 2, 'the tail to print the two messages');

@@ -9,6 +9,7 @@ import { Producer } from '../../src/api/producer';
 import { MAX_SELECTOR_RINGS, RINGS_PER_WAITER, Selector, SelectorMessage } from '../../src/api/selector';
 import { removeSegment, uniqueName } from '../support/names';
 import { waitUntil } from './support';
+import { sleeperAnnounced } from '../support/waits';
 
 const producers: Producer[] = [];
 const selectors: Selector[] = [];
@@ -72,7 +73,7 @@ describe('Selector (one process)', () => {
     const s = selector({ checkIntervalMs: 60000 });
     for (const r of rings) s.add(r.name);
     const pending = take(s, 1);
-    await new Promise((resolve) => setTimeout(resolve, 50)); // let it fall asleep on both words
+    await waitUntil(() => rings.every((r) => sleeperAnnounced(r.name)), 'the selector to fall asleep on both rings');
     rings[1]!.producer.send('late');
     const [message] = await pending;
     expect(message).toEqual({ ring: rings[1]!.name, value: 'late' });
@@ -153,7 +154,7 @@ describe('Selector (one process)', () => {
     for (const r of rings) s.add(r.name);
     // First a wait on every ring, then one message per ring, the last ring (second shard) first.
     const first = take(s, 1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitUntil(() => rings.every((r) => sleeperAnnounced(r.name)), 'the selector to fall asleep on every ring');
     rings[count - 1]!.producer.send('from the second shard');
     expect((await first)[0]).toEqual({ ring: rings[count - 1]!.name, value: 'from the second shard' });
     expect(s.stats.waiterThreads).toBe(2);
@@ -189,7 +190,7 @@ describe('Selector (one process)', () => {
       const s = selector({ checkIntervalMs: 60000 });
       s.add(name, { tethered: false });
       const pending = take(s, 1);
-      await new Promise((resolve) => setTimeout(resolve, 50)); // asleep
+      await waitUntil(() => sleeperAnnounced(name), 'the selector to fall asleep');
       producer.send('found by polling');
       expect(await pending).toEqual([{ ring: name, value: 'found by polling' }]);
     } finally {

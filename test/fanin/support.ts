@@ -5,6 +5,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { noteChildOutput } from '../support/children';
 import { uniqueName } from '../support/names';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'fanin-producer.js');
@@ -45,9 +46,12 @@ export function startProducer(spec: ProducerSpec): ProducerChild {
   const listeners: (() => void)[] = [];
   let buffered = '';
   let stderr = '';
+  let stdoutAll = '';
+  noteChildOutput(`fanin-producer.js ${spec.names.join(' ')} (pid ${child.pid})`, () => ({ stdout: stdoutAll, stderr }));
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     buffered += chunk;
+    stdoutAll += chunk;
     let newline: number;
     while ((newline = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, newline);

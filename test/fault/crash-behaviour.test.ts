@@ -14,6 +14,7 @@ import * as path from 'path';
 import { Consumer, Producer } from '../../src';
 import { currentProcess, isProcessStopped, liveness, readProcessStat } from '../../src/core/liveness';
 import { DATA_WAITERS_CI32 } from '../../src/ring/memory';
+import { readSnapshot } from '../../src/ring/snapshot';
 import { Child, linesOf, runFixture, sleep, within } from '../support/children';
 import { removeSegment, segmentExists } from '../support/names';
 import { trackRings } from '../support/teardown';
@@ -29,6 +30,11 @@ async function until(predicate: () => boolean, timeoutMs: number, what: string):
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await sleep(2);
   }
+}
+
+/** The producer's stall count, read from the ring (as `shmring inspect` does). */
+function producerStalls(name: string): number {
+  return readSnapshot(name).counters?.producerStalls ?? 0;
 }
 
 function producerChild(name: string, args: object = {}): Child {
@@ -124,7 +130,7 @@ describe('producer killed', () => {
 describe('consumer stopped or killed', () => {
   it('a stopped (SIGSTOP) tethered consumer is not declared dead: the producer waits; after SIGCONT it catches up with nothing lost', async () => {
     const name = ringName('stopped');
-    const producer = producerChild(name, { livenessIntervalMs: 50 });
+    const producer = producerChild(name, { livenessIntervalMs: 50, claimsOnly: true });
     await producer.waitForLine((m) => m.ready);
     const consumer = consumerChild(name);
     await consumer.waitForLine((m) => m.ready);
@@ -132,8 +138,12 @@ describe('consumer stopped or killed', () => {
     const stoppedAt = Date.now();
     consumer.process.kill('SIGSTOP');
     await until(() => isProcessStopped(consumer.process.pid!), 5000, 'consumer stopped');
-    // 20 liveness intervals: the producer checks the stopped consumer and keeps waiting for it.
-    await sleep(1000);
+    // The producer, held back by the stopped consumer, retries its claim (claimsOnly: every >= 20 ms,
+    // each retry a stall counted in the ring) and checks the consumer's liveness at most every 50 ms:
+    // wait until it has stalled 60 more times, i.e. checked the stopped consumer 20 times or more, and
+    // kept waiting for it.
+    const stallsAtStop = producerStalls(name);
+    await until(() => producerStalls(name) >= stallsAtStop + 60, 30000, 'the producer to stall 60 times on the stopped consumer');
     consumer.process.kill('SIGCONT');
     const resumedAt = Date.now();
     await consumer.waitForLine((m) => m.progress !== undefined && m.t >= resumedAt, 10000);

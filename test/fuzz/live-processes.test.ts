@@ -27,7 +27,7 @@ const CONTROL_LENGTH = L.controlLength(MAX_CONSUMERS);
 const SESSION_MS = 2500;
 const CLI_EXIT_CODES = [0, 1, 3, 5, 6];
 
-const seed = Number(process.env.SHMRING_FUZZ_SEED ?? Date.now() % 1_000_000_007);
+const seed = process.env.SHMRING_FUZZ_SEED ? Number(process.env.SHMRING_FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 const sessions = Number(process.env.SHMRING_FUZZ_RUNS ?? 3);
 
 const { ringName } = trackRings();
@@ -157,7 +157,7 @@ describe('fuzzing a live ring shared by five processes and the CLI', () => {
       await fc.assert(
         fc.asyncProperty(session, async (steps) => {
           const name = ringName('fuzz-procs');
-          const producer = runFixture('fuzz-producer.js', [name, String(SESSION_MS + 500)]);
+          const producer = runFixture('fuzz-producer.js', [name, String(SESSION_MS + 500), 'on-signal']);
           await producer.waitForLine((m) => m.ready, 15000);
           const consumers: Array<[string, Child]> = [
             ['tethered try', runFixture('fuzz-consumer.js', [name, 'tethered', 'try', String(SESSION_MS)])],
@@ -174,6 +174,8 @@ describe('fuzzing a live ring shared by five processes and the CLI', () => {
           let fd: number | undefined;
           try {
             fd = fs.openSync(`/dev/shm${name}`, 'r+');
+            // The session starts now that everyone has joined: the producer's time runs from here.
+            producer.process.kill('SIGUSR2');
             for (const [i, step] of steps.entries()) {
               for (const w of step.writes) {
                 applyWrite(fd, w);

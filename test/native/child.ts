@@ -1,6 +1,7 @@
 /** Runs test/fixtures/native-child.js and reads the JSON lines it reports. */
 import { spawn, ChildProcess, SpawnOptions } from 'child_process';
 import * as path from 'path';
+import { noteChildOutput } from '../support/children';
 
 export const FIXTURE = path.join(__dirname, '..', 'fixtures', 'native-child.js');
 
@@ -23,11 +24,14 @@ export function runChild(command: string, args: object, options: SpawnOptions & 
   const listeners: (() => void)[] = [];
   let stdoutRest = '';
   let stderr = '';
+  let stdoutAll = '';
+  noteChildOutput(`native-child.js ${command} (pid ${child.pid})`, () => ({ stdout: stdoutAll, stderr }));
   let exited = false;
   let exitCode: number | null = null;
   const notify = (): void => listeners.splice(0).forEach((listener) => listener());
   child.stdout!.on('data', (chunk: Buffer) => {
     stdoutRest += chunk.toString();
+    stdoutAll += chunk.toString();
     let newline: number;
     while ((newline = stdoutRest.indexOf('\n')) !== -1) {
       lines.push(JSON.parse(stdoutRest.slice(0, newline)) as Record<string, unknown>);

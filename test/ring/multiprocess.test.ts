@@ -4,7 +4,7 @@
  * missed; nobody loses a wakeup.
  */
 import { Producer } from '../../src';
-import { runFixture, within } from '../support/children';
+import { Child, expectExit, runFixture, within } from '../support/children';
 import { trackRings } from '../support/teardown';
 
 const { ringName } = trackRings();
@@ -12,6 +12,12 @@ const { ringName } = trackRings();
 /** Until `count` consumers have joined (settled where they start: a message sent after it reaches them). */
 async function waitForConsumers(producer: Producer, count: number): Promise<void> {
   await producer.waitForConsumers(count, { timeout: 10_000 });
+}
+
+/** Every child exits on its own, with code 0 (a failure shows what it printed). */
+async function expectCleanExits(children: Child[]): Promise<void> {
+  const exits = await Promise.all(children.map((child) => child.exitedWithin(20_000)));
+  exits.forEach((exit, i) => expectExit(exit, { code: 0, signal: null }, `consumer #${i}`));
 }
 
 async function produce(producer: Producer, count: number): Promise<void> {
@@ -44,6 +50,7 @@ describe('one producer, three consumer processes', () => {
       expect(untethered.last).toBe(count - 1);
       expect(untethered.lost).toBeGreaterThan(0); // it was slow on purpose
       expect(untethered.received + untethered.lost).toBe(count); // it joined before the first message
+      await expectCleanExits([iterating, events, slow]);
     } finally {
       producer.close();
     }
@@ -67,6 +74,7 @@ describe('one producer, three consumer processes', () => {
         expect(result).toMatchObject({ received: count, last: count - 1, inOrder: true, contiguous: true, lost: 0 });
       }
       expect(producer.stats.producerStalls).toBeGreaterThan(0);
+      await expectCleanExits([sync, iterating]);
     } finally {
       producer.close();
     }

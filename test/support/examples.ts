@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
-import { within } from './children';
+import { noteChildOutput, within } from './children';
 
 export const ROOT = path.join(__dirname, '..', '..');
 
@@ -27,6 +27,7 @@ export function runExample(script: string, args: string[], options: { killAfterM
   });
   running.push(child);
   let output = '';
+  noteChildOutput(`example ${script} ${args.join(' ')} (pid ${child.pid}; stdout and stderr interleaved)`, () => ({ stdout: output, stderr: '' }));
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const timer = options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);

@@ -10,7 +10,10 @@ export interface RingTracker {
   track<T extends { close(): void }>(value: T): T;
   /** SIGKILLs `pid` after each test: processes not started through runFixture. */
   trackPid(pid: number): void;
-  /** Runs `fn` after each test, in turn with the closes of track() (a throw does not stop the teardown). */
+  /**
+   * Runs `fn` after each test, in turn with the closes of track(). A throw does not stop the teardown, but
+   * it fails the test once everything is cleaned up: an `expect` here is a real assertion.
+   */
   onTeardown(fn: () => void): void;
 }
 
@@ -21,7 +24,8 @@ export interface RingTracker {
  */
 export function trackRings(): RingTracker {
   const names: string[] = [];
-  const closers: Array<() => void> = [];
+  /** `fails`: whether a throw fails the test (onTeardown), or is only a close of something already gone. */
+  const closers: Array<{ run: () => void; fails: boolean }> = [];
   const pids: number[] = [];
 
   afterEach(() => {
@@ -33,14 +37,19 @@ export function trackRings(): RingTracker {
         // gone
       }
     }
-    for (const close of closers.splice(0)) {
+    const failures: unknown[] = [];
+    for (const closer of closers.splice(0)) {
       try {
-        close();
-      } catch {
-        // already closed, or failed: teardown goes on
+        closer.run();
+      } catch (error) {
+        // A close that fails (already closed, damaged ring) does not stop the teardown; a failing
+        // onTeardown callback fails the test, after the rest is cleaned up.
+        if (closer.fails) failures.push(error);
       }
     }
     for (const name of names.splice(0)) removeSegment(name);
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, `${failures.length} onTeardown callbacks failed`);
   });
 
   const trackName = (name: string): string => {
@@ -51,14 +60,14 @@ export function trackRings(): RingTracker {
     ringName: (tag) => trackName(uniqueName(tag)),
     trackName,
     track(value) {
-      closers.push(() => value.close());
+      closers.push({ run: () => value.close(), fails: false });
       return value;
     },
     trackPid(pid) {
       pids.push(pid);
     },
     onTeardown(fn) {
-      closers.push(fn);
+      closers.push({ run: fn, fails: true });
     },
   };
 }

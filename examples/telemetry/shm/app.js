@@ -29,8 +29,9 @@ const timer = setInterval(() => {
 function stop() {
   clearInterval(timer);
   channel.close(); // END after the last message, then unlink: the collector drains it and lets it go
-  process.send?.({ app, sent, dropped });
-  process.exit(0);
+  // Exit once the report is out: process.send is asynchronous, an exit right after it can drop it.
+  if (process.send) process.send({ app, sent, dropped }, () => process.exit(0));
+  else process.exit(0);
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

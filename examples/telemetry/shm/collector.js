@@ -36,14 +36,14 @@ const selector = new Selector();
 const following = selector.follow(prefix, { unlinkDead: true }); // a crashed app's ring is removed once read
 selector.on('message', record);
 selector.on('warning', (error) => console.warn(`collector: ${error.message}`));
-process.send?.({ ready: true });
 
 const ticker = setInterval(() => console.log(`collector: ${received} messages from ${byApp.size} apps`), 1000);
 
 function finish() {
   console.table(aggregates());
-  process.send?.({ received, apps: aggregates() });
-  process.exit(0);
+  // Exit once the report is out: process.send is asynchronous, an exit right after it can drop it.
+  if (process.send) process.send({ received, apps: aggregates() }, () => process.exit(0));
+  else process.exit(0);
 }
 function stop() {
   clearInterval(ticker);
@@ -53,3 +53,5 @@ function stop() {
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+process.on('disconnect', stop); // started by a launcher (run.js) that is gone
+process.send?.({ ready: true }); // only now: a Ctrl-C from here on finds the handlers above

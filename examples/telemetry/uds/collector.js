@@ -49,8 +49,9 @@ const ticker = setInterval(() => console.log(`collector: ${received} messages fr
 
 function finish() {
   console.table(aggregates());
-  process.send?.({ received, apps: aggregates() });
-  process.exit(0);
+  // Exit once the report is out: process.send is asynchronous, an exit right after it can drop it.
+  if (process.send) process.send({ received, apps: aggregates() }, () => process.exit(0));
+  else process.exit(0);
 }
 function stop() {
   clearInterval(ticker);
@@ -59,3 +60,4 @@ function stop() {
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+process.on('disconnect', stop); // started by a launcher (run.js) that is gone
