@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +142,11 @@ static int on_record(void *ctx, const shmring_record *record) {
   tally *t = ctx;
   if (!check(record->data, record->length, record->sequence)) t->bad++;
   if (t->started && record->sequence < t->expected) t->dups++;
-  if (t->started && record->sequence > t->expected) t->gaps += (long long)(record->sequence - t->expected);
+  if (t->started && record->sequence > t->expected) {
+    /* A damaged ring can carry any sequence: saturate rather than overflow the count. */
+    unsigned long long gap = record->sequence - t->expected;
+    t->gaps = gap > (unsigned long long)(LLONG_MAX - t->gaps) ? LLONG_MAX : t->gaps + (long long)gap;
+  }
   if (!t->started) t->first = record->sequence;
   t->started = 1;
   t->expected = record->sequence + 1;
