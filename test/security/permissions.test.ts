@@ -4,32 +4,16 @@
  * another user is never silently used. The tests run as root, which bypasses permission checks, so every
  * check that needs them runs in a child process as user `nobody`.
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
 import { Consumer, Producer, ShmRingError } from '../../src';
-import { FIXTURES, runFixture, within } from '../support/children';
+import { runFixture, within } from '../support/children';
 import { uniqueName } from '../support/names';
 import { trackRings } from '../support/teardown';
+import { NOBODY, nobodyUnavailable } from '../support/nobody';
 
-const NOBODY = 65534;
 const FIXTURE = 'security-child.js';
-const DIST = path.join(__dirname, '..', '..', 'dist', 'index.js');
 
-/** Why the `nobody` tests cannot run here, or undefined when they can. */
-function nobodyUnavailable(): string | undefined {
-  if (process.geteuid?.() !== 0) return 'not running as root: cannot spawn children as nobody';
-  const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(DIST)}); require('fs').accessSync(${JSON.stringify(path.join(FIXTURES, FIXTURE))}, 4)`], {
-    uid: NOBODY,
-    gid: NOBODY,
-    timeout: 10000,
-    encoding: 'utf8',
-  });
-  if (probe.status !== 0) return `user nobody cannot load dist/ or the fixture: ${probe.stderr?.slice(0, 300) || probe.error?.message}`;
-  return undefined;
-}
-
-const skipReason = nobodyUnavailable();
+const skipReason = nobodyUnavailable(FIXTURE);
 if (skipReason) console.warn(`security/permissions: skipping the tests that run as nobody: ${skipReason}`);
 const itAsNobody = skipReason ? it.skip : it;
 

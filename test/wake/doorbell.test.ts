@@ -10,13 +10,12 @@ import * as path from 'path';
 import { Consumer, Producer } from '../../src';
 import * as L from '../../src/ring/layout';
 import { BELL_GRACE_MS } from '../../src/ring/bells';
-import { Child, FIXTURES, runFixture, within, sleep } from '../support/children';
+import { Child, runFixture, within, sleep } from '../support/children';
 import { trackRings } from '../support/teardown';
+import { NOBODY, nobodyUnavailable } from '../support/nobody';
 
 const FIXTURE = 'bell-consumer.js';
-const NOBODY = 65534;
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
-const DIST = path.join(__dirname, '..', '..', 'dist', 'index.js');
 const rings = trackRings();
 
 /** The SLOT_DOORBELL word and the slot index of the consumer `pid` in ring `name` (read from /dev/shm). */
@@ -240,20 +239,7 @@ describe('doorbells', () => {
   });
 });
 
-/** Why the `nobody` test cannot run here, or undefined when it can. */
-function nobodyUnavailable(): string | undefined {
-  if (process.geteuid?.() !== 0) return 'not running as root: cannot spawn children as nobody';
-  const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(DIST)}); require('fs').accessSync(${JSON.stringify(path.join(FIXTURES, FIXTURE))}, 4)`], {
-    uid: NOBODY,
-    gid: NOBODY,
-    timeout: 10000,
-    encoding: 'utf8',
-  });
-  if (probe.status !== 0) return `user nobody cannot load dist/ or the fixture: ${probe.stderr?.slice(0, 300) || probe.error?.message}`;
-  return undefined;
-}
-
-const skipReason = nobodyUnavailable();
+const skipReason = nobodyUnavailable(FIXTURE);
 if (skipReason) console.warn(`wake/doorbell: skipping the test that runs as nobody: ${skipReason}`);
 const itAsNobody = skipReason ? it.skip : it;
 
