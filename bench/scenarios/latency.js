@@ -20,6 +20,7 @@ const { latencySummary } = require('../lib/stats');
 const DIST = path.join(__dirname, '..', '..', 'dist');
 const WARMUP_FRACTION = 0.05;
 
+/** The paced producer (also wake-hops.js's): 64 B frames carrying their send time, `rate` per second. */
 async function producer({ name, capacity, rate, durationMs }) {
   const { Producer } = require(DIST);
   const p = Producer.create(name, { capacity });
@@ -38,7 +39,8 @@ async function producer({ name, capacity, rate, durationMs }) {
       if (!p.sendBytes(msg)) p.sendBytesSync(msg, 1000);
     }
     p.sendBytesSync(Uint8Array.of(0xee), 1000); // end marker: a 1-byte message
-    return { sent: count };
+    const { wakesSent, bellsRung } = p.stats;
+    return { sent: count, wakesSent, bellsRung };
   } finally {
     p.close();
   }
@@ -84,6 +86,7 @@ async function consumer({ name, mode, expected }) {
 }
 
 module.exports = {
+  pacedProducer: producer,
   name: 'latency',
   title: 'shmring one-way latency',
   available: async () => require('./throughput').libraryAvailable(),

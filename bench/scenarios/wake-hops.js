@@ -34,28 +34,9 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-async function producer({ name, rate, durationMs }) {
-  const { Producer } = require(DIST);
-  const p = Producer.create(name, { capacity: 1 << 20 });
-  try {
-    const count = Math.max(10, Math.round((rate * durationMs) / 1000));
-    const intervalNs = 1e9 / rate;
-    const msg = new Uint8Array(64);
-    const view = new DataView(msg.buffer);
-    await ready();
-    let next = nowNs();
-    for (let i = 0; i < count; i++) {
-      next += intervalNs;
-      while (nowNs() < next) { /* pacing: spin so the send time is exact */ }
-      view.setBigUint64(0, process.hrtime.bigint(), true);
-      if (!p.sendBytes(msg)) p.sendBytesSync(msg, 1000);
-    }
-    p.sendBytesSync(Uint8Array.of(0xee), 1000); // end marker: a 1-byte message
-    const { wakesSent, bellsRung } = p.stats;
-    return { sent: count, wakesSent, bellsRung };
-  } finally {
-    p.close();
-  }
+/** The latency scenario's paced producer, on a 1 MiB ring. */
+function producer(params) {
+  return require('./latency').pacedProducer({ capacity: 1 << 20, ...params });
 }
 
 async function consumer({ name, wake, wait, expected }) {
