@@ -199,8 +199,9 @@ describe('doorbells', () => {
     child.process.kill('SIGKILL');
     const exit = await within(child.exited, 15000, 'consumer exit');
     expect(exit.signal).toBe('SIGKILL');
-    expect(fs.existsSync(bell)).toBe(true); // the killed consumer could not remove it
-    // Its SLEEPING bit is still set: the producer's ring finds no reader and must not fail.
+    // (The killed consumer could not remove its bell; the producer's liveness timer may already have
+    // reclaimed the slot, and the bell with it, by now: no assertion on that instant.)
+    // Its SLEEPING bit may still be set: the producer's ring then finds no reader and must not fail.
     expect(producer.send('after the kill')).toBe(true);
     await until(() => !fs.existsSync(bell), 'the reclaim to remove the doorbell');
     expect(producer.stats.consumersReclaimed).toBeGreaterThanOrEqual(1);
