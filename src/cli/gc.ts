@@ -35,7 +35,9 @@ export interface GcReport {
 export function runGc(options: { prefix?: string; dryRun: boolean; force: boolean }): GcReport {
   const snapshots = snapshotAll(prefixFilter(options.prefix));
   const usage = scanShmUsage();
-  const temporaries = options.prefix === undefined ? (options.dryRun ? abandonedTemporaries() : removeAbandonedTemporaries()) : [];
+  // Half-made rings of dead creators carry no ring name (so no prefix applies): they are garbage whatever
+  // the prefix, removed on every run.
+  const temporaries = options.dryRun ? abandonedTemporaries() : removeAbandonedTemporaries();
   const report: GcReport = {
     dryRun: options.dryRun,
     force: options.force,

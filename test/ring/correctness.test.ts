@@ -270,10 +270,12 @@ describe('shmring gc', () => {
     const leftover = `/dev/shm${CREATING_PREFIX}${await deadPid()}-feedfacecafe`;
     fs.writeFileSync(leftover, Buffer.alloc(8192));
     try {
-      const dry = spawnSync(process.execPath, [CLI, 'gc', '--dry-run', '--json'], { encoding: 'utf8', timeout: 20000 });
+      // --prefix: never touch the rings of tests running beside this one (half-made rings ignore it).
+      const prefix = ['--prefix', `${ringName('gc-none')}.`];
+      const dry = spawnSync(process.execPath, [CLI, 'gc', '--dry-run', '--json', ...prefix], { encoding: 'utf8', timeout: 20000 });
       expect(JSON.parse(dry.stdout).temporaries.map((t: { name: string }) => t.name)).toContain(leftover.slice('/dev/shm'.length));
       expect(fs.existsSync(leftover)).toBe(true);
-      const run = spawnSync(process.execPath, [CLI, 'gc', '--json'], { encoding: 'utf8', timeout: 20000 });
+      const run = spawnSync(process.execPath, [CLI, 'gc', '--json', ...prefix], { encoding: 'utf8', timeout: 20000 });
       expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
       expect(fs.existsSync(leftover)).toBe(false);
     } finally {
