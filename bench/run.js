@@ -47,6 +47,7 @@ const SCENARIOS = [
   './scenarios/c-client',
   './scenarios/bridge',
   './scenarios/wake-hops',
+  './scenarios/join-stalls',
 ];
 
 function parseArgs(argv) {
@@ -154,6 +155,7 @@ function headline(metrics) {
   if (metrics.msgs_per_s !== undefined) return `${(metrics.msgs_per_s / 1e6).toFixed(3)} M msg/s`;
   if (metrics.p50_us !== undefined) return `p50 ${metrics.p50_us.toFixed(2)} µs, p99 ${metrics.p99_us.toFixed(2)} µs`;
   if (metrics.rtt_p50_us !== undefined) return `rtt p50 ${metrics.rtt_p50_us.toFixed(2)} µs`;
+  if (metrics.stalls_over_50ms !== undefined) return `${metrics.stalls_over_50ms} stall(s) > 50 ms in ${metrics.joins} joins/leaves`;
   if (metrics.core_percent !== undefined) return `${metrics.core_percent.toFixed(3)} % of a core`;
   if (metrics.rss_growth_mib !== undefined) return `rss +${metrics.rss_growth_mib.toFixed(1)} MiB`;
   const k = Object.keys(metrics).find((x) => x.endsWith('_ns_per_op'));

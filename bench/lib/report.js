@@ -451,6 +451,9 @@ function buildReport(results) {
     out.push('');
   }
 
+  // Issue 13, item 3; the scenario renders its own section.
+  out.push(...require('../scenarios/join-stalls').reportSection(results, { stat, cell, table, mark }));
+
   const skipped = Object.entries(results.skipped || {});
   const failed = Object.values(results.cases).filter((c) => c.errors && c.errors.length);
   if (skipped.length || failed.length) {
