@@ -448,9 +448,9 @@ export class RingReader {
       return tail === this.position ? tail : undefined;
     }
     this.release();
-    // A flag, not a count: the producer clears it when it wakes everyone, so it wakes once per sleep,
-    // not once per message while we are still waking up; and a consumer that dies asleep leaves at
-    // most one spare wake behind.
+    // A flag, not a count: the producer clears it when it wakes everyone, so it wakes at most twice per
+    // sleep (RingWriter#flush's trailing wake), not once per message while we are still waking up; and a
+    // consumer that dies asleep leaves at most two spare wakes behind.
     Atomics.store(this.consumerWords, DATA_WAITERS_CI32, 1);
     // SYNC POINT: Dekker pair with RingWriter#flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
     const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
