@@ -92,6 +92,8 @@ const CONTINUE: unique symbol = Symbol('continue');
  * one). `sequence` is the message's sequence number.
  */
 export type PollHandler = (bytes: Uint8Array, offset: number, length: number, sequence: number) => void;
+/** What pollRun hands a record to: a PollHandler, told the record's type too (MESSAGE or BYTES) for drain(). */
+type RecordHandler = (bytes: Uint8Array, offset: number, length: number, sequence: number, type: number) => void;
 
 /** Returned by next() when nothing is available. */
 const NONE: unique symbol = Symbol('none');
@@ -301,6 +303,13 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
   }
 
   drain(onMessage: (value: T) => void, max = Infinity): number {
+    // The default codec decodes in place: then runs of records are decoded straight from the ring, as
+    // poll() hands them over (tethered: one load of the tail per run, no view per message).
+    if (this.decodeRange !== undefined) {
+      return this.pollRun((bytes, offset, length, _sequence, type) => {
+        onMessage((type === L.RecordType.BYTES ? bytes.slice(offset, offset + length) : this.decode(bytes, offset, length)) as T);
+      }, max);
+    }
     let count = 0;
     while (count < max) {
       const value = this.next(true);
@@ -534,7 +543,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
    * The batch read: hands up to `limit` messages to `handler` without allocating anything per message.
    * See the public poll().
    */
-  private pollRun(handler: PollHandler, limit: number): number {
+  private pollRun(handler: RecordHandler, limit: number): number {
     this.checkReadable();
     const reader = this.reader;
     let delivered = 0;
@@ -554,7 +563,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
       const type = reader.read();
       if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) {
         delivered++;
-        handler(reader.payloadSource(), reader.payloadOffset, reader.payloadLength, reader.sequence);
+        handler(reader.payloadSource(), reader.payloadOffset, reader.payloadLength, reader.sequence, type);
         continue;
       }
       let outcome: typeof NONE | typeof END | typeof CONTINUE;
