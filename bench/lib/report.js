@@ -230,7 +230,7 @@ function whyNotes(results, gs) {
   }
   if (unmet('ring overhead')) {
     const o = stat(results, 'shmring.micro', 'ring_overhead_percent');
-    if (o) notes.push(`ring overhead: ${sig(o.median)}% median, but its runs spread from ${sig(o.min)}% to ${sig(o.max)}% (benchmark-package noise on a 2-vCPU VM): the difference is within run-to-run variation.`);
+    if (o) notes.push(`ring overhead: ${sig(o.median)}% median over runs (each run's figure is itself a median of paired ratios over interleaved blocks), runs spreading from ${sig(o.min)}% to ${sig(o.max)}%. What remains per message in process: the tail store and sleeper check of each publish, the consumer's release of its head each time it catches up (one message at a time here), and the per-call checks of send() and tryReceive(); the batch path (sendBatch + drain) pays them once per run.`);
   }
   if (unmet('busy-spin')) {
     const id = latId(results, 'shmring', 'spin');
