@@ -173,7 +173,7 @@ function goals(results) {
   const overhead = med('shmring.micro', 'ring_overhead_percent');
   const encDec = med('shmring.micro', 'codec_encode_decode_ns_per_op');
   const ringPath = med('shmring.micro', 'send_tryReceive_ns_per_op');
-  add('ring overhead on top of encode+decode alone (in-process)', overhead === undefined ? '–' : `${sig(overhead)}% (${sig(ringPath)} vs ${sig(encDec)} ns/msg)`, '≤ 10%', overhead === undefined ? undefined : overhead <= 10, ['shmring.micro']);
+  add('ring overhead on top of encode+decode alone (in-process)', overhead === undefined ? '–' : `${sig(overhead)}% (median of paired ratios, interleaved; Benchmark figures ${sig(ringPath)} vs ${sig(encDec)} ns/msg)`, '≤ 10%', overhead === undefined ? undefined : overhead <= 10, ['shmring.micro']);
   const spin50 = med(latId(results, 'shmring', 'spin'), 'p50_us');
   const spin999 = med(latId(results, 'shmring', 'spin'), 'p999_us');
   const c50 = med(latId(results, 'c-ring', 'pingpong'), 'p50_us');
@@ -230,12 +230,12 @@ function whyNotes(results, gs) {
   }
   if (unmet('ring overhead')) {
     const o = stat(results, 'shmring.micro', 'ring_overhead_percent');
-    if (o) notes.push(`ring overhead: ${sig(o.median)}% median, but its runs spread from ${sig(o.min)}% to ${sig(o.max)}% (benchmark-package noise on a 2-vCPU VM): the difference is within run-to-run variation.`);
+    if (o) notes.push(`ring overhead: ${sig(o.median)}% median over runs (each run's figure is itself a median of paired ratios over interleaved blocks), runs spreading from ${sig(o.min)}% to ${sig(o.max)}%. What remains per message in process: the tail store and sleeper check of each publish, the consumer's release of its head each time it catches up (one message at a time here), and the per-call checks of send() and tryReceive(); the batch path (sendBatch + drain) pays them once per run.`);
   }
   if (unmet('busy-spin')) {
     const id = latId(results, 'shmring', 'spin');
     const disturbed = id && mark(id);
-    notes.push(`busy-spin latency: the producer (pacing) and the consumer both spin, so they need both vCPUs to themselves${disturbed ? '; in this run other processes used the CPUs during these measurements (⚠), so every preemption shows up as a multi-millisecond sample' : ''}: on 2 vCPUs any kernel or harness activity preempts one of them, and p99.9 (1 in 1 000 messages) catches those millisecond-long gaps. The C ping-pong runs for well under a second, the shmring case for seconds. The p50 also includes Node's clock: two process.hrtime.bigint() calls and BigInt arithmetic per sample, where C reads clock_gettime once per round trip.`);
+    notes.push(`busy-spin latency: the producer (pacing) and the consumer both spin, so they need both vCPUs to themselves${disturbed ? '; in this run other processes used the CPUs during these measurements (⚠), so every preemption shows up as a multi-millisecond sample' : ''}: on 2 vCPUs any kernel or harness activity preempts one of them, and p99.9 (1 in 1 000 messages) catches those millisecond-long gaps. The C ping-pong runs for well under a second, the shmring case for seconds. The p50 has the clock's own cost subtracted (see the latency table's note); what remains includes the BigInt stamp written into the message and the read path of tryReceiveBytes, where C reads clock_gettime once per round trip.`);
   }
   if (unmet('default consumer')) {
     const rtt = med('futex.rtt.waitAsync', 'rtt_p50_us');
@@ -361,9 +361,12 @@ function buildReport(results) {
   if (lat.length) {
     out.push('## One-way latency (µs)');
     out.push('');
-    out.push('Timestamp (process.hrtime.bigint, CLOCK_MONOTONIC) written in a 64 B message by the producer, read by the consumer on receipt; paced sends; first 5% of samples dropped. C ring: busy-spin ping-pong, RTT/2.');
+    const spinId = latId(results, 'shmring', 'spin');
+    const clock = spinId ? stat(results, spinId, 'clock_ns') : undefined;
+    const spinSamples = spinId ? stat(results, spinId, 'samples') : undefined;
+    out.push(`Timestamp (process.hrtime.bigint, CLOCK_MONOTONIC) written in a 64 B message by the producer, read by the consumer on receipt; paced sends; first 5% of samples dropped. C ring: busy-spin ping-pong, RTT/2.${clock ? ` Busy-spin row: the clock's own cost (median interval between back-to-back reads, ${sig(clock.median)} ns here, measured in each run) is subtracted from every sample, since each sample spans about one clock read; ${spinSamples ? `${Math.round(spinSamples.min).toLocaleString('en-US')}+ samples per run` : ''}.` : ''}`);
     out.push('');
-    const order = [['c-ring', 'pingpong', 'C ring ping-pong (busy-spin, RTT/2)'], ['shmring', 'spin', 'shmring, busy-spin consumer, 10k msg/s'], ['shmring', 'event-loop', 'shmring, default consumer in event loop, 10k msg/s'], ['uds', 'paced', 'UDS, event-loop consumer, 10k msg/s'], ['shmring', 'low-rate', 'shmring, default consumer, 1k msg/s'], ['uds', 'low-rate', 'UDS, event-loop consumer, 1k msg/s']];
+    const order = [['c-ring', 'pingpong', 'C ring ping-pong (busy-spin, RTT/2)'], ['shmring', 'spin', `shmring, busy-spin consumer, ${spinId && results.cases[spinId].rate ? `${results.cases[spinId].rate / 1000}k` : '10k'} msg/s`], ['shmring', 'event-loop', 'shmring, default consumer in event loop, 10k msg/s'], ['uds', 'paced', 'UDS, event-loop consumer, 10k msg/s'], ['shmring', 'low-rate', 'shmring, default consumer, 1k msg/s'], ['uds', 'low-rate', 'UDS, event-loop consumer, 1k msg/s']];
     const rows = order.map(([t, m, label]) => { const id = latId(results, t, m); return id ? [label + mark(id), cell(stat(results, id, 'p50_us')), cell(stat(results, id, 'p99_us')), cell(stat(results, id, 'p999_us'))] : null; }).filter(Boolean);
     out.push(table(['Mode', 'p50', 'p99', 'p99.9'], rows));
     out.push('');
@@ -418,7 +421,7 @@ function buildReport(results) {
     };
     out.push(table(['Operation', 'ns / message'], Object.entries(labels).filter(([k]) => micro.summary[`${k}_ns_per_op`]).map(([k, label]) => [label, cell(micro.summary[`${k}_ns_per_op`])])));
     out.push('');
-    if (micro.summary.ring_overhead_percent) out.push(`Ring overhead over encode+decode alone: ${cell(micro.summary.ring_overhead_percent)}%.`);
+    if (micro.summary.ring_overhead_percent) out.push(`Ring overhead over encode+decode alone: ${cell(micro.summary.ring_overhead_percent)}% (per run, the median of paired ratios over 50 interleaved blocks of 8 000 operations; from the Benchmark figures above, unpaired: ${micro.summary.ring_overhead_unpaired_percent ? cell(micro.summary.ring_overhead_unpaired_percent) : '–'}%).`);
     out.push('');
   }
 

@@ -39,12 +39,25 @@ export interface MessagePackCodecOptions {
   extensionCodec?: ExtensionCodecLike;
 }
 
+/**
+ * @internal The default codec's decoder of a message where it lies (`bytes[offset .. offset + length)`),
+ * for the consumer: no view per message. Not part of Codec: other codecs are given a view (decode()).
+ */
+export const DECODE_RANGE: unique symbol = Symbol('shmring.decodeRange');
+export type RangeDecoder = (bytes: Uint8Array, offset: number, length: number) => unknown;
+
+/** The range decoder of `codec`, when it has one (the default codec does). */
+export function rangeDecoderOf(codec: Codec): RangeDecoder | undefined {
+  const decodeRange = (codec as { [DECODE_RANGE]?: RangeDecoder })[DECODE_RANGE];
+  return typeof decodeRange === 'function' ? decodeRange : undefined;
+}
+
 /** The default codec: MessagePack with the structured-clone types. One encoder/decoder reused. */
 export function createMessagePackCodec(options: MessagePackCodecOptions = {}): Codec {
   const extensionCodec = new StructuredExtensionCodec(options.extensionCodec as ExtensionCodecType<undefined> | undefined);
   const encoder = new StructuredEncoder(extensionCodec);
   const decoder = new CopyingDecoder({ extensionCodec });
-  return {
+  const codec: Codec = {
     encode: (value) => {
       try {
         return encoder.encodeSharedRef(value);
@@ -58,6 +71,10 @@ export function createMessagePackCodec(options: MessagePackCodecOptions = {}): C
         // fresh ArrayBuffer per message costs more than the decode of a small object).
         (bytes) => decoder.decode(bytes.slice()),
   };
+  if (decodesInPlace) {
+    Object.defineProperty(codec, DECODE_RANGE, { value: (bytes: Uint8Array, offset: number, length: number) => decoder.decodeRange(bytes, offset, length) });
+  }
+  return codec;
 }
 
 /** The coded error for a value the encoder refused (the path is looked for only now, off the fast path). */
@@ -91,9 +108,59 @@ function codecError(message: unknown, error: unknown): unknown {
  * internal method for `bin`; the codec test "keeps decoded binary valid after the ring slot is reused"
  * guards this.
  */
-class CopyingDecoder extends Decoder {}
-const decoderPrototype = Decoder.prototype as unknown as { decodeBinary?: (byteLength: number, headOffset: number) => Uint8Array };
+class CopyingDecoder extends Decoder {
+  /** The buffer decodeRange last decoded from, and one DataView over all of it (a ring's data region). */
+  private rangeBytes: Uint8Array | undefined;
+  private rangeView: DataView | undefined;
+
+  /**
+   * Decodes the one value at `bytes[offset .. offset + length)` as decode() would decode that view, but
+   * with one DataView per buffer rather than a view and a DataView per message. A value that ends
+   * anywhere but at offset + length is refused, as decode() refuses extra or missing bytes (reading past
+   * the end stays within `bytes`; bin and ext data are copied, see decodeBinary).
+   */
+  decodeRange(bytes: Uint8Array, offset: number, length: number): unknown {
+    const self = this as unknown as DecoderInternals;
+    // Re-entered (an extension decoder decoding with this decoder): the library's own path clones.
+    if (self.entered) return this.decode(bytes.subarray(offset, offset + length));
+    if (bytes !== this.rangeBytes || this.rangeView === undefined) {
+      this.rangeBytes = bytes;
+      this.rangeView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
+    const end = offset + length;
+    try {
+      self.entered = true;
+      self.reinitializeState();
+      self.bytes = bytes;
+      self.view = this.rangeView;
+      self.pos = offset;
+      const value = self.doDecodeSync();
+      if (self.pos !== end) {
+        throw new RangeError(
+          self.pos < end
+            ? `Extra ${end - self.pos} of ${length} byte(s) found at buffer[${self.pos - offset}]`
+            : `Insufficient data: the value needs more than the message's ${length} byte(s)`,
+        );
+      }
+      return value;
+    } finally {
+      self.entered = false;
+    }
+  }
+}
+/** The parts of Decoder's (private) interface decodeRange uses. */
+interface DecoderInternals {
+  entered: boolean;
+  bytes: Uint8Array;
+  view: DataView;
+  pos: number;
+  reinitializeState(): void;
+  doDecodeSync(): unknown;
+}
+const decoderPrototype = Decoder.prototype as unknown as { decodeBinary?: (byteLength: number, headOffset: number) => Uint8Array } & Partial<DecoderInternals>;
 const copiesBinary = typeof decoderPrototype.decodeBinary === 'function';
+/** Whether this @msgpack/msgpack has the internals decodeRange relies on (the codec tests guard it). */
+const decodesInPlace = copiesBinary && typeof decoderPrototype.doDecodeSync === 'function' && typeof decoderPrototype.reinitializeState === 'function';
 if (copiesBinary) {
   const decodeBinary = decoderPrototype.decodeBinary!;
   Object.defineProperty(CopyingDecoder.prototype, 'decodeBinary', {

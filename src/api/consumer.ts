@@ -13,7 +13,7 @@
  */
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
-import { Codec } from './codec';
+import { Codec, RangeDecoder, rangeDecoderOf } from './codec';
 import { ConsumerOptions, ResolvedConsumerOptions, resolveConsumerOptions } from './consumer-options';
 import { AbortError, invalidArgType, outOfRange, ShmRingError } from '../errors';
 import { AsyncWaiter } from '../core/futex';
@@ -92,6 +92,8 @@ const CONTINUE: unique symbol = Symbol('continue');
  * one). `sequence` is the message's sequence number.
  */
 export type PollHandler = (bytes: Uint8Array, offset: number, length: number, sequence: number) => void;
+/** What pollRun hands a record to: a PollHandler, told the record's type too (MESSAGE or BYTES) for drain(). */
+type RecordHandler = (bytes: Uint8Array, offset: number, length: number, sequence: number, type: number) => void;
 
 /** Returned by next() when nothing is available. */
 const NONE: unique symbol = Symbol('none');
@@ -112,6 +114,8 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
   private readonly memory: RingMemory;
   private readonly reader: RingReader;
   private readonly codec: Codec;
+  /** The codec's in-place decoder (the default codec has one): no view per message. */
+  private readonly decodeRange: RangeDecoder | undefined;
   private readonly options: ResolvedConsumerOptions;
   private readonly slot: number;
   private readonly segmentIdentity: { ino: number; dev: number };
@@ -146,6 +150,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
     this.capacity = opened.memory.capacity;
     this.options = options;
     this.codec = options.codec;
+    this.decodeRange = rangeDecoderOf(options.codec);
     this.tethered = options.tethered;
     this.refed = options.ref;
     const { ino, dev } = opened.segment.stat();
@@ -298,6 +303,13 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
   }
 
   drain(onMessage: (value: T) => void, max = Infinity): number {
+    // The default codec decodes in place: then runs of records are decoded straight from the ring, as
+    // poll() hands them over (tethered: one load of the tail per run, no view per message).
+    if (this.decodeRange !== undefined) {
+      return this.pollRun((bytes, offset, length, _sequence, type) => {
+        onMessage((type === L.RecordType.BYTES ? bytes.slice(offset, offset + length) : this.decode(bytes, offset, length)) as T);
+      }, max);
+    }
     let count = 0;
     while (count < max) {
       const value = this.next(true);
@@ -472,10 +484,9 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
       if (this.reader.evicted) this.evicted();
       const type = this.reader.read();
       if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) {
-        const payload = this.reader.payload();
-        if (!decode) return payload;
-        if (type === L.RecordType.BYTES) return payload.slice();
-        return this.decode(payload);
+        if (!decode) return this.reader.payload();
+        if (type === L.RecordType.BYTES) return this.reader.payload().slice();
+        return this.decode(this.reader.payloadSource(), this.reader.payloadOffset, this.reader.payloadLength);
       }
       const outcome = this.afterControlRecord(type);
       if (outcome !== CONTINUE) return outcome;
@@ -532,7 +543,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
    * The batch read: hands up to `limit` messages to `handler` without allocating anything per message.
    * See the public poll().
    */
-  private pollRun(handler: PollHandler, limit: number): number {
+  private pollRun(handler: RecordHandler, limit: number): number {
     this.checkReadable();
     const reader = this.reader;
     let delivered = 0;
@@ -552,7 +563,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
       const type = reader.read();
       if (type === L.RecordType.MESSAGE || type === L.RecordType.BYTES) {
         delivered++;
-        handler(reader.payloadSource(), reader.payloadOffset, reader.payloadLength, reader.sequence);
+        handler(reader.payloadSource(), reader.payloadOffset, reader.payloadLength, reader.sequence, type);
         continue;
       }
       let outcome: typeof NONE | typeof END | typeof CONTINUE;
@@ -572,9 +583,11 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
    * Decodes one message. A payload the codec cannot read (another codec, or damaged memory) is reported
    * as DECODE_ERROR; the consumer has already moved past it, so the next read goes on.
    */
-  private decode(payload: Uint8Array): unknown {
+  private decode(source: Uint8Array, offset: number, length: number): unknown {
     try {
-      return this.codec.decode(payload);
+      // The default codec decodes where the message lies; any other is given a view of it.
+      const decodeRange = this.decodeRange;
+      return decodeRange !== undefined ? decodeRange(source, offset, length) : this.codec.decode(new Uint8Array(source.buffer, source.byteOffset + offset, length));
     } catch (cause) {
       throw new ShmRingError(
         'DECODE_ERROR',

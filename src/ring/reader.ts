@@ -279,14 +279,14 @@ export class RingReader {
 
   /**
    * The tethered fast path of a batch read (Consumer#poll): hands up to `limit` message records, from
-   * one load of the tail, to `handler(ringBytes, payloadOffset, length, sequence)`, with the same checks
+   * one load of the tail, to `handler(ringBytes, payloadOffset, length, sequence, type)`, with the same checks
    * of everything read from shared memory as read(), fewer calls, and nothing allocated. Stops at the
    * tail, at `limit`, or before any record that is not a plain message (padding at the wrap is skipped;
    * END, ABORT, anything invalid is left for read() to handle and report). Returns the messages handed
    * over, or -1 when read() must take the next step (an untethered or evicted reader, a tail that does
    * not add up).
    */
-  readRun(handler: (bytes: Uint8Array, offset: number, length: number, sequence: number) => void, limit: number): number {
+  readRun(handler: (bytes: Uint8Array, offset: number, length: number, sequence: number, type: number) => void, limit: number): number {
     if (this.validates) return -1;
     let position = this.position;
     let tail = this.cachedTail;
@@ -329,7 +329,7 @@ export class RingReader {
       this.payloadLength = payloadLength;
       delivered++;
       // State first: a handler that throws has still read its message.
-      handler(bytes, offset + L.RECORD_HEADER_LENGTH, payloadLength, sequence);
+      handler(bytes, offset + L.RECORD_HEADER_LENGTH, payloadLength, sequence, type);
       if (distance(this.position, this.publishedHead) >= this.releaseEvery) this.release();
       position = this.position;
     }
@@ -448,9 +448,9 @@ export class RingReader {
       return tail === this.position ? tail : undefined;
     }
     this.release();
-    // A flag, not a count: the producer clears it when it wakes everyone, so it wakes once per sleep,
-    // not once per message while we are still waking up; and a consumer that dies asleep leaves at
-    // most one spare wake behind.
+    // A flag, not a count: the producer clears it when it wakes everyone, so it wakes at most twice per
+    // sleep (RingWriter#flush's trailing wake), not once per message while we are still waking up; and a
+    // consumer that dies asleep leaves at most two spare wakes behind.
     Atomics.store(this.consumerWords, DATA_WAITERS_CI32, 1);
     // SYNC POINT: Dekker pair with RingWriter#flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
     const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);

@@ -52,6 +52,8 @@ export class RingWriter {
   private intentHighStored = -1;
   private oldestHighStored = -1;
   private sequenceHighStored = -1;
+  /** The last publish took a sleeper's announcement: the next one wakes again (see flush). */
+  private trailingWake = false;
   /** While corked, commits are not published until flush() (or a quarter of the ring is pending). */
   corked = false;
   private tailIntent: number;
@@ -216,7 +218,14 @@ export class RingWriter {
     // with both sides sequentially consistent, either we see the sleeper or it sees the new tail. The
     // plain load keeps the common case (nobody asleep) to one read; the exchange makes one publish, not
     // every publish until the sleepers have woken, pay for the wake.
-    if (Atomics.load(this.consumerWords, DATA_WAITERS_CI32) === 0 || Atomics.exchange(this.consumerWords, DATA_WAITERS_CI32, 0) === 0) return false;
+    const announced = Atomics.load(this.consumerWords, DATA_WAITERS_CI32) !== 0 && Atomics.exchange(this.consumerWords, DATA_WAITERS_CI32, 0) !== 0;
+    if (!announced && !this.trailingWake) return false;
+    // The exchange may take an announcement made after its sleeper had already seen the tail stored
+    // above: a consumer that read up to this tail, announced, and is about to sleep on this very value.
+    // Our wake can then reach the kernel before the sleeper does and be lost, and the flag is spent. So
+    // the next publish (which changes the word it sleeps on) wakes once more, announced or not: at most
+    // two wakes per sleep, never a sleep through published data (docs/protocol.md, "Sleeping and waking").
+    this.trailingWake = announced;
     this.wakeConsumers();
     return true;
   }
