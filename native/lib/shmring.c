@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #define SHM_DIRECTORY "/dev/shm"
+/* Doorbell FIFOs: SHM_DIRECTORY/BELL_NAME_PREFIX<RING_ID, 32 hex digits>-<slot> (src/ring/bells.ts). */
+#define BELL_NAME_PREFIX ".shmring-bell-"
 #define CREATING_PREFIX "/.shmring-creating-"
 #define DEFAULT_CAPACITY (1u << 20)
 #define DEFAULT_MODE 0600u
@@ -33,6 +36,14 @@
 #define MAX_RESYNCS 8
 #define MAX_SKIPS_PER_READ 4
 #define PRODUCER_CHECK_INTERVAL_MS 100
+
+/*
+ * A test seam: test/c/lapped_reader.c defines it (before including this file) to make a producer lap the
+ * reader between two of its steps, deterministically. Nothing otherwise.
+ */
+#ifndef SHMRING_TEST_AFTER_RESYNC
+#define SHMRING_TEST_AFTER_RESYNC(consumer) ((void)0)
+#endif
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Words of shared memory                                                                           */
@@ -410,6 +421,19 @@ fail:
 static size_t slot_field(uint32_t index, size_t field) { return shmring_layout_slot_offset((size_t)index) + field; }
 #define SLOT_WORD(m, index, field) CONSUMER(m, slot_field(index, field))
 
+/* Where the doorbell FIFO of slot `index` of this ring instance lives (docs/protocol.md, "Doorbells"). */
+static void bell_path(const mapping *m, uint32_t index, char *path, size_t size) {
+  static const char hex[] = "0123456789abcdef";
+  char id[2 * SHMRING_RING_ID_LENGTH + 1];
+  for (int i = 0; i < SHMRING_RING_ID_LENGTH; i++) {
+    unsigned char byte = m->control[SHMRING_RING_ID_OFFSET + i];
+    id[2 * i] = hex[byte >> 4];
+    id[2 * i + 1] = hex[byte & 15];
+  }
+  id[2 * SHMRING_RING_ID_LENGTH] = 0;
+  snprintf(path, size, SHM_DIRECTORY "/" BELL_NAME_PREFIX "%s-%u", id, index);
+}
+
 static void clear_identity(mapping *m, uint32_t index) {
   putf64(SLOT_WORD(m, index, SHMRING_SLOT_START_TIME_OFFSET), 0, 0);
   putf64(SLOT_WORD(m, index, SHMRING_SLOT_PID_NAMESPACE_OFFSET), 0, 0);
@@ -427,6 +451,11 @@ static int reclaim_slot(mapping *m, uint32_t index, int32_t owner, int32_t me) {
   unsigned char *pid_word = SLOT_WORD(m, index, SHMRING_SLOT_PID_OFFSET);
   if (owner == 0 || !cas32(pid_word, 0, (uint32_t)owner, (uint32_t)-me)) return 0;
   clear_identity(m, index);
+  /* The dead consumer's doorbell FIFO, if it had one (a TypeScript consumer with wake: 'doorbell'). */
+  store32(SLOT_WORD(m, index, SHMRING_SLOT_DOORBELL_OFFSET), 0, 0);
+  char path[128];
+  bell_path(m, index, path, sizeof path);
+  unlink(path);
   cas32(pid_word, 0, (uint32_t)-me, 0);
   return 1;
 }
@@ -492,8 +521,9 @@ struct shmring_producer {
   uint64_t reserved_end;
   uint32_t reserved_offset; /* payload offset of the reservation */
   uint32_t reserved_type;
-  double messages_sent, bytes_sent, wakes_sent, stalls;
+  double messages_sent, bytes_sent, wakes_sent, stalls, bells_rung;
   time_t last_send_second; /* LAST_SEND_AT_MS is written at most once per wall-clock second */
+  int *bell_fds;           /* per slot: the doorbell FIFO opened for ringing, or -1 (allocated on first ring) */
 };
 
 void shmring_producer_options_init(shmring_producer_options *options) {
@@ -800,6 +830,7 @@ static void publish_start(shmring_producer *p) {
   p->bytes_sent = peekf64(c, SHMRING_BYTES_SENT_OFFSET);
   p->wakes_sent = peekf64(c, SHMRING_WAKES_SENT_OFFSET);
   p->stalls = peekf64(c, SHMRING_PRODUCER_STALLS_OFFSET);
+  p->bells_rung = peekf64(c, SHMRING_BELLS_RUNG_OFFSET);
 }
 
 int shmring_producer_create(const char *name, const shmring_producer_options *options, shmring_producer **out) {
@@ -915,8 +946,112 @@ static void write_record_header(shmring_producer *p, uint32_t offset, uint32_t p
   *WORD(d, offset + SHMRING_RECORD_SEQUENCE_HIGH_OFFSET) = (uint32_t)(p->sequence >> 32);
 }
 
+/*
+ * Opens the doorbell FIFO of `slot` for ringing: -1 when there is none, or nobody reads it (ENXIO), or the
+ * path is not a FIFO (never write into whatever else a path may name).
+ */
+static int open_bell(shmring_producer *p, uint32_t slot) {
+  char path[128];
+  bell_path(&p->m, slot, path, sizeof path);
+  int fd;
+  do {
+    fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return -1;
+  struct stat info;
+  if (fstat(fd, &info) != 0 || !S_ISFIFO(info.st_mode)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/*
+ * Writes the one-byte ring: 1 written, 0 already rung (the FIFO is full: EAGAIN), -1 the reader is gone
+ * (EPIPE) or the fd is useless. A write to a FIFO nobody reads raises SIGPIPE, which would kill a C
+ * program with the default disposition: it is blocked for this thread around the write, and a SIGPIPE
+ * the write raised is consumed before the mask is restored (one that was pending before is left alone).
+ */
+static int write_bell(int fd) {
+  sigset_t pipe_only, previous, pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+  sigpending(&pending);
+  int was_pending = sigismember(&pending, SIGPIPE);
+  const char byte = 1;
+  ssize_t written;
+  do {
+    written = write(fd, &byte, 1);
+  } while (written < 0 && errno == EINTR);
+  int error = errno;
+  if (written < 0 && error == EPIPE && !was_pending) {
+    static const struct timespec no_wait = {0, 0};
+    while (sigtimedwait(&pipe_only, NULL, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  if (written == 1) return 1;
+  return written < 0 && (error == EAGAIN || error == EWOULDBLOCK) ? 0 : -1;
+}
+
+/* Rings the doorbell of `slot` (opened once and cached; a reader gone means reopen once). 1: written. */
+static int ring_bell(shmring_producer *p, uint32_t slot) {
+  if (p->bell_fds == NULL) {
+    p->bell_fds = malloc(sizeof *p->bell_fds * p->m.g.max_consumers);
+    if (p->bell_fds == NULL) return 0;
+    for (uint32_t i = 0; i < p->m.g.max_consumers; i++) p->bell_fds[i] = -1;
+  }
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (p->bell_fds[slot] < 0) {
+      p->bell_fds[slot] = open_bell(p, slot);
+      if (p->bell_fds[slot] < 0) return 0; /* no reader: the consumer is gone (ENXIO, ENOENT) */
+    }
+    int outcome = write_bell(p->bell_fds[slot]);
+    if (outcome >= 0) return outcome;
+    close(p->bell_fds[slot]); /* EPIPE: the slot changed hands since we opened its bell */
+    p->bell_fds[slot] = -1;
+  }
+  return 0;
+}
+
+static void close_bells(shmring_producer *p) {
+  if (p->bell_fds == NULL) return;
+  for (uint32_t i = 0; i < p->m.g.max_consumers; i++) {
+    if (p->bell_fds[i] >= 0) close(p->bell_fds[i]);
+  }
+  free(p->bell_fds);
+  p->bell_fds = NULL;
+}
+
+/*
+ * Rings the doorbell of every consumer that sleeps on one (an event-loop consumer of the TypeScript side
+ * with wake: 'doorbell'), clearing its SLEEPING bit: only after DATA_WAITERS was found set (or on close),
+ * so never while nobody sleeps (src/ring/bells.ts ringSleepers).
+ */
+static void ring_sleepers(shmring_producer *p) {
+  mapping *m = &p->m;
+  int rung = 0;
+  for (uint32_t slot = 0; slot < m->g.max_consumers; slot++) {
+    uint32_t *word = WORD(SLOT_WORD(m, slot, SHMRING_SLOT_DOORBELL_OFFSET), 0);
+    if ((__atomic_load_n(word, __ATOMIC_SEQ_CST) & SHMRING_SLOT_BELL_SLEEPING) == 0) continue;
+    // SYNC POINT: pairs with the consumer's atomic or of SLEEPING before its store of DATA_WAITERS: we
+    // saw DATA_WAITERS = 1 (the exchange in flush), so we see SLEEPING; whoever clears it rings (once).
+    if ((__atomic_fetch_and(word, ~(uint32_t)SHMRING_SLOT_BELL_SLEEPING, __ATOMIC_SEQ_CST) & SHMRING_SLOT_BELL_SLEEPING) == 0) {
+      continue;
+    }
+    rung += ring_bell(p, slot);
+  }
+  if (rung > 0) {
+    p->bells_rung += rung;
+    putf64(m->control, SHMRING_BELLS_RUNG_OFFSET, p->bells_rung);
+  }
+}
+
+/* Wakes every consumer sleeping on PUBLISHED_TAIL, and rings the doorbells of those sleeping on one. */
 static void wake_consumers(shmring_producer *p) {
   futex_wake_all(p->m.control + SHMRING_PUBLISHED_TAIL_OFFSET);
+  ring_sleepers(p);
   p->wakes_sent += 1;
   putf64(p->m.control, SHMRING_WAKES_SENT_OFFSET, p->wakes_sent);
 }
@@ -1157,6 +1292,7 @@ static int finish(shmring_producer *p, uint32_t type, const void *payload, uint3
     if (stat(path, &info) == 0 && info.st_ino == p->m.ino && info.st_dev == p->m.dev) unlink(path);
   }
   p->closed = 1;
+  close_bells(p);
   unmap(&p->m);
   free(p);
   return SHMRING_OK;
@@ -1401,6 +1537,7 @@ static void resync(shmring_consumer *c) {
                (oldest & (SHMRING_RECORD_ALIGNMENT - 1)) == 0;
   c->position = usable && c->resyncs_in_a_row < MAX_RESYNCS ? oldest : tail;
   c->cached_tail = tail;
+  SHMRING_TEST_AFTER_RESYNC(c);
 }
 
 /*
@@ -1485,7 +1622,11 @@ static int read_record(shmring_consumer *c, shmring_record *record) {
     c->received += 1;
     return SHMRING_OK;
   }
-  return SHMRING_ERR_CORRUPT_SEGMENT;
+  /* Lapped again and again within this call (a producer that laps the ring faster than we take a step,
+   * or a reader preempted between steps): nothing is wrong with the ring. Give up this call and read on
+   * at the next; the loss is counted from the sequence of the next record delivered. The bound above is
+   * what keeps a hostile ring from holding us here (as reader.ts). */
+  return SHMRING_EMPTY;
 }
 
 /* One message, skipping an END or ABORT left by an earlier producer (one that is not the last record). */

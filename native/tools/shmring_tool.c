@@ -3,8 +3,10 @@
  * (test/c/) and handy by hand.
  *
  *   shmring_tool send NAME [key=value...]   capacity, max_message, count, lengths=a,b,..., mode=send|wait|claim,
- *                                            close=end|abort|none, unlink=0|1, start=now|signal (SIGUSR2),
+ *                                            close=end|abort|none, unlink=0|1, start=now|signal (SIGUSR2)|stdin,
  *                                            hang_after=N (then claim, write half, print inClaim and spin)
+ *                                            start=stdin: each line N on stdin sends N more messages (then
+ *                                            prints {"sent":total}); end of input closes
  *   shmring_tool recv NAME [key=value...]   tethered=0|1, from=next|oldest, count=N, timeout_ms, restart_ms,
  *                                            slow_us (sleep after each message), poll=0|1
  *
@@ -90,6 +92,14 @@ static int run_send(int argc, char **argv) {
   }
   unsigned char *buffer = malloc(max ? max : 1);
   long long sent = 0;
+  int from_stdin = strcmp(option(argc, argv, "start", "now"), "stdin") == 0;
+  char line[64];
+  if (from_stdin) count = 0;
+next_batch:
+  if (from_stdin) {
+    if (fgets(line, sizeof line, stdin) == NULL) goto sent_all;
+    count += strtoll(line, NULL, 10);
+  }
   for (; sent < count; sent++) {
     uint64_t sequence = shmring_producer_next_sequence(producer);
     uint32_t length = lengths[(size_t)(sequence % (uint64_t)n_lengths)];
@@ -120,6 +130,12 @@ static int run_send(int argc, char **argv) {
     }
     if (status != SHMRING_OK) return fail("send", status);
   }
+  if (from_stdin) {
+    printf("{\"sent\":%lld}\n", sent);
+    fflush(stdout);
+    goto next_batch;
+  }
+sent_all:
   free(buffer);
   printf("{\"sent\":%lld,\"next\":%llu}\n", sent, (unsigned long long)shmring_producer_next_sequence(producer));
   fflush(stdout);
