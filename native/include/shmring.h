@@ -107,6 +107,17 @@ int shmring_send(shmring_producer *producer, uint32_t type, const void *bytes, s
 int shmring_send_wait(shmring_producer *producer, uint32_t type, const void *bytes, size_t length, int timeout_ms);
 
 /*
+ * Sends `count` messages (payloads[i], lengths[i] bytes each) and publishes them together, as the
+ * TypeScript sendBytesBatch: one publish and at most one wake for the batch (or one per quarter ring), so
+ * its full barrier and wake check are paid once per batch instead of once per message. Returns how many
+ * were sent (fewer than `count` when tethered consumers hold the ring full: the rest were not written;
+ * everything sent is published), or a negative error before anything was sent (MESSAGE_TOO_LARGE for the
+ * first too-large payload, INVALID_ARGUMENT, CLOSED).
+ */
+int shmring_send_batch(shmring_producer *producer, uint32_t type, const void *const *payloads, const size_t *lengths,
+                       size_t count);
+
+/*
  * Reserves a record of up to `length` payload bytes and points `*payload` at it, in the ring (16-byte
  * aligned: a float or double array over it works). Nothing is visible until shmring_commit. Returns OK,
  * FULL, MESSAGE_TOO_LARGE, INVALID_ARGUMENT (a claim already open), CLOSED.

@@ -1059,6 +1059,11 @@ static void wake_consumers(shmring_producer *p) {
 static int flush(shmring_producer *p) {
   if (p->published_tail == p->tail) return 0;
   p->published_tail = p->tail;
+  /* The counters go out with the publish, once per batch, before NEXT_SEQUENCE and the tail (writer.ts
+   * flush): a producer killed in between leaves them ahead by exactly the unpublished messages, as
+   * NEXT_SEQUENCE, which a takeover corrects. */
+  putf64(p->m.control, SHMRING_MESSAGES_SENT_OFFSET, p->messages_sent);
+  putf64(p->m.control, SHMRING_BYTES_SENT_OFFSET, p->bytes_sent);
   /* Release is enough here: the sequentially consistent store of the tail below is what readers pair
    * with, and it keeps this store before it (the TypeScript writer uses a plain store). */
   store_pair_ordered(p->m.control, SHMRING_NEXT_SEQUENCE_OFFSET, p->sequence, &p->sequence_high_stored, __ATOMIC_RELEASE);
@@ -1121,8 +1126,6 @@ static void commit(shmring_producer *p, int counts_as_message) {
     p->sequence += 1;
     p->messages_sent += 1;
     p->bytes_sent += (double)p->reserved_length;
-    putf64(p->m.control, SHMRING_MESSAGES_SENT_OFFSET, p->messages_sent);
-    putf64(p->m.control, SHMRING_BYTES_SENT_OFFSET, p->bytes_sent);
   }
   p->reserved_length = -1;
   if (p->corked && p->tail - p->published_tail < p->m.g.capacity / 4) return;
@@ -1201,6 +1204,37 @@ int shmring_send_wait(shmring_producer *p, uint32_t type, const void *bytes, siz
     store32(waiting, 0, 0);
     reclaim(p, 0);
   }
+}
+
+int shmring_send_batch(shmring_producer *p, uint32_t type, const void *const *payloads, const size_t *lengths,
+                       size_t count) {
+  if (count == 0) return p == NULL ? SHMRING_ERR_INVALID_ARGUMENT : 0;
+  if (payloads == NULL || lengths == NULL || count > 0x7fffffff) return SHMRING_ERR_INVALID_ARGUMENT;
+  int status = check_send(p, type, 0);
+  if (status != SHMRING_OK) return status;
+  /* Everything is checked before anything is written: an error leaves nothing half sent. */
+  for (size_t i = 0; i < count; i++) {
+    if (lengths[i] > p->m.g.max_message_length) return SHMRING_ERR_MESSAGE_TOO_LARGE;
+    if (lengths[i] > 0 && payloads[i] == NULL) return SHMRING_ERR_INVALID_ARGUMENT;
+  }
+  /* Corked for the batch: commits publish only every quarter ring (commit), and once at the end. */
+  int was_corked = p->corked;
+  p->corked = 1;
+  size_t sent = 0;
+  for (; sent < count; sent++) {
+    uint32_t offset;
+    status = try_reserve(p, type, (uint32_t)lengths[sent], &offset);
+    if (status == SHMRING_FULL && reclaim(p, 0) > 0) status = try_reserve(p, type, (uint32_t)lengths[sent], &offset);
+    if (status == SHMRING_FULL) {
+      note_stall(p);
+      break;
+    }
+    if (lengths[sent] > 0) memcpy(p->m.data + offset, payloads[sent], lengths[sent]);
+    commit(p, 1);
+  }
+  p->corked = was_corked;
+  if (!was_corked) flush(p);
+  return (int)sent;
 }
 
 int shmring_claim(shmring_producer *p, uint32_t type, size_t length, void **payload) {
@@ -1402,7 +1436,12 @@ static void join_point(shmring_consumer *c, int from_oldest, uint64_t *start, in
 }
 
 static void set_slot_head(shmring_consumer *c, uint64_t head) {
-  store32(SLOT_WORD(&c->m, (uint32_t)c->slot, SHMRING_SLOT_HEAD_HIGH_OFFSET), 0, (uint32_t)(head >> 32));
+  /* The high word first (release: it is never read before the low word that follows); only the low
+   * word's store is a synchronisation point, so one full barrier per head, not two. */
+  __atomic_store_n(WORD(SLOT_WORD(&c->m, (uint32_t)c->slot, SHMRING_SLOT_HEAD_HIGH_OFFSET), 0), (uint32_t)(head >> 32),
+                   __ATOMIC_RELEASE);
+  // SYNC POINT: Dekker pairs with the producer: its load of PRODUCER_WAITING after (space wake), its
+  // store of TAIL_INTENT before its rescan of the heads (join).
   store32(SLOT_WORD(&c->m, (uint32_t)c->slot, SHMRING_SLOT_HEAD_OFFSET), 0, (uint32_t)head);
 }
 

@@ -68,7 +68,7 @@ function expectLossExact(done: any, count: number): void {
 }
 
 describe.each(PAIRINGS)('%s producer → %s consumers', (producerLanguage, consumerLanguage) => {
-  it.each(['wait', 'claim'])(
+  it.each(['wait', 'claim', 'batch'])(
     'delivers every record (lengths 0..max, wraps, padding) to a tethered consumer and counts an untethered one exactly (mode %s)',
     async (mode) => {
       const name = ring('conform');
