@@ -1111,18 +1111,24 @@ static int try_reserve(shmring_producer *p, uint32_t type, uint32_t payload_leng
 }
 
 /* LAST_SEND_AT_MS, at most once a second (a coarse clock read costs a few ns; the store is rarer). */
-static void note_send_time(shmring_producer *p) {
+static int note_send_time(shmring_producer *p) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
-  if (now.tv_sec == p->last_send_second) return;
+  if (now.tv_sec == p->last_send_second) return 0;
   p->last_send_second = now.tv_sec;
   putf64(p->m.control, SHMRING_LAST_SEND_AT_MS_OFFSET, (double)now.tv_sec * 1000.0 + (double)(now.tv_nsec / 1000000));
+  return 1;
 }
+
+static int reclaim(shmring_producer *p, int force);
 
 static void commit(shmring_producer *p, int counts_as_message) {
   p->tail = p->reserved_end;
   if (counts_as_message) {
-    note_send_time(p);
+    /* The send path's liveness timer (the library starts no thread): once a second, free the slots of
+     * dead consumers (at most once per liveness_interval_ms), untethered ones too, which never hold the
+     * ring full, so a joiner does not find every slot taken by the dead (the Node producer's timer). */
+    if (note_send_time(p)) reclaim(p, 0);
     p->sequence += 1;
     p->messages_sent += 1;
     p->bytes_sent += (double)p->reserved_length;
