@@ -205,6 +205,12 @@ int shmring_wait(shmring_consumer *consumer, int timeout_ms);
 
 /* 0 while the stream goes on; END, PRODUCER_ABORTED or the error that ended it. */
 int shmring_ended(const shmring_consumer *consumer);
+/*
+ * 1 when the consumer joined read-only: an untethered consumer (options.tethered = 0) opening a ring it may
+ * only read (EACCES on O_RDWR, e.g. a group member of a 0640 ring) maps all of it read-only, takes no
+ * slot, and polls every 10 ms in shmring_wait instead of announcing its sleep (protocol.md).
+ */
+int shmring_consumer_read_only(const shmring_consumer *consumer);
 
 uint64_t shmring_consumer_lost(const shmring_consumer *consumer);      /* messages missed (untethered) */
 uint64_t shmring_consumer_received(const shmring_consumer *consumer);  /* messages delivered */

@@ -36,6 +36,8 @@
 #define MAX_RESYNCS 8
 #define MAX_SKIPS_PER_READ 4
 #define PRODUCER_CHECK_INTERVAL_MS 100
+/* A read-only consumer cannot announce its sleep: it polls (and hears the wakes meant for the others). */
+#define READ_ONLY_POLL_MS 10
 
 /*
  * A test seam: test/c/lapped_reader.c defines it (before including this file) to make a producer lap the
@@ -310,6 +312,7 @@ typedef struct mapping {
   unsigned char *consumer_pages; /* CONSUMER_REGION_OFFSET .. control_length, rw (the producer: inside control) */
   unsigned char *data;           /* the data region (producer: rw, consumer: r-) */
   int own_consumer_pages;        /* consumer_pages is a separate mapping */
+  int read_only;                 /* opened read-only (a user who may only read the segment): everything r- */
   dev_t dev;
   ino_t ino;
 } mapping;
@@ -340,12 +343,17 @@ static int shm_path(const char *name, char *path, size_t size) {
  * Opens and maps an existing ring: fstat (at least a page, owned by us), wait (bounded) for its creator to
  * write LAYOUT_VERSION, validate the header against the real size, map (`producer`: all rw).
  */
-static int open_ring(const char *name, int producer, int allow_foreign_owner, mapping *m) {
+static int open_ring(const char *name, int producer, int allow_foreign_owner, int read_only_fallback, mapping *m) {
   char path[300];
   int status = shm_path(name, path, sizeof path);
   if (status != SHMRING_OK) return status;
   memset(m, 0, sizeof *m);
   m->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (m->fd < 0 && errno == EACCES && read_only_fallback) {
+    /* We may only read it: an untethered consumer without a slot (open.ts readOnlyFallback). */
+    m->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    m->read_only = m->fd >= 0;
+  }
   if (m->fd < 0) return from_errno(errno);
   struct stat info;
   if (fstat(m->fd, &info) != 0) {
@@ -399,8 +407,8 @@ static int open_ring(const char *name, int producer, int allow_foreign_owner, ma
   if (producer) {
     m->consumer_pages = m->control + SHMRING_CONSUMER_REGION_OFFSET;
   } else {
-    void *pages = mmap(NULL, m->g.control_length - SHMRING_CONSUMER_REGION_OFFSET, PROT_READ | PROT_WRITE, MAP_SHARED,
-                       m->fd, SHMRING_CONSUMER_REGION_OFFSET);
+    void *pages = mmap(NULL, m->g.control_length - SHMRING_CONSUMER_REGION_OFFSET,
+                       m->read_only ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, SHMRING_CONSUMER_REGION_OFFSET);
     if (pages == MAP_FAILED) {
       status = from_errno(errno);
       goto fail;
@@ -779,7 +787,7 @@ static int replace_unusable(shmring_producer *p, int existing) {
 /* The name exists: take the ring over (OK), or replace it (SEGMENT_NOT_FOUND: create again), or an error. */
 static int use_existing(shmring_producer *p, const shmring_producer_options *o) {
   mapping *m = &p->m;
-  int status = open_ring(p->name, 1, 0, m);
+  int status = open_ring(p->name, 1, 0, 0, m);
   if (status == SHMRING_ERR_SEGMENT_NOT_FOUND) return status;
   if (status == SHMRING_ERR_INCOMPATIBLE_VERSION || status == SHMRING_ERR_CORRUPT_SEGMENT ||
       status == SHMRING_ERR_INIT_TIMEOUT || status == SHMRING_ERR_SEGMENT_TOO_SMALL) {
@@ -1492,7 +1500,9 @@ static int32_t claim_slot(shmring_consumer *c, uint64_t head) {
   return -1;
 }
 
-static void wake_producer(shmring_consumer *c) { signal_space_if_waiting(&c->m); }
+static void wake_producer(shmring_consumer *c) {
+  if (!c->m.read_only) signal_space_if_waiting(&c->m);
+}
 
 /* Publishes our head (and counters), so a tethered producer may reuse what we read; wakes it if it waits. */
 static void release(shmring_consumer *c) {
@@ -1526,7 +1536,7 @@ int shmring_consumer_open(const char *name, const shmring_consumer_options *opti
   c->spin_microseconds = o.spin_microseconds;
   c->wait_for_restart_ms = o.wait_for_restart_ms;
   c->me = current_process();
-  int status = open_ring(name, 0, o.allow_foreign_owner, &c->m);
+  int status = open_ring(name, 0, o.allow_foreign_owner, !c->tethered, &c->m);
   if (status != SHMRING_OK) {
     free(c);
     return status;
@@ -1536,6 +1546,19 @@ int shmring_consumer_open(const char *name, const shmring_consumer_options *opti
     unmap(&c->m);
     free(c);
     return SHMRING_ERR_OUT_OF_MEMORY;
+  }
+  if (c->m.read_only) {
+    /* No slot to hold anyone back or to announce a sleep in: start where we join, validate every record. */
+    c->slot = -1;
+    int has_sequence = 0;
+    uint64_t start = 0, sequence = 0;
+    join_point(c, o.from_oldest, &start, &has_sequence, &sequence);
+    c->position = c->cached_tail = c->published_head = start;
+    c->has_sequence = has_sequence;
+    c->expected_sequence = sequence;
+    read_producer(c);
+    *out = c;
+    return SHMRING_OK;
   }
   uint64_t provisional = tail_of(c);
   c->slot = claim_slot(c, provisional);
@@ -1776,6 +1799,16 @@ int shmring_wait(shmring_consumer *c, int timeout_ms) {
     int status = check_producer(c, 0);
     if (status != SHMRING_OK) return status;
     release(c);
+    if (c->m.read_only) {
+      /* Nothing to announce with: poll, sleeping on the tail so the wakes of the others reach us too. */
+      uint32_t tail = load32(tail_word, 0);
+      if (tail != (uint32_t)c->position || tail_of(c) != c->position) return SHMRING_OK;
+      int64_t now = now_ms();
+      if (now >= deadline) return SHMRING_ERR_TIMEOUT;
+      futex_wait_ms(tail_word, tail, (int)(deadline - now < READ_ONLY_POLL_MS ? deadline - now : READ_ONLY_POLL_MS));
+      if (tail_of(c) != c->position) return SHMRING_OK;
+      continue;
+    }
     /* A flag, not a count: the producer clears it when it wakes everyone. */
     store32(waiters, 0, 1);
     // SYNC POINT: Dekker pair with the producer's flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
@@ -1793,6 +1826,7 @@ int shmring_wait(shmring_consumer *c, int timeout_ms) {
 }
 
 int shmring_ended(const shmring_consumer *c) { return c ? c->ended : SHMRING_ERR_INVALID_ARGUMENT; }
+int shmring_consumer_read_only(const shmring_consumer *c) { return c != NULL && c->m.read_only; }
 
 uint64_t shmring_consumer_lost(const shmring_consumer *c) { return c ? c->lost : 0; }
 uint64_t shmring_consumer_received(const shmring_consumer *c) { return c ? c->received : 0; }

@@ -8,7 +8,7 @@
  *                                            hang_after=N (then claim, write half, print inClaim and spin)
  *                                            start=stdin: each line N on stdin sends N more messages (then
  *                                            prints {"sent":total}); end of input closes
- *   shmring_tool recv NAME [key=value...]   tethered=0|1, from=next|oldest, count=N, timeout_ms, restart_ms,
+ *   shmring_tool recv NAME [key=value...]   tethered=0|1, from=next|oldest, count=N, timeout_ms, restart_ms, foreign=0|1,
  *                                            slow_us (sleep after each message), poll=0|1
  *
  * Payload of the message with sequence s and length n: byte i is (7 s + i) & 0xff, so a receiver checks
@@ -203,10 +203,11 @@ static int run_recv(int argc, char **argv) {
   options.tethered = (int)number(argc, argv, "tethered", 1);
   options.from_oldest = strcmp(option(argc, argv, "from", "next"), "oldest") == 0;
   options.wait_for_restart_ms = (uint32_t)number(argc, argv, "restart_ms", 0);
+  options.allow_foreign_owner = (int)number(argc, argv, "foreign", 0);
   shmring_consumer *consumer;
   int status = shmring_consumer_open(name, &options, &consumer);
   if (status != SHMRING_OK) return fail("open", status);
-  printf("{\"ready\":true,\"pid\":%d}\n", (int)getpid());
+  printf("{\"ready\":true,\"pid\":%d,\"readOnly\":%s}\n", (int)getpid(), shmring_consumer_read_only(consumer) ? "true" : "false");
   fflush(stdout);
   tally t = {0};
   t.slow_us = number(argc, argv, "slow_us", 0);

@@ -30,9 +30,13 @@ export interface Peer {
 
 const live = new Set<ChildProcess>();
 
-/** Starts a program (absolute path) with arguments, collecting JSON lines; `stdin: 'pipe'` to feed it input. */
-export function runProgram(file: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin: 'ignore' | 'pipe' = 'ignore'): Peer {
-  const child = spawn(file, args, { stdio: [stdin, 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/**
+ * Starts a program (absolute path) with arguments, collecting JSON lines; `stdin: 'pipe'` to feed it input,
+ * `user` to run it as that uid and gid.
+ */
+export function runProgram(file: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin: 'ignore' | 'pipe' = 'ignore', user?: number): Peer {
+  const ids = user === undefined ? {} : { uid: user, gid: user };
+  const child = spawn(file, args, { stdio: [stdin, 'pipe', 'pipe'], env: { ...process.env, ...env }, ...ids });
   live.add(child);
   let stdout = '';
   let stderr = '';
