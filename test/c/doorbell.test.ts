@@ -1,7 +1,7 @@
 /**
  * Doorbells across languages (docs/protocol.md, "Doorbells"): a C producer wakes a TypeScript consumer
  * that sleeps in its event loop on a doorbell (`wake: 'doorbell'`) exactly as the TypeScript producer
- * does: one write to the consumer's FIFO per sleep, counted in BELLS_RUNG; and a C producer that reclaims
+ * does: at most one write to the consumer's FIFO per sleep, counted in BELLS_RUNG; and a C producer that reclaims
  * the slot of such a consumer killed with -9 removes its FIFO. Real processes, real FIFOs in /dev/shm.
  *
  * The consumer's producer check runs once a minute, so within the bounded waits below only its doorbell
@@ -92,21 +92,26 @@ async function startDoorbellConsumer(name: string): Promise<Peer> {
 }
 
 describe.each(['c', 'c-asan'] as Language[])('a %s producer', (language) => {
-  it('wakes a TypeScript consumer asleep on its doorbell: one bell per sleep, every message in order, no FIFO left', async () => {
+  it('wakes a TypeScript consumer asleep on its doorbell: at most one bell per sleep, every message in order, no FIFO left', async () => {
     const name = trackName(uniqueName('c-bell'));
     const producer = await startProducer(language, name);
     const consumer = await startDoorbellConsumer(name);
     const prefix = bellPrefix(name);
     for (let round = 1; round <= 3; round++) {
       await asleepOnBell(name, consumer);
+      const before = bellsRung(name);
       producer.process.stdin!.write('1\n');
       await consumer.line((line) => line.received === round);
-      expect(bellsRung(name)).toBe(round);
+      // The first sleep can only end with a ring (no earlier byte in the FIFO, a producer check a minute
+      // away). A later one may also end early, for a byte the previous ring left behind (protocol.md: the
+      // consumer then finds the message itself, and nobody rings): at most one ring per publish.
+      if (round === 1) expect(bellsRung(name)).toBe(1);
+      else expect(bellsRung(name) - before).toBeLessThanOrEqual(1);
     }
     // Bursts: the consumer alternates between reading and sleeping; the tethered producer waits for it.
     producer.process.stdin!.write('3000\n');
     await producer.line((line) => line.sent === 3003, 60000);
-    expect(bellsRung(name)).toBeGreaterThanOrEqual(3);
+    expect(bellsRung(name)).toBeGreaterThanOrEqual(1);
     producer.process.stdin!.end(); // closes the ring: the END record, and the last ring
     await finished(producer);
     const done = await finished(consumer);
