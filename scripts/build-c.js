@@ -11,9 +11,14 @@ const root = path.join(__dirname, '..');
 const CFLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(root, 'native', 'include')];
 const SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined', '-fno-omit-frame-pointer', '-g'];
 
-/** Programs: output name, sources (relative to the repository), extra link flags. */
+/**
+ * Programs: output name, sources (relative to the repository), extra link flags, and whether the program
+ * compiles the library in itself (`#include`s shmring.c to set a test seam) rather than linking it.
+ */
 const PROGRAMS = [
   ['shmring_tool', ['native/tools/shmring_tool.c'], []],
+  ['lapped_reader', ['test/c/lapped_reader.c'], [], { includesLibrary: true }],
+  ['send_batch', ['test/c/send_batch.c'], []],
   ['signal_source', ['examples/signal/c/source.c'], ['-lm']],
   ['signal_stage', ['examples/signal/c/stage.c'], ['-lm']],
   ['msgpack_reader', ['examples/c-msgpack/reader.c'], ['-lmsgpackc']],
@@ -40,13 +45,14 @@ function build({ asan = false, only } = {}) {
     fs.rmSync(archive, { force: true });
     execFileSync('ar', ['rcs', archive, object], { stdio: 'inherit' });
   }
-  for (const [name, sources, libraries] of PROGRAMS) {
+  for (const [name, sources, libraries, { includesLibrary = false } = {}] of PROGRAMS) {
     if (only && !only.includes(name)) continue;
     const inputs = sources.map((source) => path.join(root, source));
     if (!inputs.every((input) => fs.existsSync(input))) continue;
     const output = path.join(out, name);
-    if (newer(output, [...inputs, archive])) continue;
-    execFileSync('gcc', [...flags, ...inputs, archive, ...libraries, '-o', output], { stdio: 'inherit' });
+    const linked = includesLibrary ? [] : [archive];
+    if (newer(output, [...inputs, ...(includesLibrary ? [library, ...headers] : [archive])])) continue;
+    execFileSync('gcc', [...flags, ...inputs, ...linked, ...libraries, '-o', output], { stdio: 'inherit' });
   }
   return out;
 }

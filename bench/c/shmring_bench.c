@@ -7,7 +7,9 @@
  *   raw messages of SIZE bytes whose first 4 bytes are the message counter (little-endian); after the
  *   warm-up a 2-byte start marker (the consumer resets its counts), at the end a 1-byte end marker.
  *
- *   shmring_bench producer '{"name":..,"capacity":..,"size":..,"durationMs":..,"warmupMs":..}'
+ *   shmring_bench producer '{"name":..,"capacity":..,"size":..,"durationMs":..,"warmupMs":..,"batch":..}'
+ *     batch > 0: shmring_send_batch of `batch` messages per call (one publish per batch, as the Node
+ *     batch path's sendBytesBatch); 0 (default): shmring_send per message
  *   shmring_bench consumer '{"name":..,"size":..}'
  *
  * Times are CLOCK_MONOTONIC ns, the clock of Node's process.hrtime.bigint(): one clock for all processes.
@@ -95,6 +97,30 @@ static int send_blocking(shmring_producer *p, const void *bytes, size_t length, 
   return status;
 }
 
+/* `count` messages (raw + i * size, counters from `first`) in shmring_send_batch calls; a full ring waits. */
+static int send_batch_blocking(shmring_producer *p, unsigned char *raw, size_t size, size_t count, uint64_t first,
+                               uint64_t give_up, uint64_t *stalls) {
+  const void *payloads[256];
+  size_t lengths[256];
+  for (size_t i = 0; i < count; i++) {
+    uint32_t counter = (uint32_t)(first + i);
+    memcpy(raw + i * size, &counter, 4);
+    payloads[i] = raw + i * size;
+    lengths[i] = size;
+  }
+  for (size_t done = 0; done < count;) {
+    int got = shmring_send_batch(p, SHMRING_RECORD_BYTES, payloads + done, lengths + done, count - done);
+    if (got < 0) return got;
+    done += (size_t)got;
+    if (done < count) { /* full: sleep for space with the next message, then go on with the rest */
+      int status = send_blocking(p, payloads[done], size, give_up, stalls);
+      if (status != SHMRING_OK) return status;
+      done++;
+    }
+  }
+  return SHMRING_OK;
+}
+
 static int producer(const char *params) {
   char name[256];
   if (!field(params, "name", name, sizeof name)) return 2;
@@ -110,8 +136,11 @@ static int producer(const char *params) {
     fprintf(stderr, "create %s: %s\n", name, shmring_strerror(status));
     return 1;
   }
-  unsigned char *raw = calloc(1, size < 4 ? 4 : size);
-  memset(raw, 0xab, size);
+  size_t batch = number(params, "batch", 0);
+  if (batch > 256) batch = 256;
+  size_t slots = batch > 0 ? batch : 1;
+  unsigned char *raw = calloc(slots, size < 4 ? 4 : size);
+  memset(raw, 0xab, slots * size);
   ready();
   uint64_t sent = 0, stalls = 0;
   uint64_t t0 = now_ns(), deadline = t0 + warmup_ns, give_up = deadline + GIVE_UP_NS;
@@ -129,6 +158,14 @@ static int producer(const char *params) {
       t0 = now_ns();
       deadline = t0 + duration_ns;
       give_up = deadline + GIVE_UP_NS;
+      continue;
+    }
+    if (batch > 0) {
+      if (send_batch_blocking(p, raw, size, batch, sent, give_up, &stalls) != SHMRING_OK) {
+        fprintf(stderr, "consumers stopped reading\n");
+        return 1;
+      }
+      sent += batch;
       continue;
     }
     uint32_t counter = (uint32_t)sent;

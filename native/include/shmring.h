@@ -107,6 +107,17 @@ int shmring_send(shmring_producer *producer, uint32_t type, const void *bytes, s
 int shmring_send_wait(shmring_producer *producer, uint32_t type, const void *bytes, size_t length, int timeout_ms);
 
 /*
+ * Sends `count` messages (payloads[i], lengths[i] bytes each) and publishes them together, as the
+ * TypeScript sendBytesBatch: one publish and at most one wake for the batch (or one per quarter ring), so
+ * its full barrier and wake check are paid once per batch instead of once per message. Returns how many
+ * were sent (fewer than `count` when tethered consumers hold the ring full: the rest were not written;
+ * everything sent is published), or a negative error before anything was sent (MESSAGE_TOO_LARGE for the
+ * first too-large payload, INVALID_ARGUMENT, CLOSED).
+ */
+int shmring_send_batch(shmring_producer *producer, uint32_t type, const void *const *payloads, const size_t *lengths,
+                       size_t count);
+
+/*
  * Reserves a record of up to `length` payload bytes and points `*payload` at it, in the ring (16-byte
  * aligned: a float or double array over it works). Nothing is visible until shmring_commit. Returns OK,
  * FULL, MESSAGE_TOO_LARGE, INVALID_ARGUMENT (a claim already open), CLOSED.
@@ -194,6 +205,12 @@ int shmring_wait(shmring_consumer *consumer, int timeout_ms);
 
 /* 0 while the stream goes on; END, PRODUCER_ABORTED or the error that ended it. */
 int shmring_ended(const shmring_consumer *consumer);
+/*
+ * 1 when the consumer joined read-only: an untethered consumer (options.tethered = 0) opening a ring it may
+ * only read (EACCES on O_RDWR, e.g. a group member of a 0640 ring) maps all of it read-only, takes no
+ * slot, and polls every 10 ms in shmring_wait instead of announcing its sleep (protocol.md).
+ */
+int shmring_consumer_read_only(const shmring_consumer *consumer);
 
 uint64_t shmring_consumer_lost(const shmring_consumer *consumer);      /* messages missed (untethered) */
 uint64_t shmring_consumer_received(const shmring_consumer *consumer);  /* messages delivered */

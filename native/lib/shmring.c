@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #define SHM_DIRECTORY "/dev/shm"
+/* Doorbell FIFOs: SHM_DIRECTORY/BELL_NAME_PREFIX<RING_ID, 32 hex digits>-<slot> (src/ring/bells.ts). */
+#define BELL_NAME_PREFIX ".shmring-bell-"
 #define CREATING_PREFIX "/.shmring-creating-"
 #define DEFAULT_CAPACITY (1u << 20)
 #define DEFAULT_MODE 0600u
@@ -33,6 +36,16 @@
 #define MAX_RESYNCS 8
 #define MAX_SKIPS_PER_READ 4
 #define PRODUCER_CHECK_INTERVAL_MS 100
+/* A read-only consumer cannot announce its sleep: it polls (and hears the wakes meant for the others). */
+#define READ_ONLY_POLL_MS 10
+
+/*
+ * A test seam: test/c/lapped_reader.c defines it (before including this file) to make a producer lap the
+ * reader between two of its steps, deterministically. Nothing otherwise.
+ */
+#ifndef SHMRING_TEST_AFTER_RESYNC
+#define SHMRING_TEST_AFTER_RESYNC(consumer) ((void)0)
+#endif
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Words of shared memory                                                                           */
@@ -299,6 +312,7 @@ typedef struct mapping {
   unsigned char *consumer_pages; /* CONSUMER_REGION_OFFSET .. control_length, rw (the producer: inside control) */
   unsigned char *data;           /* the data region (producer: rw, consumer: r-) */
   int own_consumer_pages;        /* consumer_pages is a separate mapping */
+  int read_only;                 /* opened read-only (a user who may only read the segment): everything r- */
   dev_t dev;
   ino_t ino;
 } mapping;
@@ -329,12 +343,17 @@ static int shm_path(const char *name, char *path, size_t size) {
  * Opens and maps an existing ring: fstat (at least a page, owned by us), wait (bounded) for its creator to
  * write LAYOUT_VERSION, validate the header against the real size, map (`producer`: all rw).
  */
-static int open_ring(const char *name, int producer, int allow_foreign_owner, mapping *m) {
+static int open_ring(const char *name, int producer, int allow_foreign_owner, int read_only_fallback, mapping *m) {
   char path[300];
   int status = shm_path(name, path, sizeof path);
   if (status != SHMRING_OK) return status;
   memset(m, 0, sizeof *m);
   m->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (m->fd < 0 && errno == EACCES && read_only_fallback) {
+    /* We may only read it: an untethered consumer without a slot (open.ts readOnlyFallback). */
+    m->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    m->read_only = m->fd >= 0;
+  }
   if (m->fd < 0) return from_errno(errno);
   struct stat info;
   if (fstat(m->fd, &info) != 0) {
@@ -388,8 +407,8 @@ static int open_ring(const char *name, int producer, int allow_foreign_owner, ma
   if (producer) {
     m->consumer_pages = m->control + SHMRING_CONSUMER_REGION_OFFSET;
   } else {
-    void *pages = mmap(NULL, m->g.control_length - SHMRING_CONSUMER_REGION_OFFSET, PROT_READ | PROT_WRITE, MAP_SHARED,
-                       m->fd, SHMRING_CONSUMER_REGION_OFFSET);
+    void *pages = mmap(NULL, m->g.control_length - SHMRING_CONSUMER_REGION_OFFSET,
+                       m->read_only ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, SHMRING_CONSUMER_REGION_OFFSET);
     if (pages == MAP_FAILED) {
       status = from_errno(errno);
       goto fail;
@@ -410,6 +429,19 @@ fail:
 static size_t slot_field(uint32_t index, size_t field) { return shmring_layout_slot_offset((size_t)index) + field; }
 #define SLOT_WORD(m, index, field) CONSUMER(m, slot_field(index, field))
 
+/* Where the doorbell FIFO of slot `index` of this ring instance lives (docs/protocol.md, "Doorbells"). */
+static void bell_path(const mapping *m, uint32_t index, char *path, size_t size) {
+  static const char hex[] = "0123456789abcdef";
+  char id[2 * SHMRING_RING_ID_LENGTH + 1];
+  for (int i = 0; i < SHMRING_RING_ID_LENGTH; i++) {
+    unsigned char byte = m->control[SHMRING_RING_ID_OFFSET + i];
+    id[2 * i] = hex[byte >> 4];
+    id[2 * i + 1] = hex[byte & 15];
+  }
+  id[2 * SHMRING_RING_ID_LENGTH] = 0;
+  snprintf(path, size, SHM_DIRECTORY "/" BELL_NAME_PREFIX "%s-%u", id, index);
+}
+
 static void clear_identity(mapping *m, uint32_t index) {
   putf64(SLOT_WORD(m, index, SHMRING_SLOT_START_TIME_OFFSET), 0, 0);
   putf64(SLOT_WORD(m, index, SHMRING_SLOT_PID_NAMESPACE_OFFSET), 0, 0);
@@ -427,6 +459,11 @@ static int reclaim_slot(mapping *m, uint32_t index, int32_t owner, int32_t me) {
   unsigned char *pid_word = SLOT_WORD(m, index, SHMRING_SLOT_PID_OFFSET);
   if (owner == 0 || !cas32(pid_word, 0, (uint32_t)owner, (uint32_t)-me)) return 0;
   clear_identity(m, index);
+  /* The dead consumer's doorbell FIFO, if it had one (a TypeScript consumer with wake: 'doorbell'). */
+  store32(SLOT_WORD(m, index, SHMRING_SLOT_DOORBELL_OFFSET), 0, 0);
+  char path[128];
+  bell_path(m, index, path, sizeof path);
+  unlink(path);
   cas32(pid_word, 0, (uint32_t)-me, 0);
   return 1;
 }
@@ -492,8 +529,9 @@ struct shmring_producer {
   uint64_t reserved_end;
   uint32_t reserved_offset; /* payload offset of the reservation */
   uint32_t reserved_type;
-  double messages_sent, bytes_sent, wakes_sent, stalls;
+  double messages_sent, bytes_sent, wakes_sent, stalls, bells_rung;
   time_t last_send_second; /* LAST_SEND_AT_MS is written at most once per wall-clock second */
+  int *bell_fds;           /* per slot: the doorbell FIFO opened for ringing, or -1 (allocated on first ring) */
 };
 
 void shmring_producer_options_init(shmring_producer_options *options) {
@@ -749,7 +787,7 @@ static int replace_unusable(shmring_producer *p, int existing) {
 /* The name exists: take the ring over (OK), or replace it (SEGMENT_NOT_FOUND: create again), or an error. */
 static int use_existing(shmring_producer *p, const shmring_producer_options *o) {
   mapping *m = &p->m;
-  int status = open_ring(p->name, 1, 0, m);
+  int status = open_ring(p->name, 1, 0, 0, m);
   if (status == SHMRING_ERR_SEGMENT_NOT_FOUND) return status;
   if (status == SHMRING_ERR_INCOMPATIBLE_VERSION || status == SHMRING_ERR_CORRUPT_SEGMENT ||
       status == SHMRING_ERR_INIT_TIMEOUT || status == SHMRING_ERR_SEGMENT_TOO_SMALL) {
@@ -800,6 +838,7 @@ static void publish_start(shmring_producer *p) {
   p->bytes_sent = peekf64(c, SHMRING_BYTES_SENT_OFFSET);
   p->wakes_sent = peekf64(c, SHMRING_WAKES_SENT_OFFSET);
   p->stalls = peekf64(c, SHMRING_PRODUCER_STALLS_OFFSET);
+  p->bells_rung = peekf64(c, SHMRING_BELLS_RUNG_OFFSET);
 }
 
 int shmring_producer_create(const char *name, const shmring_producer_options *options, shmring_producer **out) {
@@ -915,8 +954,112 @@ static void write_record_header(shmring_producer *p, uint32_t offset, uint32_t p
   *WORD(d, offset + SHMRING_RECORD_SEQUENCE_HIGH_OFFSET) = (uint32_t)(p->sequence >> 32);
 }
 
+/*
+ * Opens the doorbell FIFO of `slot` for ringing: -1 when there is none, or nobody reads it (ENXIO), or the
+ * path is not a FIFO (never write into whatever else a path may name).
+ */
+static int open_bell(shmring_producer *p, uint32_t slot) {
+  char path[128];
+  bell_path(&p->m, slot, path, sizeof path);
+  int fd;
+  do {
+    fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return -1;
+  struct stat info;
+  if (fstat(fd, &info) != 0 || !S_ISFIFO(info.st_mode)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/*
+ * Writes the one-byte ring: 1 written, 0 already rung (the FIFO is full: EAGAIN), -1 the reader is gone
+ * (EPIPE) or the fd is useless. A write to a FIFO nobody reads raises SIGPIPE, which would kill a C
+ * program with the default disposition: it is blocked for this thread around the write, and a SIGPIPE
+ * the write raised is consumed before the mask is restored (one that was pending before is left alone).
+ */
+static int write_bell(int fd) {
+  sigset_t pipe_only, previous, pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+  sigpending(&pending);
+  int was_pending = sigismember(&pending, SIGPIPE);
+  const char byte = 1;
+  ssize_t written;
+  do {
+    written = write(fd, &byte, 1);
+  } while (written < 0 && errno == EINTR);
+  int error = errno;
+  if (written < 0 && error == EPIPE && !was_pending) {
+    static const struct timespec no_wait = {0, 0};
+    while (sigtimedwait(&pipe_only, NULL, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  if (written == 1) return 1;
+  return written < 0 && (error == EAGAIN || error == EWOULDBLOCK) ? 0 : -1;
+}
+
+/* Rings the doorbell of `slot` (opened once and cached; a reader gone means reopen once). 1: written. */
+static int ring_bell(shmring_producer *p, uint32_t slot) {
+  if (p->bell_fds == NULL) {
+    p->bell_fds = malloc(sizeof *p->bell_fds * p->m.g.max_consumers);
+    if (p->bell_fds == NULL) return 0;
+    for (uint32_t i = 0; i < p->m.g.max_consumers; i++) p->bell_fds[i] = -1;
+  }
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (p->bell_fds[slot] < 0) {
+      p->bell_fds[slot] = open_bell(p, slot);
+      if (p->bell_fds[slot] < 0) return 0; /* no reader: the consumer is gone (ENXIO, ENOENT) */
+    }
+    int outcome = write_bell(p->bell_fds[slot]);
+    if (outcome >= 0) return outcome;
+    close(p->bell_fds[slot]); /* EPIPE: the slot changed hands since we opened its bell */
+    p->bell_fds[slot] = -1;
+  }
+  return 0;
+}
+
+static void close_bells(shmring_producer *p) {
+  if (p->bell_fds == NULL) return;
+  for (uint32_t i = 0; i < p->m.g.max_consumers; i++) {
+    if (p->bell_fds[i] >= 0) close(p->bell_fds[i]);
+  }
+  free(p->bell_fds);
+  p->bell_fds = NULL;
+}
+
+/*
+ * Rings the doorbell of every consumer that sleeps on one (an event-loop consumer of the TypeScript side
+ * with wake: 'doorbell'), clearing its SLEEPING bit: only after DATA_WAITERS was found set (or on close),
+ * so never while nobody sleeps (src/ring/bells.ts ringSleepers).
+ */
+static void ring_sleepers(shmring_producer *p) {
+  mapping *m = &p->m;
+  int rung = 0;
+  for (uint32_t slot = 0; slot < m->g.max_consumers; slot++) {
+    uint32_t *word = WORD(SLOT_WORD(m, slot, SHMRING_SLOT_DOORBELL_OFFSET), 0);
+    if ((__atomic_load_n(word, __ATOMIC_SEQ_CST) & SHMRING_SLOT_BELL_SLEEPING) == 0) continue;
+    // SYNC POINT: pairs with the consumer's atomic or of SLEEPING before its store of DATA_WAITERS: we
+    // saw DATA_WAITERS = 1 (the exchange in flush), so we see SLEEPING; whoever clears it rings (once).
+    if ((__atomic_fetch_and(word, ~(uint32_t)SHMRING_SLOT_BELL_SLEEPING, __ATOMIC_SEQ_CST) & SHMRING_SLOT_BELL_SLEEPING) == 0) {
+      continue;
+    }
+    rung += ring_bell(p, slot);
+  }
+  if (rung > 0) {
+    p->bells_rung += rung;
+    putf64(m->control, SHMRING_BELLS_RUNG_OFFSET, p->bells_rung);
+  }
+}
+
+/* Wakes every consumer sleeping on PUBLISHED_TAIL, and rings the doorbells of those sleeping on one. */
 static void wake_consumers(shmring_producer *p) {
   futex_wake_all(p->m.control + SHMRING_PUBLISHED_TAIL_OFFSET);
+  ring_sleepers(p);
   p->wakes_sent += 1;
   putf64(p->m.control, SHMRING_WAKES_SENT_OFFSET, p->wakes_sent);
 }
@@ -924,6 +1067,11 @@ static void wake_consumers(shmring_producer *p) {
 static int flush(shmring_producer *p) {
   if (p->published_tail == p->tail) return 0;
   p->published_tail = p->tail;
+  /* The counters go out with the publish, once per batch, before NEXT_SEQUENCE and the tail (writer.ts
+   * flush): a producer killed in between leaves them ahead by exactly the unpublished messages, as
+   * NEXT_SEQUENCE, which a takeover corrects. */
+  putf64(p->m.control, SHMRING_MESSAGES_SENT_OFFSET, p->messages_sent);
+  putf64(p->m.control, SHMRING_BYTES_SENT_OFFSET, p->bytes_sent);
   /* Release is enough here: the sequentially consistent store of the tail below is what readers pair
    * with, and it keeps this store before it (the TypeScript writer uses a plain store). */
   store_pair_ordered(p->m.control, SHMRING_NEXT_SEQUENCE_OFFSET, p->sequence, &p->sequence_high_stored, __ATOMIC_RELEASE);
@@ -971,23 +1119,27 @@ static int try_reserve(shmring_producer *p, uint32_t type, uint32_t payload_leng
 }
 
 /* LAST_SEND_AT_MS, at most once a second (a coarse clock read costs a few ns; the store is rarer). */
-static void note_send_time(shmring_producer *p) {
+static int note_send_time(shmring_producer *p) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
-  if (now.tv_sec == p->last_send_second) return;
+  if (now.tv_sec == p->last_send_second) return 0;
   p->last_send_second = now.tv_sec;
   putf64(p->m.control, SHMRING_LAST_SEND_AT_MS_OFFSET, (double)now.tv_sec * 1000.0 + (double)(now.tv_nsec / 1000000));
+  return 1;
 }
+
+static int reclaim(shmring_producer *p, int force);
 
 static void commit(shmring_producer *p, int counts_as_message) {
   p->tail = p->reserved_end;
   if (counts_as_message) {
-    note_send_time(p);
+    /* The send path's liveness timer (the library starts no thread): once a second, free the slots of
+     * dead consumers (at most once per liveness_interval_ms), untethered ones too, which never hold the
+     * ring full, so a joiner does not find every slot taken by the dead (the Node producer's timer). */
+    if (note_send_time(p)) reclaim(p, 0);
     p->sequence += 1;
     p->messages_sent += 1;
     p->bytes_sent += (double)p->reserved_length;
-    putf64(p->m.control, SHMRING_MESSAGES_SENT_OFFSET, p->messages_sent);
-    putf64(p->m.control, SHMRING_BYTES_SENT_OFFSET, p->bytes_sent);
   }
   p->reserved_length = -1;
   if (p->corked && p->tail - p->published_tail < p->m.g.capacity / 4) return;
@@ -1066,6 +1218,37 @@ int shmring_send_wait(shmring_producer *p, uint32_t type, const void *bytes, siz
     store32(waiting, 0, 0);
     reclaim(p, 0);
   }
+}
+
+int shmring_send_batch(shmring_producer *p, uint32_t type, const void *const *payloads, const size_t *lengths,
+                       size_t count) {
+  if (count == 0) return p == NULL ? SHMRING_ERR_INVALID_ARGUMENT : 0;
+  if (payloads == NULL || lengths == NULL || count > 0x7fffffff) return SHMRING_ERR_INVALID_ARGUMENT;
+  int status = check_send(p, type, 0);
+  if (status != SHMRING_OK) return status;
+  /* Everything is checked before anything is written: an error leaves nothing half sent. */
+  for (size_t i = 0; i < count; i++) {
+    if (lengths[i] > p->m.g.max_message_length) return SHMRING_ERR_MESSAGE_TOO_LARGE;
+    if (lengths[i] > 0 && payloads[i] == NULL) return SHMRING_ERR_INVALID_ARGUMENT;
+  }
+  /* Corked for the batch: commits publish only every quarter ring (commit), and once at the end. */
+  int was_corked = p->corked;
+  p->corked = 1;
+  size_t sent = 0;
+  for (; sent < count; sent++) {
+    uint32_t offset;
+    status = try_reserve(p, type, (uint32_t)lengths[sent], &offset);
+    if (status == SHMRING_FULL && reclaim(p, 0) > 0) status = try_reserve(p, type, (uint32_t)lengths[sent], &offset);
+    if (status == SHMRING_FULL) {
+      note_stall(p);
+      break;
+    }
+    if (lengths[sent] > 0) memcpy(p->m.data + offset, payloads[sent], lengths[sent]);
+    commit(p, 1);
+  }
+  p->corked = was_corked;
+  if (!was_corked) flush(p);
+  return (int)sent;
 }
 
 int shmring_claim(shmring_producer *p, uint32_t type, size_t length, void **payload) {
@@ -1157,6 +1340,7 @@ static int finish(shmring_producer *p, uint32_t type, const void *payload, uint3
     if (stat(path, &info) == 0 && info.st_ino == p->m.ino && info.st_dev == p->m.dev) unlink(path);
   }
   p->closed = 1;
+  close_bells(p);
   unmap(&p->m);
   free(p);
   return SHMRING_OK;
@@ -1266,7 +1450,12 @@ static void join_point(shmring_consumer *c, int from_oldest, uint64_t *start, in
 }
 
 static void set_slot_head(shmring_consumer *c, uint64_t head) {
-  store32(SLOT_WORD(&c->m, (uint32_t)c->slot, SHMRING_SLOT_HEAD_HIGH_OFFSET), 0, (uint32_t)(head >> 32));
+  /* The high word first (release: it is never read before the low word that follows); only the low
+   * word's store is a synchronisation point, so one full barrier per head, not two. */
+  __atomic_store_n(WORD(SLOT_WORD(&c->m, (uint32_t)c->slot, SHMRING_SLOT_HEAD_HIGH_OFFSET), 0), (uint32_t)(head >> 32),
+                   __ATOMIC_RELEASE);
+  // SYNC POINT: Dekker pairs with the producer: its load of PRODUCER_WAITING after (space wake), its
+  // store of TAIL_INTENT before its rescan of the heads (join).
   store32(SLOT_WORD(&c->m, (uint32_t)c->slot, SHMRING_SLOT_HEAD_OFFSET), 0, (uint32_t)head);
 }
 
@@ -1311,7 +1500,9 @@ static int32_t claim_slot(shmring_consumer *c, uint64_t head) {
   return -1;
 }
 
-static void wake_producer(shmring_consumer *c) { signal_space_if_waiting(&c->m); }
+static void wake_producer(shmring_consumer *c) {
+  if (!c->m.read_only) signal_space_if_waiting(&c->m);
+}
 
 /* Publishes our head (and counters), so a tethered producer may reuse what we read; wakes it if it waits. */
 static void release(shmring_consumer *c) {
@@ -1345,7 +1536,7 @@ int shmring_consumer_open(const char *name, const shmring_consumer_options *opti
   c->spin_microseconds = o.spin_microseconds;
   c->wait_for_restart_ms = o.wait_for_restart_ms;
   c->me = current_process();
-  int status = open_ring(name, 0, o.allow_foreign_owner, &c->m);
+  int status = open_ring(name, 0, o.allow_foreign_owner, !c->tethered, &c->m);
   if (status != SHMRING_OK) {
     free(c);
     return status;
@@ -1355,6 +1546,19 @@ int shmring_consumer_open(const char *name, const shmring_consumer_options *opti
     unmap(&c->m);
     free(c);
     return SHMRING_ERR_OUT_OF_MEMORY;
+  }
+  if (c->m.read_only) {
+    /* No slot to hold anyone back or to announce a sleep in: start where we join, validate every record. */
+    c->slot = -1;
+    int has_sequence = 0;
+    uint64_t start = 0, sequence = 0;
+    join_point(c, o.from_oldest, &start, &has_sequence, &sequence);
+    c->position = c->cached_tail = c->published_head = start;
+    c->has_sequence = has_sequence;
+    c->expected_sequence = sequence;
+    read_producer(c);
+    *out = c;
+    return SHMRING_OK;
   }
   uint64_t provisional = tail_of(c);
   c->slot = claim_slot(c, provisional);
@@ -1401,6 +1605,7 @@ static void resync(shmring_consumer *c) {
                (oldest & (SHMRING_RECORD_ALIGNMENT - 1)) == 0;
   c->position = usable && c->resyncs_in_a_row < MAX_RESYNCS ? oldest : tail;
   c->cached_tail = tail;
+  SHMRING_TEST_AFTER_RESYNC(c);
 }
 
 /*
@@ -1485,7 +1690,11 @@ static int read_record(shmring_consumer *c, shmring_record *record) {
     c->received += 1;
     return SHMRING_OK;
   }
-  return SHMRING_ERR_CORRUPT_SEGMENT;
+  /* Lapped again and again within this call (a producer that laps the ring faster than we take a step,
+   * or a reader preempted between steps): nothing is wrong with the ring. Give up this call and read on
+   * at the next; the loss is counted from the sequence of the next record delivered. The bound above is
+   * what keeps a hostile ring from holding us here (as reader.ts). */
+  return SHMRING_EMPTY;
 }
 
 /* One message, skipping an END or ABORT left by an earlier producer (one that is not the last record). */
@@ -1590,6 +1799,16 @@ int shmring_wait(shmring_consumer *c, int timeout_ms) {
     int status = check_producer(c, 0);
     if (status != SHMRING_OK) return status;
     release(c);
+    if (c->m.read_only) {
+      /* Nothing to announce with: poll, sleeping on the tail so the wakes of the others reach us too. */
+      uint32_t tail = load32(tail_word, 0);
+      if (tail != (uint32_t)c->position || tail_of(c) != c->position) return SHMRING_OK;
+      int64_t now = now_ms();
+      if (now >= deadline) return SHMRING_ERR_TIMEOUT;
+      futex_wait_ms(tail_word, tail, (int)(deadline - now < READ_ONLY_POLL_MS ? deadline - now : READ_ONLY_POLL_MS));
+      if (tail_of(c) != c->position) return SHMRING_OK;
+      continue;
+    }
     /* A flag, not a count: the producer clears it when it wakes everyone. */
     store32(waiters, 0, 1);
     // SYNC POINT: Dekker pair with the producer's flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
@@ -1607,6 +1826,7 @@ int shmring_wait(shmring_consumer *c, int timeout_ms) {
 }
 
 int shmring_ended(const shmring_consumer *c) { return c ? c->ended : SHMRING_ERR_INVALID_ARGUMENT; }
+int shmring_consumer_read_only(const shmring_consumer *c) { return c != NULL && c->m.read_only; }
 
 uint64_t shmring_consumer_lost(const shmring_consumer *c) { return c ? c->lost : 0; }
 uint64_t shmring_consumer_received(const shmring_consumer *c) { return c ? c->received : 0; }

@@ -2,10 +2,13 @@
  * shmring_tool: a C producer or consumer of a ring, printing JSON lines; used by the conformance tests
  * (test/c/) and handy by hand.
  *
- *   shmring_tool send NAME [key=value...]   capacity, max_message, count, lengths=a,b,..., mode=send|wait|claim,
- *                                            close=end|abort|none, unlink=0|1, start=now|signal (SIGUSR2),
+ *   shmring_tool send NAME [key=value...]   capacity, max_message, count, lengths=a,b,..., mode=send|wait|claim|batch
+ *                                            (batch: shmring_send_batch of up to 16 messages, retried while full),
+ *                                            close=end|abort|none, unlink=0|1, start=now|signal (SIGUSR2)|stdin,
  *                                            hang_after=N (then claim, write half, print inClaim and spin)
- *   shmring_tool recv NAME [key=value...]   tethered=0|1, from=next|oldest, count=N, timeout_ms, restart_ms,
+ *                                            start=stdin: each line N on stdin sends N more messages (then
+ *                                            prints {"sent":total}); end of input closes
+ *   shmring_tool recv NAME [key=value...]   tethered=0|1, from=next|oldest, count=N, timeout_ms, restart_ms, foreign=0|1,
  *                                            slow_us (sleep after each message), poll=0|1
  *
  * Payload of the message with sequence s and length n: byte i is (7 s + i) & 0xff, so a receiver checks
@@ -21,6 +24,8 @@
 #include <unistd.h>
 
 #include "shmring.h"
+
+#define BATCH 16
 
 static const char *option(int argc, char **argv, const char *key, const char *fallback) {
   size_t length = strlen(key);
@@ -88,8 +93,16 @@ static int run_send(int argc, char **argv) {
     int signal_number;
     sigwait(&usr2, &signal_number);
   }
-  unsigned char *buffer = malloc(max ? max : 1);
+  unsigned char *buffer = malloc(BATCH * (size_t)(max ? max : 1));
   long long sent = 0;
+  int from_stdin = strcmp(option(argc, argv, "start", "now"), "stdin") == 0;
+  char line[64];
+  if (from_stdin) count = 0;
+next_batch:
+  if (from_stdin) {
+    if (fgets(line, sizeof line, stdin) == NULL) goto sent_all;
+    count += strtoll(line, NULL, 10);
+  }
   for (; sent < count; sent++) {
     uint64_t sequence = shmring_producer_next_sequence(producer);
     uint32_t length = lengths[(size_t)(sequence % (uint64_t)n_lengths)];
@@ -102,6 +115,27 @@ static int run_send(int argc, char **argv) {
       printf("{\"inClaim\":%llu}\n", (unsigned long long)sequence);
       fflush(stdout);
       for (;;) pause(); /* killed here, the claim open and half written */
+    }
+    if (strcmp(mode, "batch") == 0 && sent != hang_after) {
+      /* Up to BATCH messages in one call (none past hang_after); what the full ring refused is sent again. */
+      const void *payloads[BATCH];
+      size_t sizes[BATCH];
+      long long n = count - sent < BATCH ? count - sent : BATCH;
+      if (hang_after > sent && hang_after - sent < n) n = hang_after - sent;
+      for (long long i = 0; i < n; i++) {
+        sizes[i] = lengths[(size_t)((sequence + (uint64_t)i) % (uint64_t)n_lengths)];
+        if (sizes[i] > max) sizes[i] = max;
+        fill(buffer + (size_t)i * max, sizes[i], sequence + (uint64_t)i);
+        payloads[i] = buffer + (size_t)i * max;
+      }
+      for (long long done = 0; done < n;) {
+        int got = shmring_send_batch(producer, SHMRING_RECORD_BYTES, payloads + done, sizes + done, (size_t)(n - done));
+        if (got < 0) return fail("send_batch", got);
+        done += got;
+        if (done < n) usleep(50);
+      }
+      sent += n - 1;
+      continue;
     }
     if (strcmp(mode, "claim") == 0) {
       void *payload;
@@ -120,6 +154,12 @@ static int run_send(int argc, char **argv) {
     }
     if (status != SHMRING_OK) return fail("send", status);
   }
+  if (from_stdin) {
+    printf("{\"sent\":%lld}\n", sent);
+    fflush(stdout);
+    goto next_batch;
+  }
+sent_all:
   free(buffer);
   printf("{\"sent\":%lld,\"next\":%llu}\n", sent, (unsigned long long)shmring_producer_next_sequence(producer));
   fflush(stdout);
@@ -163,10 +203,11 @@ static int run_recv(int argc, char **argv) {
   options.tethered = (int)number(argc, argv, "tethered", 1);
   options.from_oldest = strcmp(option(argc, argv, "from", "next"), "oldest") == 0;
   options.wait_for_restart_ms = (uint32_t)number(argc, argv, "restart_ms", 0);
+  options.allow_foreign_owner = (int)number(argc, argv, "foreign", 0);
   shmring_consumer *consumer;
   int status = shmring_consumer_open(name, &options, &consumer);
   if (status != SHMRING_OK) return fail("open", status);
-  printf("{\"ready\":true,\"pid\":%d}\n", (int)getpid());
+  printf("{\"ready\":true,\"pid\":%d,\"readOnly\":%s}\n", (int)getpid(), shmring_consumer_read_only(consumer) ? "true" : "false");
   fflush(stdout);
   tally t = {0};
   t.slow_us = number(argc, argv, "slow_us", 0);

@@ -30,9 +30,13 @@ export interface Peer {
 
 const live = new Set<ChildProcess>();
 
-/** Starts a program (absolute path) with arguments, collecting JSON lines. */
-export function runProgram(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Peer {
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/**
+ * Starts a program (absolute path) with arguments, collecting JSON lines; `stdin: 'pipe'` to feed it input,
+ * `user` to run it as that uid and gid.
+ */
+export function runProgram(file: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin: 'ignore' | 'pipe' = 'ignore', user?: number): Peer {
+  const ids = user === undefined ? {} : { uid: user, gid: user };
+  const child = spawn(file, args, { stdio: [stdin, 'pipe', 'pipe'], env: { ...process.env, ...env }, ...ids });
   live.add(child);
   let stdout = '';
   let stderr = '';
@@ -79,11 +83,17 @@ export function runProgram(file: string, args: string[], env: NodeJS.ProcessEnv 
 }
 
 /** Runs `shmring_tool COMMAND NAME ...` in C, or the same through c-peer.js in TypeScript. */
-export function runPeer(language: Language, command: 'send' | 'recv', name: string, options: Record<string, string | number> = {}): Peer {
+export function runPeer(
+  language: Language,
+  command: 'send' | 'recv',
+  name: string,
+  options: Record<string, string | number> = {},
+  stdin: 'ignore' | 'pipe' = options.start === 'stdin' ? 'pipe' : 'ignore',
+): Peer {
   const args = [command, name, ...Object.entries(options).map(([key, value]) => `${key}=${value}`)];
-  if (language === 'ts') return runProgram(process.execPath, [path.join(FIXTURES, 'c-peer.js'), ...args]);
+  if (language === 'ts') return runProgram(process.execPath, [path.join(FIXTURES, 'c-peer.js'), ...args], {}, stdin);
   const directory = path.join(ROOT, 'build', 'c', language === 'c-asan' ? 'asan' : '');
-  return runProgram(path.join(directory, 'shmring_tool'), args, { ASAN_OPTIONS: 'abort_on_error=1:detect_leaks=1' });
+  return runProgram(path.join(directory, 'shmring_tool'), args, { ASAN_OPTIONS: 'abort_on_error=1:detect_leaks=1' }, stdin);
 }
 
 /** Waits (bounded) for a peer to exit 0 and returns its `done` line; fails with its output otherwise. */
