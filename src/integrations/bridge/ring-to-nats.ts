@@ -7,8 +7,9 @@
  *
  * JetStream: at least once on the wire, exactly once into the stream. Every publish carries
  * `Nats-Msg-Id: <ringId>:<sequence>`, so a retry inside the stream's de-duplication window is stored
- * once. A batch is published pipelined and every acknowledgement awaited before the next batch is read;
- * on a failure the batch is published again from its first unacknowledged message (in order), after the
+ * once. Publishes are pipelined: up to maxInFlight await their acknowledgement while the next batches
+ * are read and published, and acknowledgements are taken in order; on a failure everything in flight is
+ * let settle, then published again from the first unacknowledged message (in order), after the
  * connection is back. While we wait, our tethered slot holds the ring's producer back. A restarted bridge
  * reads the stream's last message on the subject, and continues after its sequence (from the oldest
  * message still in the ring; what was overwritten meanwhile is counted as lost).
@@ -17,12 +18,19 @@ import type { MsgHdrs } from '@nats-io/nats-core/lib/core';
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { Consumer } from '../../api/consumer';
 import { AbortError, ShmRingError } from '../../errors';
-import { ensureStream, HEADER_RING, HEADER_RING_ID, HEADER_SEQUENCE, Pump, PumpContext, RAW_CODEC, readOrigin } from './context';
+import { ensureStream, HEADER_EPOCH, HEADER_RING, HEADER_RING_ID, HEADER_SEQUENCE, Pump, PumpContext, RAW_CODEC, readOrigin } from './context';
 import type { RingToNatsOptions } from './options';
 
 interface Outgoing {
   sequence: number;
   data: Uint8Array;
+  /** The ring's producer epoch when the message was read. */
+  epoch: number;
+}
+
+/** A publish awaiting its acknowledgement; `result` never rejects. */
+interface InFlight extends Outgoing {
+  result: Promise<{ ack: PubAck } | { error: unknown }>;
 }
 
 export class RingToNats implements Pump {
@@ -31,6 +39,10 @@ export class RingToNats implements Pump {
   private resumeAfter = -1;
   private lastRead = -1;
   private ringId = '';
+  /** JetStream publishes awaiting their acknowledgement, oldest first. */
+  private inFlight: InFlight[] = [];
+  /** A message taken from the ring by hasData(), first in the next batch. */
+  private peeked: { data: Uint8Array; sequence: number } | undefined;
 
   constructor(
     private readonly ctx: PumpContext,
@@ -90,8 +102,17 @@ export class RingToNats implements Pump {
       while (!ctx.signal.aborted) {
         // Disconnected: read nothing. A tethered slot then holds the producer back; an untethered one
         // is overwritten and the gap is counted when we read again.
-        if (!ctx.isConnected()) await ctx.whenConnected();
+        if (!ctx.isConnected()) {
+          if (js !== undefined) await this.settle(js, 0);
+          await ctx.whenConnected();
+        }
         if (ctx.signal.aborted) break;
+        // With JetStream: room in the pipeline for a whole batch; and nothing left unacknowledged before
+        // a wait for the ring (so counters and the resume point are current while the ring is quiet).
+        if (js !== undefined) {
+          await this.settle(js, options.maxInFlight - options.maxBatch);
+          if (this.inFlight.length > 0 && !this.hasData(consumer)) await this.settle(js, 0);
+        }
         const batch = await this.nextBatch(consumer);
         if (batch === undefined) break; // end of the ring's stream
         if (batch.length === 0) continue;
@@ -102,12 +123,65 @@ export class RingToNats implements Pump {
           await previousFlush;
           previousFlush = flush;
         } else {
-          await this.publishJetStream(js, batch);
+          this.publishPipelined(js, batch);
         }
       }
       await previousFlush;
+      if (js !== undefined) await this.settle(js, 0);
     } finally {
       consumer.close();
+    }
+  }
+
+  /** Whether the ring has a message for us now (peeked: it is kept for the next batch). */
+  private hasData(consumer: Consumer): boolean {
+    if (this.peeked !== undefined) return true;
+    const data = consumer.tryReceive() as Uint8Array | undefined;
+    if (data === undefined) return false;
+    this.peeked = { data, sequence: consumer.lastSequence };
+    return true;
+  }
+
+  /** Publishes the batch without waiting: its acknowledgements are taken by settle(). */
+  private publishPipelined(js: JetStreamClient, batch: Outgoing[]): void {
+    const counters = this.ctx.counters;
+    for (const message of batch) {
+      this.inFlight.push({ ...message, result: this.publishOne(js, message) });
+      counters.forwarded++;
+      counters.pending++;
+    }
+  }
+
+  private publishOne(js: JetStreamClient, message: Outgoing): InFlight['result'] {
+    const { sequence, data, epoch } = message;
+    return js.publish(this.options.subject, data, { msgID: `${this.ringId}:${sequence}`, headers: this.headersFor(sequence, epoch) }).then(
+      (ack) => ({ ack }),
+      (error: unknown) => ({ error }),
+    );
+  }
+
+  /**
+   * Takes acknowledgements in order until at most `keep` publishes are in flight. On a failure, lets
+   * everything in flight settle and publishes again from the first unacknowledged message, in order,
+   * until all of them are acknowledged (or the bridge stops).
+   */
+  private async settle(js: JetStreamClient, keep: number): Promise<void> {
+    const counters = this.ctx.counters;
+    while (this.inFlight.length > keep) {
+      const first = this.inFlight[0]!;
+      const result = await first.result;
+      if ('ack' in result) {
+        this.inFlight.shift();
+        if (result.ack.duplicate) counters.duplicates++;
+        counters.acked++;
+        counters.pending--;
+        counters.lastSequence = first.sequence;
+        continue;
+      }
+      const rest = this.inFlight.splice(0);
+      await Promise.all(rest.map((m) => m.result));
+      await this.publishJetStream(js, rest);
+      if (this.ctx.signal.aborted) return;
     }
   }
 
@@ -119,15 +193,21 @@ export class RingToNats implements Pump {
     const { ctx, options } = this;
     const batch: Outgoing[] = [];
     let bytes = 0;
-    const take = (data: Uint8Array) => {
-      const sequence = consumer.lastSequence;
+    // Read once per batch: see HEADER_EPOCH for what it means.
+    const epoch = consumer.producerEpoch;
+    const take = (data: Uint8Array, sequence = consumer.lastSequence) => {
       if (sequence <= this.resumeAfter) return;
       // Sequences count every message of the ring: a gap is what was overwritten before we read it.
       if (this.lastRead >= 0 && sequence > this.lastRead + 1) ctx.counters.lost += sequence - this.lastRead - 1;
       this.lastRead = sequence;
-      batch.push({ sequence, data });
+      batch.push({ sequence, data, epoch });
       bytes += data.length;
     };
+    if (this.peeked !== undefined) {
+      const { data, sequence } = this.peeked;
+      this.peeked = undefined;
+      take(data, sequence);
+    }
     const fill = () => {
       while (batch.length < options.maxBatch && bytes < options.maxBatchBytes) {
         const data = consumer.tryReceive() as Uint8Array | undefined;
@@ -161,10 +241,11 @@ export class RingToNats implements Pump {
     return batch;
   }
 
-  private headersFor(sequence: number): MsgHdrs {
+  private headersFor(sequence: number, epoch: number): MsgHdrs {
     const headers = this.ctx.nats.headers();
     headers.set(HEADER_RING, this.options.ring);
     headers.set(HEADER_RING_ID, this.ringId);
+    headers.set(HEADER_EPOCH, String(epoch));
     headers.set(HEADER_SEQUENCE, String(sequence));
     return headers;
   }
@@ -173,7 +254,7 @@ export class RingToNats implements Pump {
     const { ctx, options } = this;
     for (const message of batch) {
       try {
-        ctx.nc.publish(options.subject, message.data, { headers: this.headersFor(message.sequence) });
+        ctx.nc.publish(options.subject, message.data, { headers: this.headersFor(message.sequence, message.epoch) });
         ctx.counters.forwarded++;
         ctx.counters.lastSequence = message.sequence;
       } catch {
@@ -183,35 +264,30 @@ export class RingToNats implements Pump {
     }
   }
 
-  /** Publishes the batch pipelined and returns once JetStream has acknowledged every message of it. */
+  /**
+   * The recovery after a failed publish: publishes `batch` (whose first publish failed, and everything
+   * after it) again, from its first unacknowledged message, in order, once the connection is back, until
+   * JetStream has acknowledged every message of it. Those that did land the first time are dropped by
+   * JetStream as duplicates (Nats-Msg-Id).
+   */
   private async publishJetStream(js: JetStreamClient, batch: Outgoing[]): Promise<void> {
     const { ctx, options } = this;
     const counters = ctx.counters;
     let from = 0;
-    counters.pending = batch.length;
-    for (let attempt = 0; from < batch.length; attempt++) {
-      if (attempt > 0) {
-        counters.retries++;
-        await ctx.pause(Math.min(options.reconnectMaxMs, options.reconnectMinMs * 2 ** Math.min(attempt - 1, 10)));
-        if (!ctx.isConnected()) await ctx.whenConnected();
-        // Stopping with messages unacknowledged: they are still in the ring (or counted), and a restarted
-        // bridge resumes after the stream's last message.
-        if (ctx.signal.aborted) return;
-      }
-      const acks: Promise<PubAck>[] = [];
-      for (let i = from; i < batch.length; i++) {
-        const { sequence, data } = batch[i]!;
-        acks.push(js.publish(options.subject, data, { msgID: `${this.ringId}:${sequence}`, headers: this.headersFor(sequence) }));
-        if (attempt === 0) counters.forwarded++;
-      }
-      const results = await Promise.allSettled(acks);
-      // Everything up to the first failure is in the stream; publish again from there, in order, so the
-      // stream keeps the ring's order (those after it that did land are dropped as duplicates).
+    for (let attempt = 1; from < batch.length; attempt++) {
+      counters.retries++;
+      await ctx.pause(Math.min(options.reconnectMaxMs, options.reconnectMinMs * 2 ** Math.min(attempt - 1, 10)));
+      if (!ctx.isConnected()) await ctx.whenConnected();
+      // Stopping with messages unacknowledged: they are still in the ring (or counted), and a restarted
+      // bridge resumes after the stream's last message.
+      if (ctx.signal.aborted) return;
+      const results = await Promise.all(batch.slice(from).map((message) => this.publishOne(js, message)));
+      // Everything up to the first failure is in the stream; publish again from there, in order.
       let i = 0;
       for (; i < results.length; i++) {
         const result = results[i]!;
-        if (result.status === 'rejected') break;
-        if (result.value.duplicate) counters.duplicates++;
+        if ('error' in result) break;
+        if (result.ack.duplicate) counters.duplicates++;
         counters.acked++;
         counters.pending--;
         counters.lastSequence = batch[from + i]!.sequence;
