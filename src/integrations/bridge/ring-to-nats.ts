@@ -15,11 +15,14 @@
  * message still in the ring; what was overwritten meanwhile is counted as lost).
  */
 import type { MsgHdrs } from '@nats-io/nats-core/lib/core';
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { AsyncPublisher, PublishResult } from './async-publisher';
 import { Consumer } from '../../api/consumer';
 import { AbortError, ShmRingError } from '../../errors';
 import { ensureStream, HEADER_EPOCH, HEADER_RING, HEADER_RING_ID, HEADER_SEQUENCE, Pump, PumpContext, RAW_CODEC, readOrigin } from './context';
 import type { RingToNatsOptions } from './options';
+
+/** JetStream's de-duplication header. */
+const HEADER_MSG_ID = 'Nats-Msg-Id';
 
 interface Outgoing {
   sequence: number;
@@ -30,7 +33,7 @@ interface Outgoing {
 
 /** A publish awaiting its acknowledgement; `result` never rejects. */
 interface InFlight extends Outgoing {
-  result: Promise<{ ack: PubAck } | { error: unknown }>;
+  result: Promise<PublishResult>;
 }
 
 export class RingToNats implements Pump {
@@ -43,6 +46,7 @@ export class RingToNats implements Pump {
   private inFlight: InFlight[] = [];
   /** A message taken from the ring by hasData(), first in the next batch. */
   private peeked: { data: Uint8Array; sequence: number } | undefined;
+  private headers: MsgHdrs | undefined;
 
   constructor(
     private readonly ctx: PumpContext,
@@ -96,7 +100,7 @@ export class RingToNats implements Pump {
     const consumer = this.consumer;
     if (consumer === undefined) throw new Error('RingToNats.run before open');
     const { ctx, options } = this;
-    const js = options.jetstream === undefined ? undefined : ctx.js.jetstream(ctx.nc, { timeout: options.ackTimeoutMs });
+    const js = options.jetstream === undefined ? undefined : new AsyncPublisher(ctx.nc, ctx.nats, options.ackTimeoutMs);
     let previousFlush: Promise<void> | undefined;
     try {
       while (!ctx.signal.aborted) {
@@ -129,6 +133,7 @@ export class RingToNats implements Pump {
       await previousFlush;
       if (js !== undefined) await this.settle(js, 0);
     } finally {
+      js?.close();
       consumer.close();
     }
   }
@@ -143,7 +148,7 @@ export class RingToNats implements Pump {
   }
 
   /** Publishes the batch without waiting: its acknowledgements are taken by settle(). */
-  private publishPipelined(js: JetStreamClient, batch: Outgoing[]): void {
+  private publishPipelined(js: AsyncPublisher, batch: Outgoing[]): void {
     const counters = this.ctx.counters;
     for (const message of batch) {
       this.inFlight.push({ ...message, result: this.publishOne(js, message) });
@@ -152,12 +157,11 @@ export class RingToNats implements Pump {
     }
   }
 
-  private publishOne(js: JetStreamClient, message: Outgoing): InFlight['result'] {
+  private publishOne(js: AsyncPublisher, message: Outgoing): InFlight['result'] {
     const { sequence, data, epoch } = message;
-    return js.publish(this.options.subject, data, { msgID: `${this.ringId}:${sequence}`, headers: this.headersFor(sequence, epoch) }).then(
-      (ack) => ({ ack }),
-      (error: unknown) => ({ error }),
-    );
+    const headers = this.headersFor(sequence, epoch);
+    headers.set(HEADER_MSG_ID, `${this.ringId}:${sequence}`);
+    return js.publish(this.options.subject, data, headers);
   }
 
   /**
@@ -165,7 +169,7 @@ export class RingToNats implements Pump {
    * everything in flight settle and publishes again from the first unacknowledged message, in order,
    * until all of them are acknowledged (or the bridge stops).
    */
-  private async settle(js: JetStreamClient, keep: number): Promise<void> {
+  private async settle(js: AsyncPublisher, keep: number): Promise<void> {
     const counters = this.ctx.counters;
     while (this.inFlight.length > keep) {
       const first = this.inFlight[0]!;
@@ -241,10 +245,15 @@ export class RingToNats implements Pump {
     return batch;
   }
 
+  /** The headers of one message: one object, changed for each (publish encodes them at once). */
   private headersFor(sequence: number, epoch: number): MsgHdrs {
-    const headers = this.ctx.nats.headers();
-    headers.set(HEADER_RING, this.options.ring);
-    headers.set(HEADER_RING_ID, this.ringId);
+    let headers = this.headers;
+    if (headers === undefined) {
+      headers = this.ctx.nats.headers();
+      headers.set(HEADER_RING, this.options.ring);
+      headers.set(HEADER_RING_ID, this.ringId);
+      this.headers = headers;
+    }
     headers.set(HEADER_EPOCH, String(epoch));
     headers.set(HEADER_SEQUENCE, String(sequence));
     return headers;
@@ -270,7 +279,7 @@ export class RingToNats implements Pump {
    * JetStream has acknowledged every message of it. Those that did land the first time are dropped by
    * JetStream as duplicates (Nats-Msg-Id).
    */
-  private async publishJetStream(js: JetStreamClient, batch: Outgoing[]): Promise<void> {
+  private async publishJetStream(js: AsyncPublisher, batch: Outgoing[]): Promise<void> {
     const { ctx, options } = this;
     const counters = ctx.counters;
     let from = 0;
