@@ -315,7 +315,7 @@ module.exports = {
     ];
   },
   async runOnce(c, ctx) {
-    const count = c.jetstream ? (ctx.quick ? 10000 : 50000) : (ctx.quick ? 20000 : 200000);
+    const count = c.jetstream ? (ctx.quick ? 10000 : 100000) : (ctx.quick ? 20000 : 200000);
     const latCount = Math.round(LAT_RATE * (ctx.quick ? 1 : 3));
     // Alternate the order between runs, so neither path always runs on a warmer (or busier) machine.
     const order = runCounter++ % 2 === 0 ? ['direct', 'bridge', 'ring'] : ['ring', 'bridge', 'direct'];

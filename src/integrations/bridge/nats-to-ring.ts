@@ -104,10 +104,7 @@ export class NatsToRing implements Pump {
     let clean = false;
     try {
       if (options.jetstream === undefined) {
-        const subscription = ctx.nc.subscribe(options.subject);
-        this.stopIterator = () => subscription.unsubscribe();
-        if (ctx.signal.aborted) subscription.unsubscribe();
-        for await (const message of subscription) await this.deliverCore(producer, message);
+        await this.runCore(producer);
       } else {
         await this.runJetStream(producer);
       }
@@ -305,27 +302,71 @@ export class NatsToRing implements Pump {
     counters.forwarded += landings.length;
   }
 
-  private async deliverCore(producer: Producer, message: Msg): Promise<void> {
-    const counters = this.ctx.counters;
-    const origin = readOrigin(message.headers);
-    if (origin !== undefined) {
-      const last = this.lastWritten.get(origin.ringId);
-      if (last !== undefined && origin.sequence <= last) {
-        counters.duplicates++;
-        return;
+  /**
+   * Core NATS: the messages of one socket read are written with one publish (one wake of the ring's
+   * readers), as with JetStream; what arrives while the ring is full waits in the client.
+   */
+  private async runCore(producer: Producer): Promise<void> {
+    const { ctx, options } = this;
+    let queue: Msg[] = [];
+    let ended = false;
+    const subscription = ctx.nc.subscribe(options.subject, {
+      callback: (error, message) => {
+        if (error) ended = true;
+        else queue.push(message);
+        this.wakeRunner?.();
+      },
+    });
+    this.stopIterator = () => subscription.unsubscribe();
+    if (ctx.signal.aborted || this.stopped) subscription.unsubscribe();
+    void subscription.closed.then(() => {
+      ended = true;
+      this.wakeRunner?.();
+    });
+    for (;;) {
+      if (queue.length === 0) {
+        if (ended || this.stopped) break;
+        await new Promise<void>((resolve) => (this.wakeRunner = resolve));
+        this.wakeRunner = undefined;
+        continue;
       }
-      if (last !== undefined && origin.sequence > last + 1) counters.lost += origin.sequence - last - 1;
-    }
-    counters.pending = 1;
-    if (!producer.sendBytes(message.data)) {
-      // The ring is full: core NATS buffers in the client meanwhile.
-      await producer.sendBytesAsync(message.data);
-    }
-    counters.pending = 0;
-    counters.forwarded++;
-    if (origin !== undefined) {
-      this.lastWritten.set(origin.ringId, origin.sequence);
-      counters.lastSequence = origin.sequence;
+      const batch = queue;
+      queue = [];
+      await this.deliverCore(producer, batch);
     }
   }
+
+  private async deliverCore(producer: Producer, batch: Msg[]): Promise<void> {
+    const counters = this.ctx.counters;
+    const list: Uint8Array[] = [];
+    for (const message of batch) {
+      const origin = readOrigin(message.headers);
+      if (origin !== undefined) {
+        const last = this.lastWritten.get(origin.ringId);
+        if (last !== undefined && origin.sequence <= last) {
+          counters.duplicates++;
+          continue;
+        }
+        if (last !== undefined && origin.sequence > last + 1) counters.lost += origin.sequence - last - 1;
+        this.lastWritten.set(origin.ringId, origin.sequence);
+        counters.lastSequence = origin.sequence;
+      }
+      if (message.data.length > producer.maxMessageLength) {
+        counters.lost++;
+        continue;
+      }
+      list.push(message.data);
+    }
+    counters.pending = list.length;
+    let sent = producer.sendBytesBatch(list);
+    while (sent < list.length) {
+      // The ring is full: core NATS buffers in the client meanwhile.
+      await producer.sendBytesAsync(list[sent]!);
+      sent++;
+      if (sent < list.length) sent += producer.sendBytesBatch(list.slice(sent));
+    }
+    counters.pending = 0;
+    counters.forwarded += list.length;
+  }
+
 }

@@ -47,6 +47,8 @@ export class RingToNats implements Pump {
   /** A message taken from the ring by hasData(), first in the next batch. */
   private peeked: { data: Uint8Array; sequence: number } | undefined;
   private headers: MsgHdrs | undefined;
+  /** A batch read while the connection was down: published first once it is back. */
+  private held: Outgoing[] | undefined;
 
   constructor(
     private readonly ctx: PumpContext,
@@ -117,9 +119,17 @@ export class RingToNats implements Pump {
           await this.settle(js, options.maxInFlight - options.maxBatch);
           if (this.inFlight.length > 0 && !this.hasData(consumer)) await this.settle(js, 0);
         }
-        const batch = await this.nextBatch(consumer);
+        const batch = this.held ?? (await this.nextBatch(consumer));
+        this.held = undefined;
         if (batch === undefined) break; // end of the ring's stream
         if (batch.length === 0) continue;
+        if (!ctx.isConnected()) {
+          // The connection broke while we read: publishing now could reach the server on the next
+          // connection ahead of what was lost with this one. Hold the batch; publish it once what is in
+          // flight has settled (or been published again, in order) on the new connection.
+          this.held = batch;
+          continue;
+        }
         if (js === undefined) {
           this.publishCore(batch);
           // At most two batches unconfirmed by the server: bounds the client's buffer.
