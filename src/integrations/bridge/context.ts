@@ -33,7 +33,7 @@ export interface BridgeCounters {
   pending: number;
   /** Messages JetStream reported as duplicates, or redeliveries the ring side skipped. */
   duplicates: number;
-  /** Publish retries after a failure or a timeout (ring → NATS with JetStream). */
+  /** Publish retries after a failure or a timeout (ring → JetStream); consumer re-creations after a delivery went missing (JetStream → ring). */
   retries: number;
   /** The ring sequence of the last message acknowledged (-1: none yet). */
   lastSequence: number;
