@@ -11,6 +11,7 @@
 import { Bridge, renderSubject } from '../../src/integrations/bridge';
 import { isShmRingError } from '../../src/errors';
 import { runFixture, within } from '../support/children';
+import { waitUntil } from '../support/waits';
 import { freePort, startNatsCluster, startNatsServer } from '../support/nats';
 import { bridgeHarness, CLI } from './bridge-support';
 
@@ -141,6 +142,52 @@ describe('Bridge: other topologies', () => {
     expect(sinkOut).toContain(`"received":${CLUSTER_COUNT},"wrong":0`);
     const sendingOut = await expectSuccess('sending bridge', sending, 20_000, others);
     expect(JSON.parse(sendingOut.trim().split('\n').pop()!)).toMatchObject({ state: 'ended', forwarded: CLUSTER_COUNT, lost: 0 });
+  });
+});
+
+describe('Bridge: headers', () => {
+  it('carries the ring name, ring id, epoch and sequence; a producer takeover bumps the epoch and keeps ringId:sequence unique in the stream', async () => {
+    const server = await startNatsServer();
+    servers.push(server);
+    const ring = rings.ringName('epoch');
+    const stream = `S${process.pid}epoch`;
+    const half = 200;
+    const first = runFixture('bridge-takeover-producer.js', [ring, '0', String(half), 'stay']);
+    const bridge = await Bridge.start({ fromRing: ring, toSubject: `t${process.pid}epoch.{host}.{ring}`, jetstream: stream, servers: server.url, openTimeout: 30_000, statusIntervalMs: 0 });
+    try {
+      await first.waitForLine((line) => line.sent === half, 30_000);
+      // Everything of the first producer is in the stream before it dies: those messages carry epoch 0.
+      await waitUntil(() => bridge.status().acked >= half, `the bridge to have ${half} messages acknowledged`, 30_000);
+      first.process.kill('SIGKILL');
+      await first.exited;
+      const second = runFixture('bridge-takeover-producer.js', [ring, String(half), String(half), 'close']);
+      expect(await second.waitForLine((line) => line.sent === half, 30_000)).toMatchObject({ tookOver: true, nextSequence: 2 * half });
+      await within(bridge.finished(), 30_000, 'the bridge, after the second producer closed');
+    } finally {
+      await bridge.close();
+    }
+    expect(bridge.status()).toMatchObject({ state: 'ended', acked: 2 * half, lost: 0, duplicates: 0 });
+    const { connect } = await import('@nats-io/transport-node');
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      expect((await jsm.streams.info(stream)).state.messages).toBe(2 * half);
+      const headersAt = async (seq: number) => {
+        const m = await jsm.streams.getMessage(stream, { seq });
+        return ['Shmring-Ring', 'Shmring-Ring-Id', 'Shmring-Epoch', 'Shmring-Sequence', 'Nats-Msg-Id'].map((h) => m?.header.get(h));
+      };
+      const [name, ringId, epoch0, sequence0, msgId0] = await headersAt(1);
+      expect({ name, epoch0, sequence0 }).toEqual({ name: ring, epoch0: '0', sequence0: '0' });
+      expect(ringId).toMatch(/^[0-9a-f]{32}$/);
+      expect(msgId0).toBe(`${ringId}:0`);
+      expect(await headersAt(half)).toEqual([ring, ringId, '0', String(half - 1), `${ringId}:${half - 1}`]);
+      // After the takeover: the same ring id, the epoch one more, the sequence going on.
+      expect(await headersAt(half + 1)).toEqual([ring, ringId, '1', String(half), `${ringId}:${half}`]);
+      expect(await headersAt(2 * half)).toEqual([ring, ringId, '1', String(2 * half - 1), `${ringId}:${2 * half - 1}`]);
+    } finally {
+      await nc.close();
+    }
   });
 });
 

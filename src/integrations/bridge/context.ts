@@ -13,9 +13,9 @@ export const HEADER_RING = 'Shmring-Ring';
 export const HEADER_RING_ID = 'Shmring-Ring-Id';
 export const HEADER_SEQUENCE = 'Shmring-Sequence';
 /**
- * The source ring's producer epoch (0 for the creator, +1 per takeover) when the bridge read the message:
- * exact for a message read while its writer was the producer, a later epoch for one written before a
- * takeover and read after it (records do not carry the epoch). Not part of Nats-Msg-Id: a takeover keeps
+ * The source ring's producer epoch (0 for the creator, +1 per takeover), read by the bridge right after it
+ * read the message (with the rest of its batch): the epoch of the producer that wrote it, or a later one
+ * when a takeover came in between (records do not carry the epoch). Not part of Nats-Msg-Id: a takeover keeps
  * the ring's sequence numbers, so ringId:sequence stays the message's identity.
  */
 export const HEADER_EPOCH = 'Shmring-Epoch';

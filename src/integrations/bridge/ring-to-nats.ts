@@ -207,14 +207,12 @@ export class RingToNats implements Pump {
     const { ctx, options } = this;
     const batch: Outgoing[] = [];
     let bytes = 0;
-    // Read once per batch: see HEADER_EPOCH for what it means.
-    const epoch = consumer.producerEpoch;
     const take = (data: Uint8Array, sequence = consumer.lastSequence) => {
       if (sequence <= this.resumeAfter) return;
       // Sequences count every message of the ring: a gap is what was overwritten before we read it.
       if (this.lastRead >= 0 && sequence > this.lastRead + 1) ctx.counters.lost += sequence - this.lastRead - 1;
       this.lastRead = sequence;
-      batch.push({ sequence, data, epoch });
+      batch.push({ sequence, data, epoch: 0 });
       bytes += data.length;
     };
     if (this.peeked !== undefined) {
@@ -252,6 +250,9 @@ export class RingToNats implements Pump {
         fill();
       }
     }
+    // Read after the messages, once per batch: each was written by this epoch or an earlier one (see HEADER_EPOCH).
+    const epoch = consumer.producerEpoch;
+    for (const message of batch) message.epoch = epoch;
     return batch;
   }
 
