@@ -391,6 +391,14 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
     return readRingId(this.memory.control);
   }
 
+  /**
+   * The ring's producer epoch now: 0 for the producer that created it, plus one for every takeover since.
+   * (Records do not carry it: a message read after a takeover may have been written by an earlier epoch.)
+   */
+  get producerEpoch(): number {
+    return Atomics.load(this.memory.controlI32, PRODUCER_EPOCH_I32);
+  }
+
   get stats(): ConsumerStats {
     const { position, positionHigh } = this.reader;
     let lagBytes = 0;

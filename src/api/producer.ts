@@ -11,7 +11,7 @@ import { EventEmitter } from 'events';
 import { Codec } from './codec';
 import { AbortError, ShmRingError, invalidArgType, outOfRange } from '../errors';
 import { AsyncWaiter } from '../core/futex';
-import { geometryFor } from '../ring/header';
+import { geometryFor, readRingId } from '../ring/header';
 import * as L from '../ring/layout';
 import { currentProcess, ProcessIdentity } from '../core/liveness';
 import { describe, durationOption, waitOptions } from './options';
@@ -252,6 +252,16 @@ export class Producer<T = unknown> extends EventEmitter {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Sequence number the next message sent will carry (after a takeover: the one after the last published). */
+  get nextSequence(): number {
+    return this.writer.nextSequence;
+  }
+
+  /** Identifies this instance of the ring (as Consumer#ringId): changes when it is created anew, not on takeover. */
+  get ringId(): string {
+    return readRingId(this.memory.control);
   }
 
   /** Consumers registered in the ring's slots now (tethered and untethered; dead ones until reclaimed). */

@@ -17,6 +17,7 @@ interface BridgeCliOptions {
   durable?: string;
   untethered?: boolean;
   maxBatch?: number;
+  maxInFlight?: number;
   lingerMs?: number;
   ringCapacity?: number;
   waitForServer?: boolean;
@@ -46,7 +47,8 @@ export function registerBridge(program: Command): void {
     .option('--jetstream <stream>', 'use this JetStream stream (created if missing): exactly once into the stream')
     .option('--durable <name>', 'NATS → ring with JetStream: durable consumer name')
     .option('--untethered', 'ring → NATS: never hold the ring producer back; count what is overwritten as lost')
-    .option('--max-batch <n>', 'messages per batch (JetStream: in flight)', parseNonNegativeInteger('--max-batch'))
+    .option('--max-batch <n>', 'messages read and published at once', parseNonNegativeInteger('--max-batch'))
+    .option('--max-in-flight <n>', 'JetStream: publishes awaiting their acknowledgement at most', parseNonNegativeInteger('--max-in-flight'))
     .option('--linger-ms <ms>', 'wait this long for a batch to fill', parseNonNegativeInteger('--linger-ms'))
     .option('--ring-capacity <bytes>', 'capacity of the ring the bridge creates (--to-ring)', parseNonNegativeInteger('--ring-capacity'))
     .option('--open-timeout <ms>', 'wait this long for --from-ring to be created', parseNonNegativeInteger('--open-timeout'))
@@ -84,6 +86,7 @@ Docs: docs/bridge.md`,
           toSubject: raw.toSubject,
           tethered: !raw.untethered,
           maxBatch: raw.maxBatch,
+          maxInFlight: raw.maxInFlight,
           lingerMs: raw.lingerMs,
           openTimeout: raw.openTimeout,
         });

@@ -83,6 +83,9 @@ export async function connectWithBackoff(options: ConnectOptions, isStopped: () 
         timeout: 5000,
         // Publishes made while disconnected wait in the client (bounded) and are sent after reconnecting.
         reconnectBufSize: 64 << 20,
+        // No stack captured for every request (each JetStream publish is one): it cost about half the
+        // sending bridge's CPU, and a failed publish is retried by the bridge, not debugged from its trace.
+        noAsyncTraces: true,
       });
       void (async () => {
         for await (const status of connection.status()) if (status.type === 'reconnect') delays.reset();

@@ -12,6 +12,13 @@ import { DEFAULT_BRIDGE_DUPLICATE_WINDOW_MS } from './options';
 export const HEADER_RING = 'Shmring-Ring';
 export const HEADER_RING_ID = 'Shmring-Ring-Id';
 export const HEADER_SEQUENCE = 'Shmring-Sequence';
+/**
+ * The source ring's producer epoch (0 for the creator, +1 per takeover), read by the bridge right after it
+ * read the message (with the rest of its batch): the epoch of the producer that wrote it, or a later one
+ * when a takeover came in between (records do not carry the epoch). Not part of Nats-Msg-Id: a takeover keeps
+ * the ring's sequence numbers, so ringId:sequence stays the message's identity.
+ */
+export const HEADER_EPOCH = 'Shmring-Epoch';
 
 export type BridgeState = 'starting' | 'connected' | 'disconnected' | 'reconnecting' | 'ended' | 'closed';
 
@@ -26,7 +33,7 @@ export interface BridgeCounters {
   pending: number;
   /** Messages JetStream reported as duplicates, or redeliveries the ring side skipped. */
   duplicates: number;
-  /** Publish retries after a failure or a timeout (ring → NATS with JetStream). */
+  /** Publish retries after a failure or a timeout (ring → JetStream); consumer re-creations after a delivery went missing (JetStream → ring). */
   retries: number;
   /** The ring sequence of the last message acknowledged (-1: none yet). */
   lastSequence: number;

@@ -5,11 +5,13 @@
 export { Bridge } from './bridge';
 export type { BridgeStatus } from './bridge';
 export type { BridgeCounters, BridgeState } from './context';
-export { HEADER_RING, HEADER_RING_ID, HEADER_SEQUENCE } from './context';
+export { HEADER_RING, HEADER_RING_ID, HEADER_SEQUENCE, HEADER_EPOCH } from './context';
+export { landingLogName, LANDING_LOG_PREFIX } from './landing-log';
 export {
   DEFAULT_BRIDGE_SERVER,
   DEFAULT_BRIDGE_MAX_BATCH,
   DEFAULT_BRIDGE_MAX_BATCH_BYTES,
+  DEFAULT_BRIDGE_MAX_IN_FLIGHT,
   DEFAULT_BRIDGE_LINGER_MS,
   DEFAULT_BRIDGE_STATUS_INTERVAL_MS,
   DEFAULT_BRIDGE_RECONNECT_MIN_MS,

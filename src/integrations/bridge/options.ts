@@ -15,6 +15,8 @@ import {
 export const DEFAULT_BRIDGE_SERVER = 'nats://127.0.0.1:4222';
 export const DEFAULT_BRIDGE_MAX_BATCH = 256;
 export const DEFAULT_BRIDGE_MAX_BATCH_BYTES = 1 << 20;
+/** ring → JetStream: publishes awaiting their acknowledgement at most. */
+export const DEFAULT_BRIDGE_MAX_IN_FLIGHT = 4096;
 export const DEFAULT_BRIDGE_LINGER_MS = 0;
 export const DEFAULT_BRIDGE_STATUS_INTERVAL_MS = 1000;
 export const DEFAULT_BRIDGE_RECONNECT_MIN_MS = 100;
@@ -44,8 +46,13 @@ export interface BridgeOptions {
   durable?: string;
   /** ring → NATS: hold the ring's producer back rather than lose messages. Default: true. */
   tethered?: boolean;
-  /** ring → NATS: messages per batch (and, with JetStream, the in-flight window). Default: DEFAULT_BRIDGE_MAX_BATCH (256). */
+  /** ring → NATS: messages read from the ring and published at once. Default: DEFAULT_BRIDGE_MAX_BATCH (256). */
   maxBatch?: number;
+  /**
+   * ring → JetStream: publishes awaiting their acknowledgement at most (the pipeline; at least maxBatch).
+   * Default: DEFAULT_BRIDGE_MAX_IN_FLIGHT (4096).
+   */
+  maxInFlight?: number;
   /** ring → NATS: bytes per batch. Default: DEFAULT_BRIDGE_MAX_BATCH_BYTES (1 MiB). */
   maxBatchBytes?: number;
   /** ring → NATS: wait up to this long (ms) for a batch to fill before sending a partial one. Default: 0. */
@@ -68,7 +75,7 @@ export interface BridgeOptions {
 }
 
 export const BRIDGE_OPTION_KEYS = [
-  'servers', 'fromRing', 'toSubject', 'fromSubject', 'toRing', 'jetstream', 'durable', 'tethered', 'maxBatch',
+  'servers', 'fromRing', 'toSubject', 'fromSubject', 'toRing', 'jetstream', 'durable', 'tethered', 'maxBatch', 'maxInFlight',
   'maxBatchBytes', 'lingerMs', 'ackTimeoutMs', 'ringCapacity', 'openTimeout', 'host', 'reconnectMinMs',
   'reconnectMaxMs', 'waitForServer', 'statusIntervalMs',
 ] as const;
@@ -91,6 +98,7 @@ export interface RingToNatsOptions extends Common {
   streamSubject: string;
   tethered: boolean;
   maxBatch: number;
+  maxInFlight: number;
   maxBatchBytes: number;
   lingerMs: number;
   openTimeout: number;
@@ -164,6 +172,7 @@ export function resolveBridgeOptions(input: unknown): ResolvedBridgeOptions {
     const template = stringOption(what, 'toSubject', options.toSubject) ?? 'shmring.{host}.{ring}';
     const subject = renderSubject(template, fromRing, host);
     checkSubject(what, 'toSubject', subject, false);
+    const maxBatch = integerOption(what, 'maxBatch', options.maxBatch, DEFAULT_BRIDGE_MAX_BATCH, 1, 1 << 16);
     const streamSubject = template.replace(/[^.]*\{(host|ring)\}[^.]*/g, '*');
     return {
       ...common,
@@ -172,14 +181,15 @@ export function resolveBridgeOptions(input: unknown): ResolvedBridgeOptions {
       subject,
       streamSubject,
       tethered: booleanOption(what, 'tethered', options.tethered, true),
-      maxBatch: integerOption(what, 'maxBatch', options.maxBatch, DEFAULT_BRIDGE_MAX_BATCH, 1, 1 << 16),
+      maxBatch,
+      maxInFlight: Math.max(maxBatch, integerOption(what, 'maxInFlight', options.maxInFlight, DEFAULT_BRIDGE_MAX_IN_FLIGHT, 1, 1 << 20)),
       maxBatchBytes: integerOption(what, 'maxBatchBytes', options.maxBatchBytes, DEFAULT_BRIDGE_MAX_BATCH_BYTES, 1, 1 << 30),
       lingerMs: durationOption(what, 'lingerMs', options.lingerMs, DEFAULT_BRIDGE_LINGER_MS, false),
       openTimeout: durationOption(what, 'openTimeout', options.openTimeout, 0),
     };
   }
   const ring = toRing as string;
-  for (const key of ['toSubject', 'tethered', 'maxBatch', 'maxBatchBytes', 'lingerMs', 'openTimeout', 'host'] as const) {
+  for (const key of ['toSubject', 'tethered', 'maxBatch', 'maxInFlight', 'maxBatchBytes', 'lingerMs', 'openTimeout', 'host'] as const) {
     if (options[key] !== undefined) throw new TypeError(`${what}: ${key} belongs to the ring → NATS direction (fromRing)`);
   }
   if (fromSubject === undefined) throw new TypeError(`${what}: toRing needs fromSubject`);

@@ -7,22 +7,33 @@
  *
  * JetStream: at least once on the wire, exactly once into the stream. Every publish carries
  * `Nats-Msg-Id: <ringId>:<sequence>`, so a retry inside the stream's de-duplication window is stored
- * once. A batch is published pipelined and every acknowledgement awaited before the next batch is read;
- * on a failure the batch is published again from its first unacknowledged message (in order), after the
+ * once. Publishes are pipelined: up to maxInFlight await their acknowledgement while the next batches
+ * are read and published, and acknowledgements are taken in order; on a failure everything in flight is
+ * let settle, then published again from the first unacknowledged message (in order), after the
  * connection is back. While we wait, our tethered slot holds the ring's producer back. A restarted bridge
  * reads the stream's last message on the subject, and continues after its sequence (from the oldest
  * message still in the ring; what was overwritten meanwhile is counted as lost).
  */
 import type { MsgHdrs } from '@nats-io/nats-core/lib/core';
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { AsyncPublisher, PublishResult } from './async-publisher';
 import { Consumer } from '../../api/consumer';
 import { AbortError, ShmRingError } from '../../errors';
-import { ensureStream, HEADER_RING, HEADER_RING_ID, HEADER_SEQUENCE, Pump, PumpContext, RAW_CODEC, readOrigin } from './context';
+import { ensureStream, HEADER_EPOCH, HEADER_RING, HEADER_RING_ID, HEADER_SEQUENCE, Pump, PumpContext, RAW_CODEC, readOrigin } from './context';
 import type { RingToNatsOptions } from './options';
+
+/** JetStream's de-duplication header. */
+const HEADER_MSG_ID = 'Nats-Msg-Id';
 
 interface Outgoing {
   sequence: number;
   data: Uint8Array;
+  /** The ring's producer epoch when the message was read. */
+  epoch: number;
+}
+
+/** A publish awaiting its acknowledgement; `result` never rejects. */
+interface InFlight extends Outgoing {
+  result: Promise<PublishResult>;
 }
 
 export class RingToNats implements Pump {
@@ -31,6 +42,13 @@ export class RingToNats implements Pump {
   private resumeAfter = -1;
   private lastRead = -1;
   private ringId = '';
+  /** JetStream publishes awaiting their acknowledgement, oldest first. */
+  private inFlight: InFlight[] = [];
+  /** A message taken from the ring by hasData(), first in the next batch. */
+  private peeked: { data: Uint8Array; sequence: number } | undefined;
+  private headers: MsgHdrs | undefined;
+  /** A batch read while the connection was down: published first once it is back. */
+  private held: Outgoing[] | undefined;
 
   constructor(
     private readonly ctx: PumpContext,
@@ -84,17 +102,34 @@ export class RingToNats implements Pump {
     const consumer = this.consumer;
     if (consumer === undefined) throw new Error('RingToNats.run before open');
     const { ctx, options } = this;
-    const js = options.jetstream === undefined ? undefined : ctx.js.jetstream(ctx.nc, { timeout: options.ackTimeoutMs });
+    const js = options.jetstream === undefined ? undefined : new AsyncPublisher(ctx.nc, ctx.nats, options.ackTimeoutMs);
     let previousFlush: Promise<void> | undefined;
     try {
       while (!ctx.signal.aborted) {
         // Disconnected: read nothing. A tethered slot then holds the producer back; an untethered one
         // is overwritten and the gap is counted when we read again.
-        if (!ctx.isConnected()) await ctx.whenConnected();
+        if (!ctx.isConnected()) {
+          if (js !== undefined) await this.settle(js, 0);
+          await ctx.whenConnected();
+        }
         if (ctx.signal.aborted) break;
-        const batch = await this.nextBatch(consumer);
+        // With JetStream: room in the pipeline for a whole batch; and nothing left unacknowledged before
+        // a wait for the ring (so counters and the resume point are current while the ring is quiet).
+        if (js !== undefined) {
+          await this.settle(js, options.maxInFlight - options.maxBatch);
+          if (this.inFlight.length > 0 && !this.hasData(consumer)) await this.settle(js, 0);
+        }
+        const batch = this.held ?? (await this.nextBatch(consumer));
+        this.held = undefined;
         if (batch === undefined) break; // end of the ring's stream
         if (batch.length === 0) continue;
+        if (!ctx.isConnected()) {
+          // The connection broke while we read: publishing now could reach the server on the next
+          // connection ahead of what was lost with this one. Hold the batch; publish it once what is in
+          // flight has settled (or been published again, in order) on the new connection.
+          this.held = batch;
+          continue;
+        }
         if (js === undefined) {
           this.publishCore(batch);
           // At most two batches unconfirmed by the server: bounds the client's buffer.
@@ -102,12 +137,65 @@ export class RingToNats implements Pump {
           await previousFlush;
           previousFlush = flush;
         } else {
-          await this.publishJetStream(js, batch);
+          this.publishPipelined(js, batch);
         }
       }
       await previousFlush;
+      if (js !== undefined) await this.settle(js, 0);
     } finally {
+      js?.close();
       consumer.close();
+    }
+  }
+
+  /** Whether the ring has a message for us now (peeked: it is kept for the next batch). */
+  private hasData(consumer: Consumer): boolean {
+    if (this.peeked !== undefined) return true;
+    const data = consumer.tryReceive() as Uint8Array | undefined;
+    if (data === undefined) return false;
+    this.peeked = { data, sequence: consumer.lastSequence };
+    return true;
+  }
+
+  /** Publishes the batch without waiting: its acknowledgements are taken by settle(). */
+  private publishPipelined(js: AsyncPublisher, batch: Outgoing[]): void {
+    const counters = this.ctx.counters;
+    for (const message of batch) {
+      this.inFlight.push({ ...message, result: this.publishOne(js, message) });
+      counters.forwarded++;
+      counters.pending++;
+    }
+  }
+
+  private publishOne(js: AsyncPublisher, message: Outgoing): InFlight['result'] {
+    const { sequence, data, epoch } = message;
+    const headers = this.headersFor(sequence, epoch);
+    headers.set(HEADER_MSG_ID, `${this.ringId}:${sequence}`);
+    return js.publish(this.options.subject, data, headers);
+  }
+
+  /**
+   * Takes acknowledgements in order until at most `keep` publishes are in flight. On a failure, lets
+   * everything in flight settle and publishes again from the first unacknowledged message, in order,
+   * until all of them are acknowledged (or the bridge stops).
+   */
+  private async settle(js: AsyncPublisher, keep: number): Promise<void> {
+    const counters = this.ctx.counters;
+    while (this.inFlight.length > keep) {
+      const first = this.inFlight[0]!;
+      const result = await first.result;
+      if ('ack' in result) {
+        this.inFlight.shift();
+        if (result.ack.duplicate) counters.duplicates++;
+        counters.acked++;
+        counters.pending--;
+        counters.lastSequence = first.sequence;
+        continue;
+      }
+      const rest = this.inFlight.splice(0);
+      await Promise.all(rest.map((m) => m.result));
+      await this.publishJetStream(js, rest);
+      if (this.ctx.signal.aborted) return;
     }
   }
 
@@ -119,15 +207,19 @@ export class RingToNats implements Pump {
     const { ctx, options } = this;
     const batch: Outgoing[] = [];
     let bytes = 0;
-    const take = (data: Uint8Array) => {
-      const sequence = consumer.lastSequence;
+    const take = (data: Uint8Array, sequence = consumer.lastSequence) => {
       if (sequence <= this.resumeAfter) return;
       // Sequences count every message of the ring: a gap is what was overwritten before we read it.
       if (this.lastRead >= 0 && sequence > this.lastRead + 1) ctx.counters.lost += sequence - this.lastRead - 1;
       this.lastRead = sequence;
-      batch.push({ sequence, data });
+      batch.push({ sequence, data, epoch: 0 });
       bytes += data.length;
     };
+    if (this.peeked !== undefined) {
+      const { data, sequence } = this.peeked;
+      this.peeked = undefined;
+      take(data, sequence);
+    }
     const fill = () => {
       while (batch.length < options.maxBatch && bytes < options.maxBatchBytes) {
         const data = consumer.tryReceive() as Uint8Array | undefined;
@@ -158,13 +250,22 @@ export class RingToNats implements Pump {
         fill();
       }
     }
+    // Read after the messages, once per batch: each was written by this epoch or an earlier one (see HEADER_EPOCH).
+    const epoch = consumer.producerEpoch;
+    for (const message of batch) message.epoch = epoch;
     return batch;
   }
 
-  private headersFor(sequence: number): MsgHdrs {
-    const headers = this.ctx.nats.headers();
-    headers.set(HEADER_RING, this.options.ring);
-    headers.set(HEADER_RING_ID, this.ringId);
+  /** The headers of one message: one object, changed for each (publish encodes them at once). */
+  private headersFor(sequence: number, epoch: number): MsgHdrs {
+    let headers = this.headers;
+    if (headers === undefined) {
+      headers = this.ctx.nats.headers();
+      headers.set(HEADER_RING, this.options.ring);
+      headers.set(HEADER_RING_ID, this.ringId);
+      this.headers = headers;
+    }
+    headers.set(HEADER_EPOCH, String(epoch));
     headers.set(HEADER_SEQUENCE, String(sequence));
     return headers;
   }
@@ -173,7 +274,7 @@ export class RingToNats implements Pump {
     const { ctx, options } = this;
     for (const message of batch) {
       try {
-        ctx.nc.publish(options.subject, message.data, { headers: this.headersFor(message.sequence) });
+        ctx.nc.publish(options.subject, message.data, { headers: this.headersFor(message.sequence, message.epoch) });
         ctx.counters.forwarded++;
         ctx.counters.lastSequence = message.sequence;
       } catch {
@@ -183,35 +284,30 @@ export class RingToNats implements Pump {
     }
   }
 
-  /** Publishes the batch pipelined and returns once JetStream has acknowledged every message of it. */
-  private async publishJetStream(js: JetStreamClient, batch: Outgoing[]): Promise<void> {
+  /**
+   * The recovery after a failed publish: publishes `batch` (whose first publish failed, and everything
+   * after it) again, from its first unacknowledged message, in order, once the connection is back, until
+   * JetStream has acknowledged every message of it. Those that did land the first time are dropped by
+   * JetStream as duplicates (Nats-Msg-Id).
+   */
+  private async publishJetStream(js: AsyncPublisher, batch: Outgoing[]): Promise<void> {
     const { ctx, options } = this;
     const counters = ctx.counters;
     let from = 0;
-    counters.pending = batch.length;
-    for (let attempt = 0; from < batch.length; attempt++) {
-      if (attempt > 0) {
-        counters.retries++;
-        await ctx.pause(Math.min(options.reconnectMaxMs, options.reconnectMinMs * 2 ** Math.min(attempt - 1, 10)));
-        if (!ctx.isConnected()) await ctx.whenConnected();
-        // Stopping with messages unacknowledged: they are still in the ring (or counted), and a restarted
-        // bridge resumes after the stream's last message.
-        if (ctx.signal.aborted) return;
-      }
-      const acks: Promise<PubAck>[] = [];
-      for (let i = from; i < batch.length; i++) {
-        const { sequence, data } = batch[i]!;
-        acks.push(js.publish(options.subject, data, { msgID: `${this.ringId}:${sequence}`, headers: this.headersFor(sequence) }));
-        if (attempt === 0) counters.forwarded++;
-      }
-      const results = await Promise.allSettled(acks);
-      // Everything up to the first failure is in the stream; publish again from there, in order, so the
-      // stream keeps the ring's order (those after it that did land are dropped as duplicates).
+    for (let attempt = 1; from < batch.length; attempt++) {
+      counters.retries++;
+      await ctx.pause(Math.min(options.reconnectMaxMs, options.reconnectMinMs * 2 ** Math.min(attempt - 1, 10)));
+      if (!ctx.isConnected()) await ctx.whenConnected();
+      // Stopping with messages unacknowledged: they are still in the ring (or counted), and a restarted
+      // bridge resumes after the stream's last message.
+      if (ctx.signal.aborted) return;
+      const results = await Promise.all(batch.slice(from).map((message) => this.publishOne(js, message)));
+      // Everything up to the first failure is in the stream; publish again from there, in order.
       let i = 0;
       for (; i < results.length; i++) {
         const result = results[i]!;
-        if (result.status === 'rejected') break;
-        if (result.value.duplicate) counters.duplicates++;
+        if ('error' in result) break;
+        if (result.ack.duplicate) counters.duplicates++;
         counters.acked++;
         counters.pending--;
         counters.lastSequence = batch[from + i]!.sequence;
