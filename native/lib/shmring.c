@@ -513,6 +513,7 @@ struct shmring_producer {
   int took_over;
   int closed;
   int corked;
+  int trailing_wake;       /* the last publish took a sleeper's announcement: the next one wakes (flush) */
   uint32_t liveness_interval_ms;
   int64_t last_liveness_check;
   uint64_t tail;           /* just past the last committed record */
@@ -1080,7 +1081,14 @@ static int flush(shmring_producer *p) {
   store_pair(p->m.control, SHMRING_PUBLISHED_TAIL_OFFSET, p->tail, &p->tail_high_stored);
   // SYNC POINT: Dekker pair with a consumer's sleep (store DATA_WAITERS, then load PUBLISHED_TAIL).
   uint32_t *waiters = WORD(CONSUMER(&p->m, SHMRING_DATA_WAITERS_OFFSET), 0);
-  if (__atomic_load_n(waiters, __ATOMIC_SEQ_CST) == 0 || __atomic_exchange_n(waiters, 0, __ATOMIC_SEQ_CST) == 0) return 0;
+  int announced = __atomic_load_n(waiters, __ATOMIC_SEQ_CST) != 0 && __atomic_exchange_n(waiters, 0, __ATOMIC_SEQ_CST) != 0;
+  if (!announced && !p->trailing_wake) return 0;
+  /* The exchange may take an announcement made after its sleeper had already seen the tail stored above:
+   * a consumer that read up to this tail, announced, and is about to sleep on this very value. Our wake
+   * can reach the kernel before the sleeper does and be lost, with the flag spent. So the next publish
+   * (which changes the word it sleeps on) wakes once more, announced or not: at most two wakes per sleep,
+   * never a sleep through published data (writer.ts flush; docs/protocol.md, "Sleeping and waking"). */
+  p->trailing_wake = announced;
   wake_consumers(p);
   return 1;
 }
