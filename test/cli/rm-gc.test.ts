@@ -3,7 +3,10 @@
  * or stopped process stay, rings left by killed processes go, other programs' files are never touched.
  * Every gc here is limited with --prefix to this test's own names: other tests run at the same time.
  */
+import * as fs from 'fs';
 import { ExitCode } from '../../src/cli/common';
+import { CREATING_PREFIX } from '../../src/ring/create';
+import { exitedPid } from '../support/children';
 import { exists, Fixtures, runCli, runJson } from './cli-helpers';
 
 const fixtures = new Fixtures();
@@ -119,6 +122,25 @@ describe('shmring gc', () => {
     expect(exists(name('live'))).toBe(false);
     expect(exists(name('stopped'))).toBe(false);
     expect(exists(name('foreign'))).toBe(true);
+  });
+
+  // Here, not beside the creation tests: every gc removes dead creators' half-made rings whatever its
+  // prefix (they carry no ring name), so only the gc runs of this file, which jest runs one at a time,
+  // may plant one and watch it.
+  it('removes the half-made ring of a creator that died before linking it into place', () => {
+    const leftover = `/dev/shm${CREATING_PREFIX}${exitedPid()}-feedfacecafe`;
+    fs.writeFileSync(leftover, Buffer.alloc(8192));
+    try {
+      const { prefix } = fixtures.family('cli-gc-none');
+      const dry = runJson(['gc', '--dry-run', '--prefix', prefix]);
+      expect(dry.json.temporaries.map((t: { name: string }) => t.name)).toContain(leftover.slice('/dev/shm'.length));
+      expect(fs.existsSync(leftover)).toBe(true);
+      const run = runJson(['gc', '--prefix', prefix]);
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(fs.existsSync(leftover)).toBe(false);
+    } finally {
+      fs.rmSync(leftover, { force: true });
+    }
   });
 
   it('removes corrupt rings nobody uses and reports nothing to do afterwards', () => {

@@ -4,26 +4,17 @@
  * consumers seeing a half-made ring, and rings of crashed producers left behind by a drained selector.
  * Each failed on layout 1.
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
 import { Consumer, Producer, Selector } from '../../src';
 import * as L from '../../src/ring/layout';
 import { PRODUCER_WAITING_CI32 } from '../../src/ring/memory';
 import { CREATING_PREFIX } from '../../src/ring/create';
 import { readSnapshot } from '../../src/ring/snapshot';
-import { runFixture, within } from '../support/children';
+import { exitedPid, runFixture, within } from '../support/children';
 import { segmentExists } from '../support/names';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track, trackName } = trackRings();
-const CLI = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
-
-async function deadPid(): Promise<number> {
-  const child = runFixture('ring-correctness-child.js', ['join', JSON.stringify({ name: '/shmring-test.none', tethered: false })]);
-  await within(child.exited, 10000, 'short-lived child');
-  return child.process.pid!;
-}
 
 describe('64-bit positions', () => {
   it('an untethered consumer stalled while 4 GiB pass is lapped, never fooled: it delivers a real message and counts the loss exactly', () => {
@@ -119,7 +110,7 @@ describe('slots are never lost, never shared', () => {
     const memory = (producer as unknown as { memory: { consumerI32: Int32Array } }).memory;
     const pidIndex = (L.slotOffset(0) - L.CONSUMER_REGION_OFFSET + L.SLOT_PID_OFFSET) >> 2;
     // The slot as a reclaimer leaves it when killed between its CAS and the release: its tombstone.
-    expect(Atomics.compareExchange(memory.consumerI32, pidIndex, 0, -(await deadPid()))).toBe(0);
+    expect(Atomics.compareExchange(memory.consumerI32, pidIndex, 0, -(exitedPid()))).toBe(0);
     const consumer = Consumer.open(name);
     expect(Atomics.load(memory.consumerI32, pidIndex)).toBe(process.pid);
     consumer.close();
@@ -227,7 +218,7 @@ describe('creation is atomic', () => {
       }
     }
     // A temporary file of a dead creator, as a kill between create and link leaves it.
-    const leftover = `/dev/shm${CREATING_PREFIX}${await deadPid()}-0123456789ab`;
+    const leftover = `/dev/shm${CREATING_PREFIX}${exitedPid()}-0123456789ab`;
     fs.writeFileSync(leftover, '');
     // Left a while ago (Producer.create leaves the newest to `gc`, so parallel tests do not race it).
     fs.utimesSync(leftover, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
@@ -262,25 +253,6 @@ describe('an abort never reads as a clean end', () => {
     expect(() => {
       while (consumer.tryReceive() !== undefined);
     }).toThrow(expect.objectContaining({ code: 'PRODUCER_ABORTED' }));
-  });
-});
-
-describe('shmring gc', () => {
-  it('removes the half-made ring of a creator that died before linking it into place', async () => {
-    const leftover = `/dev/shm${CREATING_PREFIX}${await deadPid()}-feedfacecafe`;
-    fs.writeFileSync(leftover, Buffer.alloc(8192));
-    try {
-      // --prefix: never touch the rings of tests running beside this one (half-made rings ignore it).
-      const prefix = ['--prefix', `${ringName('gc-none')}.`];
-      const dry = spawnSync(process.execPath, [CLI, 'gc', '--dry-run', '--json', ...prefix], { encoding: 'utf8', timeout: 20000 });
-      expect(JSON.parse(dry.stdout).temporaries.map((t: { name: string }) => t.name)).toContain(leftover.slice('/dev/shm'.length));
-      expect(fs.existsSync(leftover)).toBe(true);
-      const run = spawnSync(process.execPath, [CLI, 'gc', '--json', ...prefix], { encoding: 'utf8', timeout: 20000 });
-      expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
-      expect(fs.existsSync(leftover)).toBe(false);
-    } finally {
-      fs.rmSync(leftover, { force: true });
-    }
   });
 });
 

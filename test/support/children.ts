@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as path from 'path';
 
 export const FIXTURES = path.join(__dirname, '..', 'fixtures');
@@ -187,4 +187,11 @@ export function linesOf(stdout: string): any[] {
     }
   }
   return lines;
+}
+
+/** The pid of a process that has exited (for "a dead creator / reclaimer" fixtures). */
+export function exitedPid(): number {
+  const child = spawnSync(process.execPath, ['-e', ''], { timeout: 10000 });
+  if (!(child.pid > 0) || child.status !== 0) throw new Error(`could not run a short-lived child: ${child.error ?? child.status}`);
+  return child.pid;
 }
