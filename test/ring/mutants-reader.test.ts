@@ -213,3 +213,21 @@ describe.each(['tryReceiveBytes', 'poll'] as const)('a tethered consumer whose s
     Atomics.store(control, at(L.SLOT_PID_OFFSET), 0);
   });
 });
+
+describe.each(['tryReceiveBytes', 'poll'] as const)('an untethered consumer lapped while idle (read by %s)', (style) => {
+  it('resumes at the oldest record the producer still guarantees, not at the tail, and counts the rest as lost', () => {
+    const name = ringName('resume-oldest');
+    const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const consumer = track(Consumer.open(name, { tethered: false }));
+    const sent = 2 * PER_RING;
+    for (let n = 0; n < sent; n++) expect(producer.sendBytes(message(n))).toBe(true);
+    const { got, code } = readAll(consumer, style);
+    expect(code).toBeUndefined();
+    // A run of the newest messages, in order, up to the last one sent...
+    const first = sent - got.length;
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => (first + i) & 255));
+    // ... from about a ring back: all but the chunk (capacity/8) the producer announces ahead of its tail.
+    expect(got.length).toBeGreaterThanOrEqual(PER_RING - PER_RING / 8 - 1);
+    expect({ received: consumer.received, lost: consumer.lost, lapped: consumer.stats.laps > 0 }).toEqual({ received: got.length, lost: first, lapped: true });
+  });
+});
