@@ -107,9 +107,15 @@ describe('each check of a record header, failing alone, is CORRUPT_SEGMENT after
     // Within the ring: only the published tail is crossed (the last record published).
     ['a record running past the published tail', 2, 10, 9, (data, at) => data.setInt32(at + L.RECORD_LENGTH_OFFSET, 2 * RECORD, true)],
     // A padding record whose length does not reach the wrap, though the wrap is published.
+    // Even when the bytes where that shorter padding would end look like a record of their own.
     ['a padding record whose length is not the distance to the wrap', PER_RING - 4, PER_RING + 4, PER_RING - 1, (data, at) => {
       data.setInt32(at + L.RECORD_TYPE_OFFSET, L.RecordType.PADDING, true);
       data.setInt32(at + L.RECORD_LENGTH_OFFSET, PAYLOAD - L.RECORD_ALIGNMENT, true);
+      const next = at + L.recordLength(PAYLOAD - L.RECORD_ALIGNMENT);
+      data.setInt32(next + L.RECORD_LENGTH_OFFSET, 0, true);
+      data.setInt32(next + L.RECORD_TYPE_OFFSET, L.RecordType.BYTES, true);
+      data.setInt32(next + L.RECORD_SEQUENCE_OFFSET, PER_RING - 1, true);
+      data.setInt32(next + L.RECORD_SEQUENCE_HIGH_OFFSET, 0, true);
     }],
   ];
 
@@ -229,5 +235,55 @@ describe.each(['tryReceiveBytes', 'poll'] as const)('an untethered consumer lapp
     // ... from about a ring back: all but the chunk (capacity/8) the producer announces ahead of its tail.
     expect(got.length).toBeGreaterThanOrEqual(PER_RING - PER_RING / 8 - 1);
     expect({ received: consumer.received, lost: consumer.lost, lapped: consumer.stats.laps > 0 }).toEqual({ received: got.length, lost: first, lapped: true });
+  });
+});
+
+describe('joining at the oldest record of a ring that has wrapped', () => {
+  it.each([true, false])('counts nothing overwritten before the join as lost (tethered: %p)', (tethered) => {
+    const name = ringName('oldest-join');
+    const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const sent = 3 * PER_RING;
+    for (let n = 0; n < sent; n++) expect(producer.sendBytes(message(n))).toBe(true);
+    const consumer = track(Consumer.open(name, { tethered, from: 'oldest' }));
+    const { got, code } = readAll(consumer, 'tryReceiveBytes');
+    expect(code).toBeUndefined();
+    const first = sent - got.length;
+    expect(first).toBeGreaterThan(0);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => (first + i) & 255));
+    expect({ received: consumer.received, lost: consumer.lost }).toEqual({ received: got.length, lost: 0 });
+  });
+});
+
+describe('an untethered consumer lapped while the oldest position in the control region is damaged', () => {
+  it.each([
+    ['off the record alignment', (oldest: number) => oldest + 4],
+    ['ahead of the published tail', (oldest: number) => oldest + 2 * CAPACITY],
+  ])('(%s) never reads from it: it resumes at the tail and reads what is sent next', (_label, damage) => {
+    const name = ringName('bad-oldest');
+    const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const consumer = track(Consumer.open(name, { tethered: false }));
+    let sent = 0;
+    for (; sent < 2 * PER_RING; sent++) expect(producer.sendBytes(message(sent))).toBe(true);
+    const control = new Int32Array(writableData(name).buffer, 0, L.controlLength(MAX_CONSUMERS) >> 2);
+    const oldestIndex = L.OLDEST_POSITION_OFFSET >> 2;
+    Atomics.store(control, oldestIndex, damage(Atomics.load(control, oldestIndex)));
+    expect(readAll(consumer, 'tryReceiveBytes')).toEqual({ got: [], code: undefined });
+    for (let n = 0; n < 3; n++, sent++) expect(producer.sendBytes(message(sent))).toBe(true);
+    expect(readAll(consumer, 'tryReceiveBytes')).toEqual({ got: [sent - 3, sent - 2, sent - 1].map((n) => n & 255), code: undefined });
+    expect({ received: consumer.received, lost: consumer.lost }).toEqual({ received: 3, lost: sent - 3 });
+  });
+});
+
+describe('a producer that aborts with wipeOnClose', () => {
+  it.each([true, false])('fails a consumer (tethered: %p) with PRODUCER_ABORTED, though the ABORT record was wiped', (tethered) => {
+    const name = ringName('wiped-abort');
+    const producer = Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS, wipeOnClose: true, unlinkOnClose: false });
+    track({ close: () => producer.close() });
+    const consumer = track(Consumer.open(name, { tethered }));
+    for (let n = 0; n < 5; n++) expect(producer.sendBytes(message(n))).toBe(true);
+    expect(consumer.tryReceiveBytes()?.[0]).toBe(0);
+    producer.abort(new Error('disk full'));
+    expect(readAll(consumer, 'tryReceiveBytes')).toEqual({ got: [], code: 'PRODUCER_ABORTED' });
+    expect({ received: consumer.received, lost: consumer.lost }).toEqual({ received: 1, lost: 4 });
   });
 });
