@@ -234,7 +234,7 @@ describe.each(['tryReceiveBytes', 'poll'] as const)('an untethered consumer lapp
     expect(got).toEqual(Array.from({ length: got.length }, (_, i) => (first + i) & 255));
     // ... from about a ring back: all but the chunk (capacity/8) the producer announces ahead of its tail.
     expect(got.length).toBeGreaterThanOrEqual(PER_RING - PER_RING / 8 - 1);
-    expect({ received: consumer.received, lost: consumer.lost, lapped: consumer.stats.laps > 0 }).toEqual({ received: got.length, lost: first, lapped: true });
+    expect({ received: consumer.received, lost: consumer.lost, laps: consumer.stats.laps }).toEqual({ received: got.length, lost: first, laps: 1 });
   });
 });
 
@@ -255,15 +255,24 @@ describe('joining at the oldest record of a ring that has wrapped', () => {
 });
 
 describe('an untethered consumer lapped while the oldest position in the control region is damaged', () => {
+  // [label, messages sent before the read, the damaged oldest position from the real one]
   it.each([
-    ['off the record alignment', (oldest: number) => oldest + 4],
-    ['ahead of the published tail', (oldest: number) => oldest + 2 * CAPACITY],
-  ])('(%s) never reads from it: it resumes at the tail and reads what is sent next', (_label, damage) => {
+    ['off the record alignment', 2 * PER_RING, (oldest: number) => oldest + 4],
+    ['ahead of the published tail', 2 * PER_RING, (oldest: number) => oldest + 2 * CAPACITY],
+    // Past the reader, but more than a ring behind the tail (8192 after two rings).
+    ['more than a ring behind the tail', 2 * PER_RING, () => RECORD],
+    // Exactly a ring behind the tail, inside the chunk the intent runs ahead: lapped there too, so the
+    // reader resynchronises once more and then gives up on it (it never goes back to where it stands).
+    ['where the reader is lapped again', 2 * PER_RING, () => CAPACITY],
+    // Lapped only by the intent the producer announces a chunk ahead: the oldest moved back to the
+    // reader's own position (0), where it would only be lapped again.
+    ['at the reader\'s own position', PER_RING, () => 0],
+  ])('(%s) never reads from it: after one lap it resumes at the tail and reads what is sent next', (_label, before, damage) => {
     const name = ringName('bad-oldest');
     const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
     const consumer = track(Consumer.open(name, { tethered: false }));
     let sent = 0;
-    for (; sent < 2 * PER_RING; sent++) expect(producer.sendBytes(message(sent))).toBe(true);
+    for (; sent < before; sent++) expect(producer.sendBytes(message(sent))).toBe(true);
     const control = new Int32Array(writableData(name).buffer, 0, L.controlLength(MAX_CONSUMERS) >> 2);
     const oldestIndex = L.OLDEST_POSITION_OFFSET >> 2;
     Atomics.store(control, oldestIndex, damage(Atomics.load(control, oldestIndex)));
@@ -271,6 +280,8 @@ describe('an untethered consumer lapped while the oldest position in the control
     for (let n = 0; n < 3; n++, sent++) expect(producer.sendBytes(message(sent))).toBe(true);
     expect(readAll(consumer, 'tryReceiveBytes')).toEqual({ got: [sent - 3, sent - 2, sent - 1].map((n) => n & 255), code: undefined });
     expect({ received: consumer.received, lost: consumer.lost }).toEqual({ received: 3, lost: sent - 3 });
+    if (_label === 'where the reader is lapped again') expect(consumer.stats.laps).toBeGreaterThan(1);
+    else expect(consumer.stats.laps).toBe(1);
   });
 });
 
