@@ -2,11 +2,15 @@
  * `shmring gc`: remove every ring that nothing alive uses any more (left behind by crashed or killed
  * processes), and say what was removed and what was kept, and why. Foreign files are never touched.
  */
+import * as fs from 'fs';
 import type { Command } from 'commander';
 import { abandonedTemporaries, removeAbandonedTemporaries, type AbandonedTemporary } from '../ring/create';
 import { snapshotAll } from '../ring/snapshot';
 import { sweepOrphanBells } from '../ring/bells';
-import { scanShmUsage } from '../core/procmaps';
+import { scanShmUsage, usersOf } from '../core/procmaps';
+import { SHM_DIRECTORY } from '../errors';
+import { LANDING_LOG_PREFIX, orphanedLandingLogs } from '../integrations/bridge/landing-log';
+import { listSegmentNames } from '../ring/snapshot';
 import { CliError, colorsFor, ExitCode, formatBytes, jsonError, makeTable, printJson, tableText, type OutputOptions } from './common';
 import { isForeign, removeSegment, type RemovalResult } from './remove';
 import { prefixFilter } from './survey';
@@ -30,6 +34,8 @@ export interface GcReport {
   freedBytes: number;
   /** Doorbell FIFOs (docs/protocol.md, Doorbells) that nobody listened to any more: removed (or would be). */
   bellsRemoved: string[];
+  /** Landing logs of NATS → ring bridges (docs/bridge.md) whose ring is gone and that no process holds. */
+  landingLogsRemoved: string[];
 }
 
 export function runGc(options: { prefix?: string; dryRun: boolean; force: boolean }): GcReport {
@@ -48,10 +54,11 @@ export function runGc(options: { prefix?: string; dryRun: boolean; force: boolea
     temporaries,
     freedBytes: temporaries.reduce((sum, temporary) => sum + temporary.size, 0),
     bellsRemoved: [],
+    landingLogsRemoved: [],
   };
   for (const snapshot of snapshots) {
     if (isForeign(snapshot)) {
-      report.foreign.push(snapshot.file.name);
+      if (!snapshot.file.name.startsWith(LANDING_LOG_PREFIX)) report.foreign.push(snapshot.file.name);
       continue;
     }
     const result = removeSegment(snapshot, usage, { force: options.force, dryRun: options.dryRun, allowForeign: false });
@@ -63,6 +70,18 @@ export function runGc(options: { prefix?: string; dryRun: boolean; force: boolea
   }
   // After the rings: a removed ring's consumers are gone, so are the readers of their bells.
   report.bellsRemoved = sweepOrphanBells({ dryRun: options.dryRun }).removed;
+  // Like bells, a landing log carries no ring name a prefix could match (it may be a hash of it): a log
+  // whose ring is gone is garbage whatever the prefix, unless a process (a bridge starting) holds it.
+  for (const log of orphanedLandingLogs(listSegmentNames())) {
+    if (usersOf(usage, log.inode).length > 0) continue;
+    try {
+      if (!options.dryRun) fs.unlinkSync(`${SHM_DIRECTORY}${log.name}`);
+      report.landingLogsRemoved.push(log.name);
+      report.freedBytes += log.size;
+    } catch {
+      // removed meanwhile
+    }
+  }
   return report;
 }
 
@@ -78,7 +97,8 @@ export function registerGc(program: Command): void {
     .addHelpText(
       'after',
       `
-Doorbell FIFOs (/dev/shm/.shmring-bell-*) that no process holds open any more are removed too.
+Doorbell FIFOs (/dev/shm/.shmring-bell-*) that no process holds open any more are removed too, and so are
+the landing logs of NATS bridges (/dev/shm/.shmring-bridge-*) whose ring is gone and that no process holds.
 A ring is removed when its producer is dead, closed or never started, every registered consumer is dead,
 and no process maps it or holds it open. A stopped process (SIGSTOP, a debugger) is alive: its rings stay.
 Files in /dev/shm that are not shmring rings are never removed by gc (use \`shmring rm --force NAME\`).
@@ -135,11 +155,13 @@ Examples:
       for (const temporary of report.temporaries) {
         process.stdout.write(`${verb} ${temporary.name} (${formatBytes(temporary.size)}): a ring its creator, pid ${temporary.creatorPid}, died building\n`);
       }
+      for (const log of report.landingLogsRemoved) process.stdout.write(`${verb} ${log}: a bridge's landing log whose ring is gone\n`);
       process.stdout.write(
         `${verb} ${report.removed.length} ring(s)${report.temporaries.length ? ` and ${report.temporaries.length} half-made one(s)` : ''} (${formatBytes(report.freedBytes)}), kept ${report.kept.length}` +
           `${report.failed.length ? `, failed ${report.failed.length}` : ''}` +
           `${report.foreign.length ? `; ${report.foreign.length} foreign file(s) left alone` : ''}` +
-          `${report.bellsRemoved.length ? `; ${verb} ${report.bellsRemoved.length} orphaned doorbell(s)` : ''}.\n`,
+          `${report.bellsRemoved.length ? `; ${verb} ${report.bellsRemoved.length} orphaned doorbell(s)` : ''}` +
+          `${report.landingLogsRemoved.length ? `; ${verb} ${report.landingLogsRemoved.length} bridge landing log(s) whose ring is gone` : ''}.\n`,
       );
     });
 }

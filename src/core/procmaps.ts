@@ -83,6 +83,25 @@ export function parseShmMaps(text: string, directory = SHM_DIRECTORY): MapsEntry
   return entries;
 }
 
+/** Inodes of the files now in `directory`. */
+function linkedInodes(directory: string): Set<number> {
+  const inodes = new Set<number>();
+  let names: string[];
+  try {
+    names = fs.readdirSync(directory);
+  } catch {
+    return inodes;
+  }
+  for (const name of names) {
+    try {
+      inodes.add(fs.lstatSync(`${directory}/${name}`).ino);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return inodes;
+}
+
 function readCommand(pid: number): string {
   try {
     return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -111,6 +130,10 @@ export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
   const unreadable: UnreadableProcess[] = [];
   const deletedMappings: ShmUsage['deletedMappings'] = [];
   const prefix = directory.endsWith('/') ? directory : `${directory}/`;
+  // A file made under a temporary name and then linked into place (rings, landing logs) shows in its
+  // creator's maps and fds under the temporary name, marked deleted: it is still a live file, found by
+  // its inode, not memory held by a ghost.
+  const linked = linkedInodes(directory);
 
   for (const pid of listPids()) {
     if (pid === process.pid) continue;
@@ -142,7 +165,7 @@ export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
     if (maps !== undefined) {
       const deletedBytes = new Map<string, number>();
       for (const entry of parseShmMaps(maps, directory)) {
-        if (entry.deleted) {
+        if (entry.deleted && !linked.has(entry.inode)) {
           deletedBytes.set(entry.path, (deletedBytes.get(entry.path) ?? 0) + entry.bytes);
           continue;
         }
@@ -169,7 +192,7 @@ export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
       } catch {
         continue; // closed meanwhile
       }
-      if (!target.startsWith(prefix) || target.endsWith(DELETED_SUFFIX)) continue;
+      if (!target.startsWith(prefix)) continue;
       let inode: number;
       try {
         // stat through the magic link: the inode the process really holds, even if the name was reused.
@@ -177,6 +200,7 @@ export function scanShmUsage(directory = SHM_DIRECTORY): ShmUsage {
       } catch {
         continue;
       }
+      if (target.endsWith(DELETED_SUFFIX) && !linked.has(inode)) continue;
       userFor(inode).openFd = true;
     }
 

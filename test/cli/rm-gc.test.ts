@@ -7,6 +7,8 @@ import * as fs from 'fs';
 import { ExitCode } from '../../src/cli/common';
 import { CREATING_PREFIX } from '../../src/ring/create';
 import { exitedPid } from '../support/children';
+import { LandingLog, landingLogName } from '../../src/integrations/bridge/landing-log';
+import { Producer } from '../../src';
 import { exists, Fixtures, runCli, runJson } from './cli-helpers';
 
 const fixtures = new Fixtures();
@@ -140,6 +142,32 @@ describe('shmring gc', () => {
       expect(fs.existsSync(leftover)).toBe(false);
     } finally {
       fs.rmSync(leftover, { force: true });
+    }
+  });
+
+  it("removes a bridge's landing log once its ring is gone and nothing holds it; keeps the others", () => {
+    const { prefix, name } = fixtures.family('cli-gc-landing');
+    const ringId = '0123456789abcdef0123456789abcdef';
+    const producer = Producer.create(name('live'), { capacity: 4096 });
+    const logs = ['live', 'gone', 'held'].map((suffix) => LandingLog.open(name(suffix), ringId, { mode: 0o600, gid: process.getgid!() }));
+    const [live, gone, held] = ['live', 'gone', 'held'].map((suffix) => `/dev/shm${landingLogName(name(suffix))}`);
+    try {
+      logs[0].close(false); // its ring exists
+      logs[1].close(false); // its ring never existed (or is gone): garbage once nobody holds it
+      // logs[2] stays open: a bridge holding its log (before its ring exists) keeps it.
+      const dry = runJson(['gc', '--dry-run', '--prefix', prefix]);
+      expect(dry.json.landingLogsRemoved).toContain(gone.slice('/dev/shm'.length));
+      expect(dry.json.landingLogsRemoved).not.toContain(held.slice('/dev/shm'.length));
+      expect(dry.json.landingLogsRemoved).not.toContain(live.slice('/dev/shm'.length));
+      expect(dry.json.foreign).toEqual([]);
+      expect([live, gone, held].map((file) => fs.existsSync(file))).toEqual([true, true, true]);
+      const run = runCli(['gc', '--prefix', prefix]);
+      expect(run.code).toBe(0);
+      expect([live, gone, held].map((file) => fs.existsSync(file))).toEqual([true, false, true]);
+    } finally {
+      logs[2].close(true);
+      producer.close();
+      for (const file of [live, gone, held]) fs.rmSync(file, { force: true });
     }
   });
 

@@ -72,6 +72,36 @@ export function landingLogName(ring: string): string {
   return `${LANDING_LOG_PREFIX}${createHash('sha256').update(ring).digest('hex')}`;
 }
 
+/** A landing log in /dev/shm whose ring is gone (see orphanedLandingLogs). */
+export interface OrphanedLandingLog {
+  /** The log's segment name (with its leading '/'). */
+  name: string;
+  inode: number;
+  size: number;
+}
+
+/**
+ * Landing logs whose ring no longer exists under any name in `segmentNames` (every entry of /dev/shm).
+ * Such a log can serve no bridge: a ring created anew under that name is another instance, for which a
+ * bridge resets the log anyway. Whether a process still holds one is for the caller to check (`shmring gc`
+ * keeps those: a bridge between opening its log and its ring).
+ */
+export function orphanedLandingLogs(segmentNames: readonly string[]): OrphanedLandingLog[] {
+  const present = new Set(segmentNames);
+  const logOfRing = new Set(segmentNames.filter((name) => !name.startsWith(LANDING_LOG_PREFIX)).map(landingLogName));
+  const orphaned: OrphanedLandingLog[] = [];
+  for (const name of present) {
+    if (!name.startsWith(LANDING_LOG_PREFIX) || logOfRing.has(name)) continue;
+    try {
+      const stat = fs.statSync(`${SHM_DIRECTORY}${name}`);
+      if (stat.isFile()) orphaned.push({ name, inode: stat.ino, size: stat.size });
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return orphaned;
+}
+
 function corrupt(name: string, what: string): ShmRingError {
   return new ShmRingError('CORRUPT_SEGMENT', `landing log ${name} is damaged: ${what}`, {
     segment: name,
