@@ -68,7 +68,7 @@ describe('a ring held full by a tethered consumer', () => {
 });
 
 describe('waking sleeping consumers', () => {
-  it('sends no wake while nobody sleeps, one when a consumer announced its sleep, and clears the announcement', () => {
+  it('sends no wake while nobody sleeps, one when a consumer announced its sleep plus the trailing one, and clears the announcement', () => {
     const name = ringName('wakes');
     const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
     const consumer = track(Consumer.open(name));
@@ -83,9 +83,13 @@ describe('waking sleeping consumers', () => {
     expect(producer.sendBytes(message(10))).toBe(true);
     expect(producer.stats.wakesSent).toBe(1);
     expect(sleeperAnnounced(name)).toBe(false);
-    // Later sends, the sleeper not yet back: no more wakes.
-    for (let n = 11; n < 20; n++) expect(producer.sendBytes(message(n))).toBe(true);
-    expect(producer.stats.wakesSent).toBe(1);
+    // The next publish wakes once more (the exchange may have taken the announcement of a sleeper that saw
+    // the tail just stored: docs/protocol.md, "Sleeping and waking"); later ones, the sleeper not yet back,
+    // no more.
+    expect(producer.sendBytes(message(11))).toBe(true);
+    expect(producer.stats.wakesSent).toBe(2);
+    for (let n = 12; n < 20; n++) expect(producer.sendBytes(message(n))).toBe(true);
+    expect(producer.stats.wakesSent).toBe(2);
     // A corked batch wakes once, when it is published.
     const got: number[] = [];
     for (let bytes = consumer.tryReceiveBytes(); bytes !== undefined; bytes = consumer.tryReceiveBytes()) got.push(bytes[0]);
@@ -93,8 +97,8 @@ describe('waking sleeping consumers', () => {
     expect(consumer._prepareToSleep()).toBeDefined();
     producer.cork();
     for (let n = 20; n < 25; n++) expect(producer.sendBytes(message(n))).toBe(true);
-    expect(producer.stats.wakesSent).toBe(1);
-    producer.uncork();
     expect(producer.stats.wakesSent).toBe(2);
+    producer.uncork();
+    expect(producer.stats.wakesSent).toBe(3);
   });
 });
