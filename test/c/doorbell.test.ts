@@ -9,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as L from '../../src/ring/layout';
-import { buildC, finished, killPeers, Language, Peer, runPeer } from '../support/c-client';
+import { buildC, finished, killPeers, Language, Peer, runPeer, readRing } from '../support/c-client';
 import { uniqueName } from '../support/names';
 import { trackRings } from '../support/teardown';
 
@@ -21,17 +21,6 @@ beforeAll(() => {
   buildC({ asan: true });
 }, 120000);
 
-/** Reads `length` bytes of ring `name` at `offset` through a file descriptor (no mapping). */
-function readRing(name: string, offset: number, length: number): Buffer {
-  const fd = fs.openSync(`/dev/shm${name}`, 'r');
-  try {
-    const bytes = Buffer.alloc(length);
-    fs.readSync(fd, bytes, 0, length, offset);
-    return bytes;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** The slot index and SLOT_DOORBELL word of the consumer `pid`. */
 function slotOf(name: string, pid: number): { slot: number; doorbell: number } | undefined {

@@ -4,9 +4,8 @@
  * liveness interval, as the Node producer's timer does. Without it a ring whose untethered consumers
  * come and go fills its slot table with the dead. Real processes; the consumer is killed with -9.
  */
-import * as fs from 'fs';
 import * as L from '../../src/ring/layout';
-import { buildC, finished, killPeers, Peer, runPeer } from '../support/c-client';
+import { buildC, finished, killPeers, Peer, runPeer, readRing } from '../support/c-client';
 import { uniqueName } from '../support/names';
 import { trackRings } from '../support/teardown';
 
@@ -17,16 +16,6 @@ beforeAll(() => {
   buildC();
 }, 120000);
 
-function readRing(name: string, offset: number, length: number): Buffer {
-  const fd = fs.openSync(`/dev/shm${name}`, 'r');
-  try {
-    const bytes = Buffer.alloc(length);
-    fs.readSync(fd, bytes, 0, length, offset);
-    return bytes;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 function slotPids(name: string): number[] {
   const slots = readRing(name, L.MAX_CONSUMERS_OFFSET, 4).readUInt32LE(0);

@@ -3,6 +3,7 @@
  * TypeScript twin (test/fixtures/c-peer.js) as child processes that print JSON lines.
  */
 import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import { FIXTURES, linesOf, within } from './children';
 
@@ -115,4 +116,16 @@ export function killPeers(): void {
     }
   }
   live.clear();
+}
+
+/** Reads `length` bytes of ring `name` at `offset` through a file descriptor (no mapping). */
+export function readRing(name: string, offset: number, length: number): Buffer {
+  const fd = fs.openSync(`/dev/shm${name}`, 'r');
+  try {
+    const bytes = Buffer.alloc(length);
+    fs.readSync(fd, bytes, 0, length, offset);
+    return bytes;
+  } finally {
+    fs.closeSync(fd);
+  }
 }

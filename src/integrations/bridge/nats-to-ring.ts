@@ -254,22 +254,7 @@ export class NatsToRing implements Pump {
       this.lastStreamSequence = streamSequence;
       handled = message;
       const source = readOrigin(message.headers);
-      if (source !== undefined) {
-        const last = this.lastWritten.get(source.ringId);
-        if (last !== undefined && source.sequence <= last) {
-          // The stream holds this source message twice (published again after the de-duplication window).
-          counters.duplicates++;
-          continue;
-        }
-        if (last !== undefined && source.sequence > last + 1) counters.lost += source.sequence - last - 1;
-        this.lastWritten.set(source.ringId, source.sequence);
-        counters.lastSequence = source.sequence;
-      }
-      if (message.data.length > producer.maxMessageLength) {
-        // It can never fit this ring: counted, skipped (a bigger --ring-capacity fits it).
-        counters.lost++;
-        continue;
-      }
+      if (!this.admit(source, message.data.length, producer)) continue;
       landings.push({ data: message.data, streamSequence, source });
     }
     if (landings.length > 0) await this.land(producer, landings);
@@ -336,25 +321,36 @@ export class NatsToRing implements Pump {
     }
   }
 
+  /**
+   * Whether a message goes into the ring: not when its source message was written already (the stream
+   * holds it twice, published again after the de-duplication window, or core NATS delivered it twice),
+   * nor when it can never fit the ring (counted lost: a bigger --ring-capacity fits it). Counts the
+   * source messages missed before it.
+   */
+  private admit(source: ReturnType<typeof readOrigin>, length: number, producer: Producer): boolean {
+    const counters = this.ctx.counters;
+    if (source !== undefined) {
+      const last = this.lastWritten.get(source.ringId);
+      if (last !== undefined && source.sequence <= last) {
+        counters.duplicates++;
+        return false;
+      }
+      if (last !== undefined && source.sequence > last + 1) counters.lost += source.sequence - last - 1;
+      this.lastWritten.set(source.ringId, source.sequence);
+      counters.lastSequence = source.sequence;
+    }
+    if (length > producer.maxMessageLength) {
+      counters.lost++;
+      return false;
+    }
+    return true;
+  }
+
   private async deliverCore(producer: Producer, batch: Msg[]): Promise<void> {
     const counters = this.ctx.counters;
     const list: Uint8Array[] = [];
     for (const message of batch) {
-      const origin = readOrigin(message.headers);
-      if (origin !== undefined) {
-        const last = this.lastWritten.get(origin.ringId);
-        if (last !== undefined && origin.sequence <= last) {
-          counters.duplicates++;
-          continue;
-        }
-        if (last !== undefined && origin.sequence > last + 1) counters.lost += origin.sequence - last - 1;
-        this.lastWritten.set(origin.ringId, origin.sequence);
-        counters.lastSequence = origin.sequence;
-      }
-      if (message.data.length > producer.maxMessageLength) {
-        counters.lost++;
-        continue;
-      }
+      if (!this.admit(readOrigin(message.headers), message.data.length, producer)) continue;
       list.push(message.data);
     }
     counters.pending = list.length;
