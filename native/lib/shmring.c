@@ -822,6 +822,9 @@ static int use_existing(shmring_producer *p, const shmring_producer_options *o) 
   putf64(m->control, SHMRING_TAKEOVERS_OFFSET, peekf64(m->control, SHMRING_TAKEOVERS_OFFSET) + 1);
   store32(CONSUMER(m, SHMRING_PRODUCER_WAITING_OFFSET), 0, 0);
   p->took_over = 1;
+  /* The producer before may have spent a sleeper's announcement and died before the publish whose
+   * trailing wake was owed (flush): the first publish here wakes too. */
+  p->trailing_wake = 1;
   return SHMRING_OK;
 }
 

@@ -101,6 +101,7 @@ export class Producer<T = unknown> extends EventEmitter {
     this.identity = currentProcess();
     this.tookOver = opened.tookOver;
     this.writer = new RingWriter(opened.memory, opened.start);
+    if (opened.tookOver) this.writer.wakeAtNextPublish();
     this.writer.publishStart();
     this.stalls = this.memory.controlF64[PRODUCER_STALLS_F64];
     this.sendClock = setInterval(() => this.recordSendTime(), 1000);

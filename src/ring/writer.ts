@@ -84,6 +84,14 @@ export class RingWriter {
   /** Doorbells of consumers sleeping in an event loop (one-hop wake; src/ring/bells.ts). */
   readonly bells: BellRinger;
 
+  /**
+   * A producer taking over a ring: the one before it may have spent a sleeper's announcement and died
+   * before its next publish (whose trailing wake was owed), so the first publish here wakes too.
+   */
+  wakeAtNextPublish(): void {
+    this.trailingWake = true;
+  }
+
   constructor(readonly memory: RingMemory, start: WriterStart) {
     this.bells = new BellRinger(memory);
     this.capacity = memory.capacity;

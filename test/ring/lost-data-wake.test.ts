@@ -10,6 +10,7 @@
 import { Consumer, Producer } from '../../src';
 import { AsyncWaiter } from '../../src/core/futex';
 import { DATA_WAITERS_CI32 } from '../../src/ring/memory';
+import { runFixture, within } from '../support/children';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track } = trackRings();
@@ -54,4 +55,19 @@ describe('the consumer never sleeps through a publish', () => {
       waiter.close();
     }
   });
+});
+
+it('a producer taking over a ring wakes at its first publish (the one it replaces may have died owing a trailing wake)', async () => {
+  const name = ringName('takeover-wake');
+  const dead = runFixture('ring-producer.js', [name, '3', 'hold', '4096']);
+  await dead.waitForLine((m) => m.sent === 3);
+  dead.process.kill('SIGKILL');
+  await within(dead.exited, 10000, 'the first producer to die');
+  const producer = track(Producer.create(name, { capacity: 4096 }));
+  expect(producer.tookOver).toBe(true);
+  // Nobody announced a sleep here: the wake is the one the dead producer may have owed.
+  expect(producer.sendBytes(new Uint8Array(8))).toBe(true);
+  expect(producer.stats.wakesSent).toBe(1);
+  expect(producer.sendBytes(new Uint8Array(8))).toBe(true);
+  expect(producer.stats.wakesSent).toBe(1);
 });
