@@ -150,24 +150,27 @@ describe('shmring gc', () => {
     const ringId = '0123456789abcdef0123456789abcdef';
     const producer = Producer.create(name('live'), { capacity: 4096 });
     const logs = ['live', 'gone', 'held'].map((suffix) => LandingLog.open(name(suffix), ringId, { mode: 0o600, gid: process.getgid!() }));
-    const [live, gone, held] = ['live', 'gone', 'held'].map((suffix) => `/dev/shm${landingLogName(name(suffix))}`);
+    const [live, gone, held, impostor] = ['live', 'gone', 'held', 'impostor'].map((suffix) => `/dev/shm${landingLogName(name(suffix))}`);
     try {
       logs[0].close(false); // its ring exists
       logs[1].close(false); // its ring never existed (or is gone): garbage once nobody holds it
       // logs[2] stays open: a bridge holding its log (before its ring exists) keeps it.
+      // A file under a landing log's name that is not one (no magic) is foreign: never removed.
+      fs.writeFileSync(impostor, 'not a landing log');
       const dry = runJson(['gc', '--dry-run', '--prefix', prefix]);
       expect(dry.json.landingLogsRemoved).toContain(gone.slice('/dev/shm'.length));
       expect(dry.json.landingLogsRemoved).not.toContain(held.slice('/dev/shm'.length));
       expect(dry.json.landingLogsRemoved).not.toContain(live.slice('/dev/shm'.length));
+      expect(dry.json.landingLogsRemoved).not.toContain(impostor.slice('/dev/shm'.length));
       expect(dry.json.foreign).toEqual([]);
       expect([live, gone, held].map((file) => fs.existsSync(file))).toEqual([true, true, true]);
       const run = runCli(['gc', '--prefix', prefix]);
       expect(run.code).toBe(0);
-      expect([live, gone, held].map((file) => fs.existsSync(file))).toEqual([true, false, true]);
+      expect([live, gone, held, impostor].map((file) => fs.existsSync(file))).toEqual([true, false, true, true]);
     } finally {
       logs[2].close(true);
       producer.close();
-      for (const file of [live, gone, held]) fs.rmSync(file, { force: true });
+      for (const file of [live, gone, held, impostor]) fs.rmSync(file, { force: true });
     }
   });
 

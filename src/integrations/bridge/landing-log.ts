@@ -94,12 +94,23 @@ export function orphanedLandingLogs(segmentNames: readonly string[]): OrphanedLa
     if (!name.startsWith(LANDING_LOG_PREFIX) || logOfRing.has(name)) continue;
     try {
       const stat = fs.statSync(`${SHM_DIRECTORY}${name}`);
-      if (stat.isFile()) orphaned.push({ name, inode: stat.ino, size: stat.size });
+      // Only a file that is a landing log (its magic), never a foreign file or a ring under such a name.
+      if (stat.isFile() && hasLandingLogMagic(`${SHM_DIRECTORY}${name}`)) orphaned.push({ name, inode: stat.ino, size: stat.size });
     } catch {
       // removed meanwhile
     }
   }
   return orphaned;
+}
+
+function hasLandingLogMagic(path: string): boolean {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(MAGIC.length);
+    return fs.readSync(fd, head, 0, MAGIC.length, 0) === MAGIC.length && head.equals(MAGIC);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function corrupt(name: string, what: string): ShmRingError {
