@@ -274,15 +274,9 @@ export class NatsToRing implements Pump {
     const first = producer.nextSequence;
     for (let i = 0; i < landings.length; i++) log.record(first + i, landings[i]!.streamSequence, landings[i]!.source);
     counters.pending = landings.length;
-    const list = landings.map((l) => l.data);
-    let sent = producer.sendBytesBatch(list);
-    while (sent < list.length) {
-      // The ring is full: hold NATS back (the server delivers at most max ack pending meanwhile). The
-      // sequences stay those the log recorded: this bridge is the ring's only producer.
-      await producer.sendBytesAsync(list[sent]!);
-      sent++;
-      if (sent < list.length) sent += producer.sendBytesBatch(list.slice(sent));
-    }
+    // A full ring holds NATS back (the server delivers at most max ack pending meanwhile). The sequences
+    // stay those the log recorded: this bridge is the ring's only producer.
+    await sendAll(producer, landings.map((l) => l.data));
     counters.pending = 0;
     counters.forwarded += landings.length;
   }
@@ -354,15 +348,19 @@ export class NatsToRing implements Pump {
       list.push(message.data);
     }
     counters.pending = list.length;
-    let sent = producer.sendBytesBatch(list);
-    while (sent < list.length) {
-      // The ring is full: core NATS buffers in the client meanwhile.
-      await producer.sendBytesAsync(list[sent]!);
-      sent++;
-      if (sent < list.length) sent += producer.sendBytesBatch(list.slice(sent));
-    }
+    await sendAll(producer, list); // a full ring: core NATS buffers in the client meanwhile
     counters.pending = 0;
     counters.forwarded += list.length;
   }
 
+}
+
+/** Writes every payload into the ring, in order, in batches, waiting for space when the ring is full. */
+async function sendAll(producer: Producer, list: Uint8Array[]): Promise<void> {
+  let sent = producer.sendBytesBatch(list);
+  while (sent < list.length) {
+    await producer.sendBytesAsync(list[sent]!);
+    sent++;
+    if (sent < list.length) sent += producer.sendBytesBatch(list.slice(sent));
+  }
 }
