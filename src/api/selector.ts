@@ -405,7 +405,12 @@ export class Selector<T = unknown> extends EventEmitter implements AsyncIterable
       this.counters.received += taken;
       if (this.closed) break;
       if (taken >= max) more = true;
-      else if (entry.consumer.ended && !entry.removed) this.drop(entry, 'closed');
+      // Ended after delivering some: a failure (PRODUCER_DIED...) is thrown by the next read, so read again
+      // before calling it a clean close.
+      else if (entry.consumer.ended && !entry.removed) {
+        if (taken > 0) more = true;
+        else this.drop(entry, 'closed');
+      }
     }
     return { delivered, more };
   }
