@@ -19,6 +19,7 @@ const PROGRAMS = [
   ['shmring_tool', ['native/tools/shmring_tool.c'], []],
   ['lapped_reader', ['test/c/lapped_reader.c'], [], { includesLibrary: true }],
   ['trailing_wake', ['test/c/trailing_wake.c'], [], { includesLibrary: true }],
+  ['fence_stress', ['test/c/fence_stress.c'], [], { includesLibrary: true }],
   ['send_batch', ['test/c/send_batch.c'], []],
   ['signal_source', ['examples/signal/c/source.c'], ['-lm']],
   ['signal_stage', ['examples/signal/c/stage.c'], ['-lm']],

@@ -33,6 +33,7 @@ function render() {
     ['RECORD', layout.RecordType],
     ['SLOT_STATE', layout.SlotState],
     ['PRODUCER_STATE', layout.ProducerState],
+    ['PUBLISH_FENCE', layout.PublishFence],
   ]) {
     lines.push('');
     for (const [key, value] of Object.entries(values)) define(`${group}_${key}`, value);

@@ -10,6 +10,8 @@
  *   shmring_bench producer '{"name":..,"capacity":..,"size":..,"durationMs":..,"warmupMs":..,"batch":..}'
  *     batch > 0: shmring_send_batch of `batch` messages per call (one publish per batch, as the Node
  *     batch path's sendBytesBatch); 0 (default): shmring_send per message
+ *     "sequential":1: options.sequential_publish (a full barrier per publish, no membarrier asked of the
+ *     consumer): what the publish fence saves
  *   shmring_bench consumer '{"name":..,"size":..}'
  *
  * Times are CLOCK_MONOTONIC ns, the clock of Node's process.hrtime.bigint(): one clock for all processes.
@@ -130,6 +132,7 @@ static int producer(const char *params) {
   shmring_producer_options options;
   shmring_producer_options_init(&options);
   options.capacity = (uint32_t)number(params, "capacity", 1 << 20);
+  options.sequential_publish = (int)number(params, "sequential", 0);
   shmring_producer *p;
   int status = shmring_producer_create(name, &options, &p);
   if (status != SHMRING_OK) {

@@ -7,9 +7,11 @@
  *
  *   c-ring     ref_ring producer ─▶ SPSC ring (bench/c/ref_ring.c, busy-spin) ─▶ ref_ring consumer
  *   c-c        C producer (bench/c/shmring_bench.c) ─▶ shmring ─▶ C consumer (tethered), shmring_send per message
- *   c-c-batch  the same with shmring_send_batch of 256 messages per call (one publish per batch, as the Node
- *              batch path): the per-message publish pays a full barrier for the sleep/wake handshake, which
- *              the reference ring (busy-spin, never sleeps) does not have
+ *   c-c-seq    the same with options.sequential_publish: a full barrier (x86: xchg) in every publish for the
+ *              sleep/wake handshake, as before the publish fence (docs/protocol.md); c-c publishes with a
+ *              release store and leaves the barrier to a consumer going to sleep (membarrier)
+ *   c-c-batch  the same as c-c with shmring_send_batch of 256 messages per call (one publish per batch, as
+ *              the Node batch path)
  *   c-node     C producer ─▶ shmring ─▶ Node consumer (bench/scenarios/throughput.js's consumer)
  *   node-c     Node producer (throughput.js's producer) ─▶ shmring ─▶ C consumer
  *   node-node  Node producer ─▶ shmring ─▶ Node consumer
@@ -25,7 +27,7 @@ const { PAYLOADS } = require('../lib/payloads');
 const { build } = require('../../scripts/build-c.js');
 const REF_SOURCE = path.join(__dirname, '..', 'c', 'ref_ring.c');
 const THROUGHPUT = path.join(__dirname, 'throughput.js');
-const VARIANTS = ['c-ring', 'c-c', 'c-c-batch', 'c-node', 'node-c', 'node-node'];
+const VARIANTS = ['c-ring', 'c-c', 'c-c-seq', 'c-c-batch', 'c-node', 'node-c', 'node-node'];
 const BATCH = 256;
 const key = (variant) => variant.replace(/-/g, '_');
 
@@ -45,7 +47,13 @@ async function shmringVariant(variant, payload, ctx) {
   const name = ctx.uniqueSegmentName('cclient');
   const common = { name, payload, size, capacity: ctx.capacity, durationMs: ctx.tputMs, warmupMs: ctx.warmupMs };
   const [producerSide, consumerSide, mode] = variant.split('-');
-  const producerParams = { ...common, maxMessages: Number.MAX_SAFE_INTEGER, consumers: 1, batch: mode === 'batch' ? BATCH : 0 };
+  const producerParams = {
+    ...common,
+    maxMessages: Number.MAX_SAFE_INTEGER,
+    consumers: 1,
+    batch: mode === 'batch' ? BATCH : 0,
+    sequential: mode === 'seq' ? 1 : 0,
+  };
   const producer = producerSide === 'c' ? cSpec('producer', producerParams) : nodeSpec('producer', producerParams);
   const consumer = consumerSide === 'c' ? cSpec('consumer', common) : nodeSpec('consumer', common);
   const [prod, cons] = await ctx.runProcesses([{ ...producer, trigger: true }, consumer], { timeoutMs: ctx.runTimeoutMs });
@@ -87,6 +95,8 @@ module.exports = {
     }
     // Paired ratios within this run: the summary's median over runs is the figure to quote.
     out.ratio_c_c_vs_c_ring = out.c_c_msgs_per_s / out.c_ring_msgs_per_s;
+    out.ratio_c_c_seq_vs_c_ring = out.c_c_seq_msgs_per_s / out.c_ring_msgs_per_s;
+    out.ratio_c_c_vs_c_c_seq = out.c_c_msgs_per_s / out.c_c_seq_msgs_per_s;
     out.ratio_c_c_batch_vs_c_ring = out.c_c_batch_msgs_per_s / out.c_ring_msgs_per_s;
     out.ratio_c_node_vs_node_node = out.c_node_msgs_per_s / out.node_node_msgs_per_s;
     out.ratio_node_c_vs_node_node = out.node_c_msgs_per_s / out.node_node_msgs_per_s;
@@ -100,6 +110,8 @@ module.exports = {
       const rows = VARIANTS.map((variant) => [variant, cell(stat(results, c.id, `${key(variant)}_msgs_per_s`), rate)]);
       const ratios = [
         ['C → C through shmring ÷ C reference ring (goal ≥ 0.70 at 64 B, ≥ 0.90 at 16 KiB)', 'ratio_c_c_vs_c_ring'],
+        ['C → C, sequential_publish (a full barrier per publish) ÷ C reference ring', 'ratio_c_c_seq_vs_c_ring'],
+        ['C → C ÷ C → C with sequential_publish (what the publish fence saves)', 'ratio_c_c_vs_c_c_seq'],
         [`C → C, shmring_send_batch of ${BATCH} ÷ C reference ring`, 'ratio_c_c_batch_vs_c_ring'],
         ['C → Node ÷ Node → Node', 'ratio_c_node_vs_node_node'],
         ['Node → C ÷ Node → Node', 'ratio_node_c_vs_node_node'],

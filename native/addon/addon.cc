@@ -327,6 +327,11 @@ Napi::Value JsFutexWaitvSupported(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), FutexWaitvSupported());
 }
 
+Napi::Value JsMembarrierGlobal(const Napi::CallbackInfo& info) {
+  Check(info.Env(), GlobalMemoryBarrier(), "membarrier");
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("shmOpen", Napi::Function::New<JsShmOpen>(env, "shmOpen"));
   exports.Set("shmUnlink", Napi::Function::New<JsShmUnlink>(env, "shmUnlink"));
@@ -344,6 +349,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pageSize", Napi::Function::New<JsPageSize>(env, "pageSize"));
   exports.Set("futexWaitvSupported",
               Napi::Function::New<JsFutexWaitvSupported>(env, "futexWaitvSupported"));
+  exports.Set("membarrierGlobal", Napi::Function::New<JsMembarrierGlobal>(env, "membarrierGlobal"));
   exports.Set("mkfifo", Napi::Function::New<JsMkfifo>(env, "mkfifo"));
   exports.Set("openFifo", Napi::Function::New<JsOpenFifo>(env, "openFifo"));
   exports.Set("ringFifo", Napi::Function::New<JsRingFifo>(env, "ringFifo"));

@@ -1,6 +1,7 @@
 #include "futex.h"
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -107,6 +108,11 @@ bool FutexWaitvSupported() {
     return !(rc == -1 && errno == ENOSYS);
   }();
   return supported;
+}
+
+int GlobalMemoryBarrier() {
+  long rc = syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0u, 0);
+  return rc == -1 ? -errno : 0;
 }
 
 }  // namespace shmring

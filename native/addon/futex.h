@@ -34,4 +34,9 @@ int FutexWaitv(const uint32_t* const* words, const uint32_t* expected, size_t co
                const Deadline& deadline);
 bool FutexWaitvSupported();
 
+// membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED): returns once every thread of every process registered for
+// it has executed a full memory barrier (the consumer's side of the asymmetric publish fence,
+// docs/protocol.md). Returns 0 or -errno.
+int GlobalMemoryBarrier();
+
 }  // namespace shmring

@@ -78,6 +78,9 @@ typedef struct shmring_producer_options {
   int gid;                      /* group of the segment (fchown), or -1 to keep the creator's. Default -1 */
   int existing;                 /* enum shmring_existing */
   uint32_t liveness_interval_ms;/* how often a full ring checks for dead tethered consumers. 0: 500 */
+  int sequential_publish;       /* 1: publish with a full barrier, never asking consumers for membarrier
+                                   (PRODUCER_PUBLISH_FENCE = FULL, as the TypeScript producer). Default 0:
+                                   a release store, when the process could register for membarrier */
 } shmring_producer_options;
 
 /* Fills `options` with the defaults. */

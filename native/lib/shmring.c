@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,10 @@
 #define MAX_ABORT_PAYLOAD_LENGTH 4096u
 #define MAX_RESYNCS 8
 #define MAX_SKIPS_PER_READ 4
+/* How often a sleeping consumer checks that its producer lives (a test program may set it before including this). */
+#ifndef PRODUCER_CHECK_INTERVAL_MS
 #define PRODUCER_CHECK_INTERVAL_MS 100
+#endif
 /* A read-only consumer cannot announce its sleep: it polls (and hears the wakes meant for the others). */
 #define READ_ONLY_POLL_MS 10
 
@@ -123,6 +127,22 @@ static void futex_wait_ms(void *address, uint32_t expected, int timeout_ms) {
 }
 
 static void futex_wake_all(void *address) { futex(address, FUTEX_WAKE, 0x7fffffff, NULL); }
+
+/*
+ * The asymmetric publish fence (docs/protocol.md, "The publish fence"). A producer's process registers once;
+ * a consumer about to sleep on a MEMBARRIER ring calls membarrier so that every registered producer has
+ * executed a full barrier before the consumer re-checks the tail.
+ */
+static int membarrier_registered(void) {
+  static int state; /* 0 not asked yet, 1 registered, -1 refused: a race only registers twice, harmlessly */
+  int known = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+  if (known == 0) {
+    known = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+    __atomic_store_n(&state, known, __ATOMIC_RELEASE);
+  }
+  return known == 1;
+}
+static int fence_registered_processes(void) { return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0; }
 
 static int64_t now_ms(void) {
   struct timespec now;
@@ -514,6 +534,7 @@ struct shmring_producer {
   int closed;
   int corked;
   int trailing_wake;       /* the last publish took a sleeper's announcement: the next one wakes (flush) */
+  int release_publish;     /* PRODUCER_PUBLISH_FENCE is MEMBARRIER: publish with a release store (flush) */
   uint32_t liveness_interval_ms;
   int64_t last_liveness_check;
   uint64_t tail;           /* just past the last committed record */
@@ -630,6 +651,16 @@ static void remove_abandoned_temporaries(void) {
 }
 
 /*
+ * Chooses how flush orders its tail store before its load of DATA_WAITERS and tells consumers (a
+ * sequentially consistent store, before our first publish; docs/protocol.md, "The publish fence").
+ */
+static void set_publish_fence(shmring_producer *p, const shmring_producer_options *o) {
+  p->release_publish = !o->sequential_publish && membarrier_registered();
+  store32(p->m.control, SHMRING_PRODUCER_PUBLISH_FENCE_OFFSET,
+          p->release_publish ? SHMRING_PUBLISH_FENCE_MEMBARRIER : SHMRING_PUBLISH_FENCE_FULL);
+}
+
+/*
  * Creates the ring complete under a temporary name and links it to `name` (link(2) never replaces a
  * name). Returns OK, SEGMENT_EXISTS when `name` exists, or an error.
  */
@@ -685,6 +716,7 @@ static int create_fresh(shmring_producer *p, const shmring_producer_options *o) 
   m->data = data;
   /* The lock before the header: a producer racing us that opens the ring once linked finds it held. */
   lock_producer(m, p->me, 0);
+  set_publish_fence(p, o);
   write_header(m, p->me);
   if (link(temporary_path, path) != 0) {
     status = errno == EEXIST ? SHMRING_ERR_SEGMENT_EXISTS : from_errno(errno);
@@ -819,6 +851,7 @@ static int use_existing(shmring_producer *p, const shmring_producer_options *o) 
     return SHMRING_ERR_PRODUCER_ALIVE;
   }
   __atomic_add_fetch(WORD(m->control, SHMRING_PRODUCER_EPOCH_OFFSET), 1, __ATOMIC_SEQ_CST);
+  set_publish_fence(p, o);
   putf64(m->control, SHMRING_TAKEOVERS_OFFSET, peekf64(m->control, SHMRING_TAKEOVERS_OFFSET) + 1);
   store32(CONSUMER(m, SHMRING_PRODUCER_WAITING_OFFSET), 0, 0);
   p->took_over = 1;
@@ -1081,7 +1114,17 @@ static int flush(shmring_producer *p) {
   store_pair_ordered(p->m.control, SHMRING_NEXT_SEQUENCE_OFFSET, p->sequence, &p->sequence_high_stored, __ATOMIC_RELEASE);
   // SYNC POINT: publish. Pairs with the consumers' load of PUBLISHED_TAIL: the records written above
   // are visible before the new tail is.
-  store_pair(p->m.control, SHMRING_PUBLISHED_TAIL_OFFSET, p->tail, &p->tail_high_stored);
+  if (p->release_publish) {
+    store_pair_ordered(p->m.control, SHMRING_PUBLISHED_TAIL_OFFSET, p->tail, &p->tail_high_stored, __ATOMIC_RELEASE);
+    /* SYNC POINT: the asymmetric fence. Only the compiler is kept from moving the load below above the
+     * store; a consumer about to sleep calls membarrier, which makes this a full barrier whenever it
+     * matters (docs/protocol.md, "The publish fence"). A sequentially consistent store here (an xchg on
+     * x86, waiting for the tail's cache line to come back from the polling consumers) cost more than half
+     * of a 64 B send. */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  } else {
+    store_pair(p->m.control, SHMRING_PUBLISHED_TAIL_OFFSET, p->tail, &p->tail_high_stored);
+  }
   // SYNC POINT: Dekker pair with a consumer's sleep (store DATA_WAITERS, then load PUBLISHED_TAIL).
   uint32_t *waiters = WORD(CONSUMER(&p->m, SHMRING_DATA_WAITERS_OFFSET), 0);
   int announced = __atomic_load_n(waiters, __ATOMIC_SEQ_CST) != 0 && __atomic_exchange_n(waiters, 0, __ATOMIC_SEQ_CST) != 0;
@@ -1425,6 +1468,7 @@ struct shmring_consumer {
   uint32_t producer_epoch;
   int64_t producer_dead_since;
   int64_t last_producer_check;
+  int sleep_unguarded; /* the ring wants our membarrier before a sleep and the kernel refused it: poll */
 };
 
 void shmring_consumer_options_init(shmring_consumer_options *options) {
@@ -1822,6 +1866,13 @@ int shmring_wait(shmring_consumer *c, int timeout_ms) {
     }
     /* A flag, not a count: the producer clears it when it wakes everyone. */
     store32(waiters, 0, 1);
+    /* SYNC POINT: a producer that publishes with a release store relies on this membarrier between our
+     * announcement and our re-check (docs/protocol.md, "The publish fence"). The word is read after the
+     * announcement: a producer setting it now sees the announcement instead. */
+    if (load32(c->m.control, SHMRING_PRODUCER_PUBLISH_FENCE_OFFSET) == SHMRING_PUBLISH_FENCE_MEMBARRIER &&
+        !fence_registered_processes()) {
+      c->sleep_unguarded = 1;
+    }
     // SYNC POINT: Dekker pair with the producer's flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
     uint32_t tail = load32(tail_word, 0);
     if (tail != (uint32_t)c->position || tail_of(c) != c->position) return SHMRING_OK;
@@ -1829,6 +1880,7 @@ int shmring_wait(shmring_consumer *c, int timeout_ms) {
     if (now >= deadline) return SHMRING_ERR_TIMEOUT;
     int64_t sleep = deadline - now;
     if (sleep > PRODUCER_CHECK_INTERVAL_MS) sleep = PRODUCER_CHECK_INTERVAL_MS; /* to notice a dead producer */
+    if (c->sleep_unguarded && sleep > READ_ONLY_POLL_MS) sleep = READ_ONLY_POLL_MS; /* no wake is certain */
     futex_wait_ms(tail_word, tail, (int)sleep);
     if (tail_of(c) != c->position) return SHMRING_OK;
     check_producer(c, 1);

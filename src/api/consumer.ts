@@ -472,7 +472,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
 
   /** @internal How often a waiter must look without being woken: Infinity, or a read-only consumer's poll. */
   get _pollIntervalMs(): number {
-    return this.readOnly ? READ_ONLY_POLL_MS : Infinity;
+    return this.readOnly || this.reader.sleepUnguarded ? READ_ONLY_POLL_MS : Infinity;
   }
 
   /** @internal Runs the producer liveness check now (a Selector does it when its periodic wait times out). */
@@ -668,7 +668,9 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
 
   /** The longest a sleep may last: until the next producer check, or a poll when nobody will wake us. */
   private sleepLimitMs(): number {
-    return this.readOnly ? Math.min(READ_ONLY_POLL_MS, this.options.producerCheckIntervalMs) : this.options.producerCheckIntervalMs;
+    return this.readOnly || this.reader.sleepUnguarded
+      ? Math.min(READ_ONLY_POLL_MS, this.options.producerCheckIntervalMs)
+      : this.options.producerCheckIntervalMs;
   }
 
   private async sleepUntilData(): Promise<void> {

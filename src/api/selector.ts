@@ -488,8 +488,6 @@ export class Selector<T = unknown> extends EventEmitter implements AsyncIterable
     }
     const words: FutexWord[] = [];
     // A read-only consumer cannot announce that it sleeps, so nobody wakes it: poll at its pace.
-    let timeoutMs = this.options.checkIntervalMs;
-    for (const entry of ring) timeoutMs = Math.min(timeoutMs, entry.consumer._pollIntervalMs);
     for (const entry of ring) {
       // SYNC POINT: each _prepareToSleep announces a sleeper on its ring, then re-checks the tail (the
       // Dekker pair with the producer's commit). A ring with data means no sleep at all.
@@ -497,6 +495,9 @@ export class Selector<T = unknown> extends EventEmitter implements AsyncIterable
       if (word === undefined) return;
       words.push(word);
     }
+    // After the announcements: one may have found that a wake cannot be trusted (_pollIntervalMs).
+    let timeoutMs = this.options.checkIntervalMs;
+    for (const entry of ring) timeoutMs = Math.min(timeoutMs, entry.consumer._pollIntervalMs);
     let timedOut = false;
     try {
       const shards = Math.ceil(words.length / RINGS_PER_WAITER);

@@ -175,7 +175,9 @@ export function renderInspect(
       p.state === 'live' && p.status === 'dead'
         ? colors.red(`state word still live, but pid ${p.pid} is gone: it died without closing the ring`)
         : `state word ${p.state}`;
-    fields.push(['producer', `${producer}, epoch ${p.epoch}, ${stateWord}`]);
+    // Only the C producer's release-store publish is worth a word: its consumers pay a membarrier per sleep.
+    const fence = p.publishFence === 'membarrier' ? ', publish fence membarrier' : '';
+    fields.push(['producer', `${producer}, epoch ${p.epoch}${fence}, ${stateWord}`]);
   }
   const pos = snapshot.positions;
   if (pos && g) {

@@ -147,6 +147,23 @@ export function wake(buffer: ArrayBuffer, byteOffset: number, count = Infinity):
   }
 }
 
+/**
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED): returns once every thread of every process registered for it
+ * has executed a full memory barrier. The sleeper's half of the asymmetric publish fence (docs/protocol.md,
+ * "The publish fence"). Returns false when the kernel refuses (ENOSYS, EINVAL, a seccomp filter): then a
+ * sleep cannot trust the producer's wake.
+ */
+export function fenceRegisteredProcesses(): boolean {
+  try {
+    native.membarrierGlobal();
+    return true;
+  } catch (error) {
+    // Only the kernel's refusal means "no fence"; anything else (a stale addon without the call) is a bug.
+    if ((error as { syscall?: unknown }).syscall !== 'membarrier') throw error;
+    return false;
+  }
+}
+
 /** Blocks until any of the words is woken (futex_waitv, Linux 5.16+), differs, or the timeout passes. */
 export function waitAny(words: FutexWord[], timeoutMs?: number): WaitAnyResult {
   const checked = checkWords(words, 'waitAny');

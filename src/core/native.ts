@@ -117,6 +117,8 @@ export interface NativeAddon {
   ProcessWatcher: NativeProcessWatcherConstructor;
   pageSize(): number;
   futexWaitvSupported(): boolean;
+  /** membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED); throws (code, syscall 'membarrier') on failure. */
+  membarrierGlobal(): void;
 }
 
 /** Package root: dist/core/../.. when built, src/core/../.. under ts-jest. */

@@ -28,6 +28,7 @@ import {
   NEXT_SEQUENCE_I32,
   OLDEST_POSITION_I32,
   PRODUCER_EPOCH_I32,
+  PRODUCER_PUBLISH_FENCE_I32,
   PRODUCER_PID_I32,
   PRODUCER_PID_NAMESPACE_F64,
   PRODUCER_START_TIME_F64,
@@ -269,6 +270,9 @@ function tryUseExisting(name: string, geometry: RingGeometry, options: CreateOpt
       });
     }
     Atomics.add(words, PRODUCER_EPOCH_I32, 1);
+    // Our publishes are sequentially consistent (Atomics): consumers need no membarrier before they sleep,
+    // whatever the producer before us (a C producer, maybe) asked of them. Stored before our first publish.
+    Atomics.store(words, PRODUCER_PUBLISH_FENCE_I32, L.PublishFence.FULL);
     doubles[TAKEOVERS_F64] += 1;
     Atomics.store(memory.consumerI32, PRODUCER_WAITING_CI32, 0);
     return { segment, memory, start, tookOver: true };

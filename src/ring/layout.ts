@@ -63,7 +63,13 @@ offset = alignUp(offset, BLOCK_LENGTH);
 export const PRODUCER_PID_OFFSET = offset; offset += 4;
 export const PRODUCER_STATE_OFFSET = offset; offset += 4;
 export const PRODUCER_EPOCH_OFFSET = offset; offset += 4;
-offset += 4;
+/**
+ * PublishFence: how the producer orders its store of PUBLISHED_TAIL before its load of DATA_WAITERS, and so
+ * what a consumer must do between its store of DATA_WAITERS and its re-check of the tail before it sleeps.
+ * Set by every producer (create and takeover) before its first publish (docs/protocol.md, "Sleeping and
+ * waking"). Zero (FULL) in rings made by builds before it: padding there.
+ */
+export const PRODUCER_PUBLISH_FENCE_OFFSET = offset; offset += 4;
 export const PRODUCER_START_TIME_OFFSET = offset; offset += 8;
 export const PRODUCER_PID_NAMESPACE_OFFSET = offset; offset += 8;
 
@@ -154,6 +160,16 @@ export const SLOT_BELL_SLEEPING = 2;
  * even when the ABORT record could not be written (a ring held full) or was wiped (wipeOnClose).
  */
 export const ProducerState = { NONE: 0, LIVE: 1, CLOSED: 2, ABORTED: 3 } as const;
+
+/**
+ * PRODUCER_PUBLISH_FENCE values. FULL: the producer's publish is sequentially consistent (a full barrier
+ * between the tail store and the DATA_WAITERS load: every TypeScript producer, whose Atomics are). MEMBARRIER:
+ * the producer publishes with a release store and only a compiler barrier before the load (the C producer,
+ * once registered for it), so a consumer about to sleep calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+ * after announcing, which puts a full barrier into the producer wherever it runs: an asymmetric Dekker
+ * handshake, the cost moved from every publish to every sleep.
+ */
+export const PublishFence = { FULL: 0, MEMBARRIER: 1 } as const;
 
 /** FLAGS bit: the producer zeroed the data region on close (wipeOnClose); unread messages are gone. */
 export const FLAG_WIPED = 1;

@@ -8,6 +8,7 @@
  * out, then check that the producer had not started overwriting it while they copied (TAIL_INTENT), so a
  * torn record is never delivered.
  */
+import { fenceRegisteredProcesses } from '../core/futex';
 import { ShmRingError } from '../errors';
 import * as L from './layout';
 import {
@@ -19,6 +20,7 @@ import {
   loadPairNumber,
   NEXT_SEQUENCE_I32,
   OLDEST_POSITION_I32,
+  PRODUCER_PUBLISH_FENCE_I32,
   PUBLISHED_TAIL_I32,
   RECORD_LENGTH_I32,
   RECORD_SEQUENCE_HIGH_I32,
@@ -58,6 +60,11 @@ export class RingReader {
    * slot and never announces sleep or wakes the producer; its owner polls instead of relying on a wake.
    */
   readOnly = false;
+  /**
+   * The producer relies on our membarrier before we sleep and the kernel refused it: a wake may be lost,
+   * so our owner sleeps no longer than a poll interval (as when readOnly).
+   */
+  sleepUnguarded = false;
 
   // The record returned by the last read().
   payloadOffset = 0;
@@ -452,6 +459,13 @@ export class RingReader {
     // sleep (RingWriter#flush's trailing wake), not once per message while we are still waking up; and a
     // consumer that dies asleep leaves at most two spare wakes behind.
     Atomics.store(this.consumerWords, DATA_WAITERS_CI32, 1);
+    // SYNC POINT: a producer that publishes with a release store (PublishFence.MEMBARRIER: the C producer)
+    // has no barrier between its tail store and its load of DATA_WAITERS; membarrier puts one there, after
+    // our announcement and before our re-check (docs/protocol.md, "The publish fence"). Read after the
+    // announcement, so a producer setting the word now sees the announcement instead.
+    if (Atomics.load(this.words, PRODUCER_PUBLISH_FENCE_I32) === L.PublishFence.MEMBARRIER && !fenceRegisteredProcesses()) {
+      this.sleepUnguarded = true;
+    }
     // SYNC POINT: Dekker pair with RingWriter#flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
     const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
     return tail === this.position ? tail : undefined;

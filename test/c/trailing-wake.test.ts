@@ -21,3 +21,10 @@ it.each(['', 'asan'])('wakes once for the announcement, once more at the next pu
   const program = runProgram(path.join(buildC(), build, 'trailing_wake'), [ringName('trailing-wake')], { ASAN_OPTIONS: 'abort_on_error=1:detect_leaks=1' });
   expect(await finished(program)).toMatchObject({ ok: true, sent: 3, wakes: [1, 1, 0] });
 });
+
+it.each(['', 'asan'])('a producer taking over a ring wakes at its first publish, announced or not (build: %s)', async (build) => {
+  const program = runProgram(path.join(buildC(), build, 'trailing_wake'), [ringName('trailing-takeover'), 'takeover'], {
+    ASAN_OPTIONS: 'abort_on_error=1:detect_leaks=0', // the first producer dies holding its mapping, on purpose
+  });
+  expect(await finished(program)).toMatchObject({ ok: true, tookOver: 1, sent: 2, wakes: [1, 0] });
+});

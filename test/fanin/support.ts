@@ -65,8 +65,11 @@ export function startProducer(spec: ProducerSpec): ProducerChild {
   child.stderr!.on('data', (chunk: string) => {
     stderr += chunk;
   });
+  // 'close', not 'exit': 'exit' can come before the last stdout chunk is read, and a report would be missed.
+  let closed = false;
   const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
+      closed = true;
       children.delete(child);
       for (const listener of listeners.splice(0)) listener();
       resolve(code ?? signal ?? -1);
@@ -78,7 +81,7 @@ export function startProducer(spec: ProducerSpec): ProducerChild {
       const check = (): void => {
         const found = reports.find((r) => r.event === event);
         if (found) return resolve(found);
-        if (child.exitCode !== null || child.signalCode !== null) {
+        if (closed) {
           return reject(new Error(`producer ${spec.names[0]} exited before "${event}": ${stderr}`));
         }
         if (Date.now() >= deadline) return reject(new Error(`no "${event}" from producer ${spec.names[0]} within ${timeoutMs} ms`));

@@ -42,7 +42,9 @@ export function runChild(command: string, args: object, options: SpawnOptions & 
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  child.on('exit', (code) => {
+  // 'close', not 'exit': 'exit' can come before the last stdout chunk is read (the jest thread may have been
+  // blocked in a synchronous wait while the child printed and exited), and a line would be missed.
+  child.on('close', (code) => {
     exited = true;
     exitCode = code;
     notify();
