@@ -133,14 +133,10 @@ static void futex_wake_all(void *address) { futex(address, FUTEX_WAKE, 0x7ffffff
  * a consumer about to sleep on a MEMBARRIER ring calls membarrier so that every registered producer has
  * executed a full barrier before the consumer re-checks the tail.
  */
-static int membarrier_registered(void) {
-  static int state; /* 0 not asked yet, 1 registered, -1 refused: a race only registers twice, harmlessly */
-  int known = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
-  if (known == 0) {
-    known = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0 ? 1 : -1;
-    __atomic_store_n(&state, known, __ATOMIC_RELEASE);
-  }
-  return known == 1;
+static int register_for_membarrier(void) {
+  /* Every creation asks again (an already registered process returns at once): registration belongs to
+   * the address space, and a child forked from a registered process may not inherit it. */
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
 }
 static int fence_registered_processes(void) { return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0; }
 
@@ -655,7 +651,7 @@ static void remove_abandoned_temporaries(void) {
  * sequentially consistent store, before our first publish; docs/protocol.md, "The publish fence").
  */
 static void set_publish_fence(shmring_producer *p, const shmring_producer_options *o) {
-  p->release_publish = !o->sequential_publish && membarrier_registered();
+  p->release_publish = !o->sequential_publish && register_for_membarrier();
   store32(p->m.control, SHMRING_PRODUCER_PUBLISH_FENCE_OFFSET,
           p->release_publish ? SHMRING_PUBLISH_FENCE_MEMBARRIER : SHMRING_PUBLISH_FENCE_FULL);
 }

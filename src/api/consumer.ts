@@ -452,12 +452,38 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
   }
 
   /**
-   * @internal For multi-ring waits (Selector). Announces that the caller is about to sleep on this ring
-   * and returns the futex word to sleep on, or undefined when data (or the end) is already there.
+   * @internal Announces that the caller is about to sleep on this ring and returns the futex word to sleep
+   * on, or undefined when data (or the end) is already there. One ring's whole prepareToSleep.
    */
   _prepareToSleep(): futex.FutexWord | undefined {
+    if (this._announceSleep()) this._fence();
+    return this._sleepWord();
+  }
+
+  /**
+   * @internal For multi-ring waits (Selector), the first of three steps (RingReader#prepareToSleep split, so
+   * that one membarrier serves every ring): announces that the caller is about to sleep on this ring.
+   * Returns whether the ring's producer asks for a membarrier before the re-check (then call _fence on one
+   * such consumer).
+   */
+  _announceSleep(): boolean {
+    if (this.closed || this.endState !== 'open') return false;
+    return this.reader.announceSleep();
+  }
+
+  /** @internal The membarrier _announceSleep asked for. Returns false when the kernel refused it. */
+  _fence(): boolean {
+    this.reader.fenceProducers();
+    return !this.reader.sleepUnguarded;
+  }
+
+  /**
+   * @internal The last step: the futex word to sleep on, or undefined when data (or the end) is already
+   * there.
+   */
+  _sleepWord(): futex.FutexWord | undefined {
     if (this.closed || this.endState !== 'open') return undefined;
-    const tail = this.reader.prepareToSleep();
+    const tail = this.reader.recheckBeforeSleep();
     if (tail === undefined) return undefined;
     return { buffer: this.memory.control, byteOffset: PUBLISHED_TAIL_I32 << 2, expected: tail };
   }

@@ -488,10 +488,16 @@ export class Selector<T = unknown> extends EventEmitter implements AsyncIterable
     }
     const words: FutexWord[] = [];
     // A read-only consumer cannot announce that it sleeps, so nobody wakes it: poll at its pace.
+    // SYNC POINT: announce a sleeper on every ring, then re-check every tail (the Dekker pair with each
+    // producer's publish). A ring with data means no sleep at all.
+    const fenceOwed: Consumer[] = [];
+    for (const entry of ring) if (entry.consumer._announceSleep()) fenceOwed.push(entry.consumer);
+    // Rings of C producers (docs/protocol.md, "The publish fence"): one membarrier between the
+    // announcements and the re-checks is a barrier in every such producer at once. When the kernel refuses
+    // it, every ring that asked must learn that its wakes cannot be trusted.
+    if (fenceOwed.length > 0 && !fenceOwed[0]!._fence()) for (const consumer of fenceOwed.slice(1)) consumer._fence();
     for (const entry of ring) {
-      // SYNC POINT: each _prepareToSleep announces a sleeper on its ring, then re-checks the tail (the
-      // Dekker pair with the producer's commit). A ring with data means no sleep at all.
-      const word = entry.consumer._prepareToSleep();
+      const word = entry.consumer._sleepWord();
       if (word === undefined) return;
       words.push(word);
     }

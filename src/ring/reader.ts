@@ -450,10 +450,17 @@ export class RingReader {
    * arrived meanwhile (then read instead).
    */
   prepareToSleep(): number | undefined {
-    if (this.readOnly) {
-      const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
-      return tail === this.position ? tail : undefined;
-    }
+    if (this.announceSleep()) this.fenceProducers();
+    return this.recheckBeforeSleep();
+  }
+
+  /**
+   * The first half of prepareToSleep, for callers that sleep on several rings at once (the Selector): sets
+   * DATA_WAITERS and returns whether this ring's producer needs our membarrier before the re-check, so that
+   * one call covers every ring.
+   */
+  announceSleep(): boolean {
+    if (this.readOnly) return false;
     this.release();
     // A flag, not a count: the producer clears it when it wakes everyone, so it wakes at most twice per
     // sleep (RingWriter#flush's trailing wake), not once per message while we are still waking up; and a
@@ -463,9 +470,16 @@ export class RingReader {
     // has no barrier between its tail store and its load of DATA_WAITERS; membarrier puts one there, after
     // our announcement and before our re-check (docs/protocol.md, "The publish fence"). Read after the
     // announcement, so a producer setting the word now sees the announcement instead.
-    if (Atomics.load(this.words, PRODUCER_PUBLISH_FENCE_I32) === L.PublishFence.MEMBARRIER && !fenceRegisteredProcesses()) {
-      this.sleepUnguarded = true;
-    }
+    return Atomics.load(this.words, PRODUCER_PUBLISH_FENCE_I32) === L.PublishFence.MEMBARRIER;
+  }
+
+  /** The membarrier that announceSleep asked for; when the kernel refuses it, no wake can be trusted. */
+  fenceProducers(): void {
+    if (!fenceRegisteredProcesses()) this.sleepUnguarded = true;
+  }
+
+  /** The second half of prepareToSleep: the tail to sleep on, or undefined when data arrived meanwhile. */
+  recheckBeforeSleep(): number | undefined {
     // SYNC POINT: Dekker pair with RingWriter#flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
     const tail = Atomics.load(this.words, PUBLISHED_TAIL_I32);
     return tail === this.position ? tail : undefined;

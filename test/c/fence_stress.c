@@ -2,7 +2,7 @@
  * The publish fence under traffic that makes consumers sleep all the time (run by
  * test/c/publish-fence.test.ts; docs/protocol.md, "The publish fence").
  *
- *   fence_stress producer NAME COUNT SEQUENTIAL   creates the ring (SEQUENTIAL 1: options.sequential_publish),
+ *   fence_stress producer NAME COUNT SEQUENTIAL [PAUSE_NS]   creates the ring (SEQUENTIAL 1: options.sequential_publish),
  *       prints {"ready":true,"fence":F}, waits for a line on stdin, then sends COUNT 8-byte messages (byte i
  *       of message s is (7 s + i) & 0xff, as shmring_tool and test/fixtures/c-peer.js), pausing a pseudo-random 0-4 µs between sends so that consumers keep draining the ring and
  *       going to sleep just as the next publish comes; closes with END and prints {"done":true,...}
@@ -21,7 +21,7 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int producer(const char *name, uint64_t count, int sequential) {
+static int producer(const char *name, uint64_t count, int sequential, uint64_t pause_ns) {
   shmring_producer_options options;
   shmring_producer_options_init(&options);
   options.capacity = 1 << 16;
@@ -46,7 +46,7 @@ static int producer(const char *name, uint64_t count, int sequential) {
       return 1;
     }
     random ^= random << 13, random ^= random >> 7, random ^= random << 17;
-    uint64_t until = now_ns() + random % 4000;
+    uint64_t until = now_ns() + random % pause_ns;
     while (now_ns() < until) {
     }
   }
@@ -97,8 +97,11 @@ static int consumer(const char *name) {
 }
 
 int main(int argc, char **argv) {
-  if (argc == 5 && strcmp(argv[1], "producer") == 0) return producer(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]));
+  if ((argc == 5 || argc == 6) && strcmp(argv[1], "producer") == 0) {
+    uint64_t pause_ns = argc == 6 ? strtoull(argv[5], NULL, 10) : 4000;
+    return producer(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]), pause_ns > 0 ? pause_ns : 1);
+  }
   if (argc == 3 && strcmp(argv[1], "consumer") == 0) return consumer(argv[2]);
-  fprintf(stderr, "usage: fence_stress producer NAME COUNT SEQUENTIAL | consumer NAME\n");
+  fprintf(stderr, "usage: fence_stress producer NAME COUNT SEQUENTIAL [PAUSE_NS] | consumer NAME\n");
   return 2;
 }

@@ -13,7 +13,8 @@
  * every sleeper, in order, with nothing lost.
  */
 import * as path from 'path';
-import { Producer } from '../../src';
+import { Producer, Selector } from '../../src';
+import { within } from '../support/children';
 import { readSnapshot } from '../../src/ring/snapshot';
 import { buildC, finished, killPeers, Peer, runPeer, runProgram } from '../support/c-client';
 import { trackRings } from '../support/teardown';
@@ -29,8 +30,8 @@ beforeAll(() => {
   program = path.join(buildC(), 'fence_stress');
 }, 120000);
 
-async function startProducer(name: string, sequential: 0 | 1): Promise<{ peer: Peer; fence: number }> {
-  const peer = runProgram(program, ['producer', name, String(COUNT), String(sequential)], {}, 'pipe');
+async function startProducer(name: string, sequential: 0 | 1, count = COUNT, pauseNs = 4000): Promise<{ peer: Peer; fence: number }> {
+  const peer = runProgram(program, ['producer', name, String(count), String(sequential), String(pauseNs)], {}, 'pipe');
   const ready = await peer.line((line) => line.ready || line.error);
   if (!ready.ready) throw new Error(`producer failed: ${peer.output()}`);
   return { peer, fence: ready.fence };
@@ -102,3 +103,33 @@ describe('consumers that sleep between almost every message are always woken', (
     expect(sent.wakes).toBeGreaterThan(COUNT / 100);
   }, 150000);
 });
+
+it('a Selector over several C producers\' rings sleeps on all of them and is woken for every message', async () => {
+  const names = [0, 1, 2].map((i) => ringName(`fence-selector-${i}`));
+  // Slower producers (0-200 µs apart), so that the selector, slower than a C consumer, runs dry and sleeps.
+  const perRing = 5000;
+  const producers = await Promise.all(names.map((name) => startProducer(name, 0, perRing, 200000)));
+  const selector = new Selector({ checkIntervalMs: 600000, consumer: { wait: 'sleep' } });
+  try {
+    for (const name of names) selector.add(name);
+    const counts = new Map<string, number>(names.map((name) => [name, 0]));
+    const removed: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      selector.on('ring-removed', (ring, reason) => {
+        removed.push(`${ring}:${reason}`);
+        if (removed.length === names.length) resolve();
+      });
+    });
+    selector.on('message', (_value, ring) => counts.set(ring, counts.get(ring)! + 1));
+    for (const { peer } of producers) peer.process.stdin!.end('go\n');
+    const sent = await Promise.all(producers.map(({ peer }) => finished(peer, 60000)));
+    await within(done, 60000, 'every ring closed and drained');
+    expect(removed.sort()).toEqual(names.map((name) => `${name}:closed`).sort());
+    for (const name of names) expect(counts.get(name)).toBe(perRing);
+    // The selector slept and was woken, over and over.
+    expect(sent.reduce((total, line) => total + line.wakes, 0)).toBeGreaterThan(perRing / 50);
+    expect(selector.stats.wakeups).toBeGreaterThan(perRing / 50);
+  } finally {
+    selector.close();
+  }
+}, 150000);
