@@ -13,13 +13,15 @@ const SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefin
 
 /**
  * Programs: output name, sources (relative to the repository), extra link flags, and whether the program
- * compiles the library in itself (`#include`s shmring.c to set a test seam) rather than linking it.
+ * compiles the library in itself (`#include`s shmring.c to set a test seam) rather than linking it, or is a
+ * shared object for LD_PRELOAD (not linked with the library; not built with the sanitizers).
  */
 const PROGRAMS = [
   ['shmring_tool', ['native/tools/shmring_tool.c'], []],
   ['lapped_reader', ['test/c/lapped_reader.c'], [], { includesLibrary: true }],
   ['trailing_wake', ['test/c/trailing_wake.c'], [], { includesLibrary: true }],
   ['fence_stress', ['test/c/fence_stress.c'], [], { includesLibrary: true }],
+  ['membarrier_shim.so', ['test/c/membarrier_shim.c'], ['-ldl'], { shared: true }],
   ['send_batch', ['test/c/send_batch.c'], []],
   ['signal_source', ['examples/signal/c/source.c'], ['-lm']],
   ['signal_stage', ['examples/signal/c/stage.c'], ['-lm']],
@@ -47,14 +49,16 @@ function build({ asan = false, only } = {}) {
     fs.rmSync(archive, { force: true });
     execFileSync('ar', ['rcs', archive, object], { stdio: 'inherit' });
   }
-  for (const [name, sources, libraries, { includesLibrary = false } = {}] of PROGRAMS) {
+  for (const [name, sources, libraries, { includesLibrary = false, shared = false } = {}] of PROGRAMS) {
     if (only && !only.includes(name)) continue;
+    if (shared && asan) continue;
     const inputs = sources.map((source) => path.join(root, source));
     if (!inputs.every((input) => fs.existsSync(input))) continue;
     const output = path.join(out, name);
-    const linked = includesLibrary ? [] : [archive];
-    if (newer(output, [...inputs, ...(includesLibrary ? [library, ...headers] : [archive])])) continue;
-    execFileSync('gcc', [...flags, ...inputs, ...linked, ...libraries, '-o', output], { stdio: 'inherit' });
+    const linked = includesLibrary || shared ? [] : [archive];
+    if (newer(output, [...inputs, ...(includesLibrary ? [library, ...headers] : shared ? [] : [archive])])) continue;
+    const kind = shared ? ['-shared', '-fPIC'] : [];
+    execFileSync('gcc', [...flags, ...kind, ...inputs, ...linked, ...libraries, '-o', output], { stdio: 'inherit' });
   }
   return out;
 }

@@ -129,13 +129,13 @@ static void futex_wait_ms(void *address, uint32_t expected, int timeout_ms) {
 static void futex_wake_all(void *address) { futex(address, FUTEX_WAKE, 0x7fffffff, NULL); }
 
 /*
- * The asymmetric publish fence (docs/protocol.md, "The publish fence"). A producer's process registers once;
- * a consumer about to sleep on a MEMBARRIER ring calls membarrier so that every registered producer has
- * executed a full barrier before the consumer re-checks the tail.
+ * The asymmetric publish fence (docs/protocol.md, "The publish fence"). A producer's process registers
+ * before it asks for the fence; a consumer about to sleep on a MEMBARRIER ring calls membarrier so that
+ * every registered producer has executed a full barrier before the consumer re-checks the tail.
  */
 static int register_for_membarrier(void) {
-  /* Every creation asks again (an already registered process returns at once): registration belongs to
-   * the address space, and a child forked from a registered process may not inherit it. */
+  /* Asked at every creation and takeover rather than remembered: an already registered process returns at
+   * once, and the library keeps no global state. (Registration survives fork and is cleared by exec.) */
   return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
 }
 static int fence_registered_processes(void) { return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0; }
@@ -1464,7 +1464,7 @@ struct shmring_consumer {
   uint32_t producer_epoch;
   int64_t producer_dead_since;
   int64_t last_producer_check;
-  int sleep_unguarded; /* the ring wants our membarrier before a sleep and the kernel refused it: poll */
+  int sleep_unguarded; /* this sleep: the ring wants our membarrier and the kernel refused it: poll */
 };
 
 void shmring_consumer_options_init(shmring_consumer_options *options) {
@@ -1865,10 +1865,10 @@ int shmring_wait(shmring_consumer *c, int timeout_ms) {
     /* SYNC POINT: a producer that publishes with a release store relies on this membarrier between our
      * announcement and our re-check (docs/protocol.md, "The publish fence"). The word is read after the
      * announcement: a producer setting it now sees the announcement instead. */
-    if (load32(c->m.control, SHMRING_PRODUCER_PUBLISH_FENCE_OFFSET) == SHMRING_PUBLISH_FENCE_MEMBARRIER &&
-        !fence_registered_processes()) {
-      c->sleep_unguarded = 1;
-    }
+    /* Any value but FULL asks for the fence: a damaged word, or a later kind of producer, costs a system
+     * call, not a wake. Decided anew for every sleep (a takeover may change the word). */
+    c->sleep_unguarded = load32(c->m.control, SHMRING_PRODUCER_PUBLISH_FENCE_OFFSET) != SHMRING_PUBLISH_FENCE_FULL &&
+                         !fence_registered_processes();
     // SYNC POINT: Dekker pair with the producer's flush (store PUBLISHED_TAIL, then exchange DATA_WAITERS).
     uint32_t tail = load32(tail_word, 0);
     if (tail != (uint32_t)c->position || tail_of(c) != c->position) return SHMRING_OK;

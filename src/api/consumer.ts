@@ -473,8 +473,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
 
   /** @internal The membarrier _announceSleep asked for. Returns false when the kernel refused it. */
   _fence(): boolean {
-    this.reader.fenceProducers();
-    return !this.reader.sleepUnguarded;
+    return this.reader.fenceProducers();
   }
 
   /**
@@ -733,7 +732,7 @@ export class Consumer<T = unknown> extends EventEmitter implements AsyncIterable
     if (this.refed) bell.ref();
     else bell.unref();
     try {
-      const result = await bell.sleep(() => this.reader.prepareToSleep(), this.sleepLimitMs());
+      const result = await bell.sleep(() => this.reader.prepareToSleep(), () => this.sleepLimitMs());
       if (result === 'timed-out') this.lastProducerCheck = 0;
     } catch (error) {
       // Our own cancel (the producer exited) or close(): the caller re-checks the ring and our state.

@@ -495,7 +495,9 @@ export class Selector<T = unknown> extends EventEmitter implements AsyncIterable
     // Rings of C producers (docs/protocol.md, "The publish fence"): one membarrier between the
     // announcements and the re-checks is a barrier in every such producer at once. When the kernel refuses
     // it, every ring that asked must learn that its wakes cannot be trusted.
-    if (fenceOwed.length > 0 && !fenceOwed[0]!._fence()) for (const consumer of fenceOwed.slice(1)) consumer._fence();
+    if (fenceOwed.length > 0 && !fenceOwed[0]!._fence()) {
+      for (const consumer of fenceOwed.slice(1)) consumer._fence();
+    }
     for (const entry of ring) {
       const word = entry.consumer._sleepWord();
       if (word === undefined) return;

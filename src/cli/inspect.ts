@@ -176,7 +176,7 @@ export function renderInspect(
         ? colors.red(`state word still live, but pid ${p.pid} is gone: it died without closing the ring`)
         : `state word ${p.state}`;
     // Only the C producer's release-store publish is worth a word: its consumers pay a membarrier per sleep.
-    const fence = p.publishFence === 'membarrier' ? ', publish fence membarrier' : '';
+    const fence = p.publishFence === 'full' ? '' : `, publish fence ${p.publishFence}`;
     fields.push(['producer', `${producer}, epoch ${p.epoch}${fence}, ${stateWord}`]);
   }
   const pos = snapshot.positions;

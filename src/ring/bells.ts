@@ -77,15 +77,17 @@ export class SlotBell {
 
   /**
    * Sleeps on the bell. `prepareToSleep` is RingReader#prepareToSleep (sets DATA_WAITERS, re-reads the
-   * tail); it returns undefined when data arrived meanwhile, and then we do not sleep.
+   * tail); it returns undefined when data arrived meanwhile, and then we do not sleep. `timeoutMs` is asked
+   * after it: prepareToSleep may learn that no wake can be trusted (a refused membarrier), which shortens
+   * the sleep to a poll.
    */
-  async sleep(prepareToSleep: () => number | undefined, timeoutMs: number): Promise<BellSleepResult> {
+  async sleep(prepareToSleep: () => number | undefined, timeoutMs: () => number): Promise<BellSleepResult> {
     // SYNC POINT: the SLEEPING bit is set before prepareToSleep's DATA_WAITERS store, so a producer that
     // sees DATA_WAITERS (exchange in RingWriter#flush) then sees SLEEPING in BellRinger#ringSleepers.
     Atomics.or(this.words, this.wordIndex, L.SLOT_BELL_SLEEPING);
     try {
       if (prepareToSleep() === undefined) return 'data';
-      return await this.doorbell.wait(timeoutMs);
+      return await this.doorbell.wait(timeoutMs());
     } finally {
       // A no-op when the producer cleared it to ring us; otherwise no ring for a sleep that is over. After
       // close() the mapping may be gone, and close() cleared the word already.

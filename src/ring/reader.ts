@@ -61,8 +61,9 @@ export class RingReader {
    */
   readOnly = false;
   /**
-   * The producer relies on our membarrier before we sleep and the kernel refused it: a wake may be lost,
-   * so our owner sleeps no longer than a poll interval (as when readOnly).
+   * For the sleep being prepared: the producer relies on our membarrier and the kernel refused it, so a
+   * wake may be lost and our owner sleeps no longer than a poll interval (as when readOnly). Set anew by
+   * every announceSleep (a producer that takes the ring over may not ask for the fence).
    */
   sleepUnguarded = false;
 
@@ -460,6 +461,7 @@ export class RingReader {
    * one call covers every ring.
    */
   announceSleep(): boolean {
+    this.sleepUnguarded = false;
     if (this.readOnly) return false;
     this.release();
     // A flag, not a count: the producer clears it when it wakes everyone, so it wakes at most twice per
@@ -469,13 +471,19 @@ export class RingReader {
     // SYNC POINT: a producer that publishes with a release store (PublishFence.MEMBARRIER: the C producer)
     // has no barrier between its tail store and its load of DATA_WAITERS; membarrier puts one there, after
     // our announcement and before our re-check (docs/protocol.md, "The publish fence"). Read after the
-    // announcement, so a producer setting the word now sees the announcement instead.
-    return Atomics.load(this.words, PRODUCER_PUBLISH_FENCE_I32) === L.PublishFence.MEMBARRIER;
+    // announcement, so a producer setting the word now sees the announcement instead. Any value but FULL
+    // asks for the fence: a damaged word, or a later kind of producer, costs a system call, not a wake.
+    return Atomics.load(this.words, PRODUCER_PUBLISH_FENCE_I32) !== L.PublishFence.FULL;
   }
 
-  /** The membarrier that announceSleep asked for; when the kernel refuses it, no wake can be trusted. */
-  fenceProducers(): void {
-    if (!fenceRegisteredProcesses()) this.sleepUnguarded = true;
+  /**
+   * The membarrier that announceSleep asked for. Returns false when the kernel refused it: then no wake can
+   * be trusted for this sleep (sleepUnguarded).
+   */
+  fenceProducers(): boolean {
+    const fenced = fenceRegisteredProcesses();
+    this.sleepUnguarded = !fenced;
+    return fenced;
   }
 
   /** The second half of prepareToSleep: the tail to sleep on, or undefined when data arrived meanwhile. */

@@ -65,9 +65,10 @@ export interface ProducerSnapshot {
   epoch: number;
   /**
    * PRODUCER_PUBLISH_FENCE: `full` (every publish is a full barrier: the TypeScript producer) or `membarrier`
-   * (a release store; consumers call membarrier before they sleep: the C producer); `invalid` otherwise.
+   * (a release store; consumers call membarrier before they sleep: the C producer); `unknown` for any other
+   * value, which consumers treat as `membarrier`.
    */
-  publishFence: 'full' | 'membarrier' | 'invalid';
+  publishFence: 'full' | 'membarrier' | 'unknown';
   /**
    * One word for people: `none` (never had a producer), `closed` (closed cleanly), or the liveness of the
    * registered process. A stopped process (SIGSTOP, a debugger) is `stopped`, which is alive.
@@ -325,10 +326,8 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
     : 'invalid';
   if (producerState === 'invalid') problems.push(`producer state word is ${producerStateWord}`);
   if (producerPid < 0) problems.push(`producer pid is ${producerPid}`);
+  // Not a problem when unknown: consumers take any value but FULL as MEMBARRIER (a later producer's kind).
   const publishFenceWord = i32(L.PRODUCER_PUBLISH_FENCE_OFFSET);
-  if (publishFenceWord !== L.PublishFence.FULL && publishFenceWord !== L.PublishFence.MEMBARRIER) {
-    problems.push(`publish fence word is ${publishFenceWord}`);
-  }
   let producerStatus: ProducerSnapshot['status'];
   if (producerState === 'closed') producerStatus = 'closed';
   else if (producerPid === 0) producerStatus = 'none';
@@ -338,7 +337,7 @@ function snapshotFromDescriptor(fd: number, base: SnapshotBase): RingSnapshot {
     state: producerState,
     aborted: producerStateWord === L.ProducerState.ABORTED,
     epoch: i32(L.PRODUCER_EPOCH_OFFSET) >>> 0,
-    publishFence: publishFenceWord === L.PublishFence.FULL ? 'full' : publishFenceWord === L.PublishFence.MEMBARRIER ? 'membarrier' : 'invalid',
+    publishFence: publishFenceWord === L.PublishFence.FULL ? 'full' : publishFenceWord === L.PublishFence.MEMBARRIER ? 'membarrier' : 'unknown',
     status: producerStatus,
   };
 

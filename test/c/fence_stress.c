@@ -6,8 +6,8 @@
  *       prints {"ready":true,"fence":F}, waits for a line on stdin, then sends COUNT 8-byte messages (byte i
  *       of message s is (7 s + i) & 0xff, as shmring_tool and test/fixtures/c-peer.js), pausing a pseudo-random 0-4 µs between sends so that consumers keep draining the ring and
  *       going to sleep just as the next publish comes; closes with END and prints {"done":true,...}
- *   fence_stress consumer NAME                    joins tethered with no spinning, prints {"joined":true},
- *       reads to the END checking every byte and the order, prints {"done":true,"received":N}
+ *   fence_stress consumer NAME [COUNT]            joins tethered with no spinning, prints {"joined":true},
+ *       reads to the END (or COUNT messages) checking every byte and the order, prints {"done":true,"received":N}
  *
  * The library is compiled in with the consumer's periodic producer check stretched to 10 minutes: a
  * wake lost by the handshake is then a hang (the test's bound fails it), not a 100 ms hiccup.
@@ -56,7 +56,7 @@ static int producer(const char *name, uint64_t count, int sequential, uint64_t p
   return 0;
 }
 
-static int consumer(const char *name) {
+static int consumer(const char *name, uint64_t count) {
   shmring_consumer_options options;
   shmring_consumer_options_init(&options);
   options.tethered = 1;
@@ -70,7 +70,7 @@ static int consumer(const char *name) {
   printf("{\"joined\":true}\n");
   fflush(stdout);
   uint64_t received = 0;
-  for (;;) {
+  while (count == 0 || received < count) {
     shmring_record record;
     status = shmring_read(c, &record);
     if (status == SHMRING_OK) {
@@ -101,7 +101,9 @@ int main(int argc, char **argv) {
     uint64_t pause_ns = argc == 6 ? strtoull(argv[5], NULL, 10) : 4000;
     return producer(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]), pause_ns > 0 ? pause_ns : 1);
   }
-  if (argc == 3 && strcmp(argv[1], "consumer") == 0) return consumer(argv[2]);
-  fprintf(stderr, "usage: fence_stress producer NAME COUNT SEQUENTIAL [PAUSE_NS] | consumer NAME\n");
+  if ((argc == 3 || argc == 4) && strcmp(argv[1], "consumer") == 0) {
+    return consumer(argv[2], argc == 4 ? strtoull(argv[3], NULL, 10) : 0);
+  }
+  fprintf(stderr, "usage: fence_stress producer NAME COUNT SEQUENTIAL [PAUSE_NS] | consumer NAME [COUNT]\n");
   return 2;
 }

@@ -12,9 +12,14 @@
  * docs/protocol.md is what covers it. These cases guard the rest: that the release-store path still wakes
  * every sleeper, in order, with nothing lost.
  */
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { Producer, Selector } from '../../src';
-import { within } from '../support/children';
+import { Segment } from '../../src/core/segment';
+import * as L from '../../src/ring/layout';
+import { FIXTURES, within } from '../support/children';
+import { untilAsleep } from '../support/waits';
 import { readSnapshot } from '../../src/ring/snapshot';
 import { buildC, finished, killPeers, Peer, runPeer, runProgram } from '../support/c-client';
 import { trackRings } from '../support/teardown';
@@ -26,8 +31,10 @@ const COUNT = 100000;
 const CAPACITY = 1 << 16;
 
 let program: string;
+let shim: string;
 beforeAll(() => {
   program = path.join(buildC(), 'fence_stress');
+  shim = path.join(buildC(), 'membarrier_shim.so');
 }, 120000);
 
 async function startProducer(name: string, sequential: 0 | 1, count = COUNT, pauseNs = 4000): Promise<{ peer: Peer; fence: number }> {
@@ -78,19 +85,44 @@ describe('which fence a producer publishes with', () => {
   });
 });
 
-describe('consumers that sleep between almost every message are always woken', () => {
-  const consumers: Array<[string, 0 | 1, (name: string) => Peer]> = [
-    ['C', 0, (name) => runProgram(program, ['consumer', name])],
-    ['C, producer with sequential_publish', 1, (name) => runProgram(program, ['consumer', name])],
-    ['TypeScript receiveSync', 0, (name) => runPeer('ts', 'recv', name, { wait: 'sleep', check_ms: 600000, timeout_ms: 600000 })],
-    ['TypeScript event loop, waiter thread', 0, (name) => runPeer('ts', 'recv', name, { wait: 'sleep', check_ms: 600000, wake: 'thread', quiet: 1 })],
-    ['TypeScript event loop, doorbell', 0, (name) => runPeer('ts', 'recv', name, { wait: 'sleep', check_ms: 600000, wake: 'doorbell', quiet: 1 })],
+/** Where the membarrier shim (test/c/membarrier_shim.c) writes a consumer's count of membarrier calls. */
+function shimEnv(refuse = false): { env: NodeJS.ProcessEnv; calls: () => number } {
+  const file = path.join(os.tmpdir(), `shmring-membarrier-${process.pid}-${++shimRuns}`);
+  const env: NodeJS.ProcessEnv = { LD_PRELOAD: shim, SHMRING_TEST_MEMBARRIER_COUNT: file };
+  if (refuse) env.SHMRING_TEST_REFUSE_MEMBARRIER = '1';
+  return {
+    env,
+    calls: () => {
+      const count = Number(fs.readFileSync(file, 'utf8'));
+      fs.rmSync(file, { force: true });
+      return count;
+    },
+  };
+}
+let shimRuns = 0;
+
+/** A TypeScript consumer (test/fixtures/c-peer.js recv) with an environment. */
+function tsConsumer(name: string, options: Record<string, string | number>, env: NodeJS.ProcessEnv): Peer {
+  const args = Object.entries(options).map(([key, value]) => `${key}=${value}`);
+  return runProgram(process.execPath, [path.join(FIXTURES, 'c-peer.js'), 'recv', name, ...args], env);
+}
+
+describe('consumers that sleep between almost every message are always woken, and call membarrier only when asked', () => {
+  const SLEEPY = { wait: 'sleep', check_ms: 600000 };
+  const consumers: Array<[string, 0 | 1, (name: string, env: NodeJS.ProcessEnv) => Peer]> = [
+    ['C', 0, (name, env) => runProgram(program, ['consumer', name], env)],
+    ['C, producer with sequential_publish', 1, (name, env) => runProgram(program, ['consumer', name], env)],
+    ['TypeScript receiveSync', 0, (name, env) => tsConsumer(name, { ...SLEEPY, timeout_ms: 600000 }, env)],
+    ['TypeScript receiveSync, producer with sequential_publish', 1, (name, env) => tsConsumer(name, { ...SLEEPY, timeout_ms: 600000 }, env)],
+    ['TypeScript event loop, waiter thread', 0, (name, env) => tsConsumer(name, { ...SLEEPY, wake: 'thread', quiet: 1 }, env)],
+    ['TypeScript event loop, doorbell', 0, (name, env) => tsConsumer(name, { ...SLEEPY, wake: 'doorbell', quiet: 1 }, env)],
   ];
 
   it.each(consumers)('%s', async (_kind, sequential, startConsumer) => {
     const name = ringName('fence-traffic');
     const { peer: producer } = await startProducer(name, sequential);
-    const consumer = startConsumer(name);
+    const { env, calls } = shimEnv();
+    const consumer = startConsumer(name, env);
     await consumer.line((line) => line.joined || line.ready || line.error);
     producer.process.stdin!.end('go\n');
     const sent = await finished(producer, 60000);
@@ -101,6 +133,46 @@ describe('consumers that sleep between almost every message are always woken', (
     if ('status' in received) expect(received.status).toBe('END');
     // The consumer did sleep, over and over: the wake path, not spinning, carried the traffic.
     expect(sent.wakes).toBeGreaterThan(COUNT / 100);
+    // One membarrier per fenced sleep on the C producer's ring, none when it publishes with a full barrier.
+    if (sequential) expect(calls()).toBe(0);
+    else expect(calls()).toBeGreaterThan(COUNT / 100);
+  }, 150000);
+});
+
+describe('a consumer whose membarrier is refused polls instead of trusting the wake', () => {
+  // The lost wake is made deterministic: a TypeScript producer's ring is marked MEMBARRIER (what a C producer
+  // says), the consumer's announcement is withdrawn once it is asleep (DATA_WAITERS = 0: what a producer's
+  // unfenced load could have read), then one message is sent, which wakes nobody. With membarrier refused
+  // (the shim), the consumer must find it by its 10 ms poll; its producer check is 10 minutes away.
+  const consumers: Array<[string, (name: string, env: NodeJS.ProcessEnv) => Peer]> = [
+    ['C', (name, env) => runProgram(program, ['consumer', name, '1'], env)],
+    ['TypeScript receiveSync', (name, env) => tsConsumer(name, { wait: 'sleep', check_ms: 600000, timeout_ms: 600000, count: 1 }, env)],
+    ['TypeScript event loop, waiter thread', (name, env) => tsConsumer(name, { wait: 'sleep', check_ms: 600000, wake: 'thread' }, env)],
+    ['TypeScript event loop, doorbell', (name, env) => tsConsumer(name, { wait: 'sleep', check_ms: 600000, wake: 'doorbell' }, env)],
+  ];
+
+  it.each(consumers)('%s', async (_kind, startConsumer) => {
+    const name = ringName('fence-refused');
+    const producer = track(Producer.create(name, { capacity: CAPACITY }));
+    const segment = Segment.open(name);
+    try {
+      const control = new Int32Array(segment.map(), 0, L.controlLength(16) / 4);
+      Atomics.store(control, L.PRODUCER_PUBLISH_FENCE_OFFSET / 4, L.PublishFence.MEMBARRIER);
+      const { env, calls } = shimEnv(true);
+      const consumer = startConsumer(name, env);
+      await consumer.line((line) => line.joined || line.ready || line.error);
+      await untilAsleep(name);
+      Atomics.store(control, L.DATA_WAITERS_OFFSET / 4, 0);
+      producer.sendBytes(Uint8Array.from({ length: 8 }, (_, i) => i)); // sequence 0: byte i is (7 * 0 + i)
+      await consumer.line((line) => line.received === 1 || line.done || line.error, 60000);
+      producer.close();
+      const result = await finished(consumer, 60000);
+      expect(result.received).toBe(1);
+      for (const key of ['bad', 'gaps'] as const) if (key in result) expect(result[key]).toBe(0);
+      expect(calls()).toBeGreaterThan(0);
+    } finally {
+      segment.close();
+    }
   }, 150000);
 });
 
