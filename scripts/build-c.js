@@ -21,6 +21,7 @@ const PROGRAMS = [
   ['lapped_reader', ['test/c/lapped_reader.c'], [], { includesLibrary: true }],
   ['trailing_wake', ['test/c/trailing_wake.c'], [], { includesLibrary: true }],
   ['fence_stress', ['test/c/fence_stress.c'], [], { includesLibrary: true }],
+  ['wait_any', ['test/c/wait_any.c'], [], { includesLibrary: true }],
   ['membarrier_shim.so', ['test/c/membarrier_shim.c'], ['-ldl'], { shared: true }],
   ['send_batch', ['test/c/send_batch.c'], []],
   ['signal_source', ['examples/signal/c/source.c'], ['-lm']],

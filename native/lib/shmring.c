@@ -1884,6 +1884,103 @@ int shmring_wait(shmring_consumer *c, int timeout_ms) {
   }
 }
 
+/* struct futex_waitv (Linux 5.16), spelled out for older kernel headers. */
+struct waitv_entry {
+  uint64_t val;
+  uint64_t uaddr;
+  uint32_t flags;
+  uint32_t reserved;
+};
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+#define WAITV_FUTEX_32 2 /* FUTEX_32, and never FUTEX_PRIVATE_FLAG: the wakers are other processes */
+
+/* The first consumer with something to read, or ended; -1 when none. */
+static int first_ready(shmring_consumer *const *consumers, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    if (consumers[i]->ended || tail_of(consumers[i]) != consumers[i]->position) return (int)i;
+  }
+  return -1;
+}
+
+int shmring_wait_any(shmring_consumer *const *consumers, size_t count, int timeout_ms) {
+  if (consumers == NULL || count == 0 || count > SHMRING_WAIT_ANY_MAX) return SHMRING_ERR_INVALID_ARGUMENT;
+  uint32_t spin_microseconds = UINT32_MAX;
+  for (size_t i = 0; i < count; i++) {
+    if (consumers[i] == NULL) return SHMRING_ERR_INVALID_ARGUMENT;
+    if (consumers[i]->spin_microseconds < spin_microseconds) spin_microseconds = consumers[i]->spin_microseconds;
+  }
+  int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  /* Spin briefly, as shmring_wait: the shortest spin any of them asked for. */
+  struct timespec spin_start, spin_now;
+  clock_gettime(CLOCK_MONOTONIC, &spin_start);
+  for (;;) {
+    int ready = first_ready(consumers, count);
+    if (ready >= 0) return ready;
+    clock_gettime(CLOCK_MONOTONIC, &spin_now);
+    int64_t spent = (spin_now.tv_sec - spin_start.tv_sec) * 1000000 + (spin_now.tv_nsec - spin_start.tv_nsec) / 1000;
+    if (spent >= spin_microseconds) break;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  struct waitv_entry words[SHMRING_WAIT_ANY_MAX];
+  for (;;) {
+    for (size_t i = 0; i < count; i++) {
+      if (check_producer(consumers[i], 0) != SHMRING_OK) return (int)i;
+    }
+    /* SYNC POINT: announce on every ring, then (one membarrier for every ring that asks for it: the publish
+     * fence) re-check every tail; the Dekker pair of shmring_wait, ring by ring. */
+    int fence = 0, poll_only = 0;
+    for (size_t i = 0; i < count; i++) {
+      shmring_consumer *c = consumers[i];
+      if (c->m.read_only) {
+        poll_only = 1; /* nothing to announce with: nobody wakes it */
+        continue;
+      }
+      release(c);
+      store32(CONSUMER(&c->m, SHMRING_DATA_WAITERS_OFFSET), 0, 1);
+      if (load32(c->m.control, SHMRING_PRODUCER_PUBLISH_FENCE_OFFSET) != SHMRING_PUBLISH_FENCE_FULL) fence = 1;
+    }
+    if (fence && !fence_registered_processes()) poll_only = 1;
+    for (size_t i = 0; i < count; i++) {
+      shmring_consumer *c = consumers[i];
+      uint32_t tail = load32(c->m.control, SHMRING_PUBLISHED_TAIL_OFFSET);
+      if (tail != (uint32_t)c->position || tail_of(c) != c->position) return (int)i;
+      words[i].val = tail;
+      words[i].uaddr = (uint64_t)(uintptr_t)(c->m.control + SHMRING_PUBLISHED_TAIL_OFFSET);
+      words[i].flags = WAITV_FUTEX_32;
+      words[i].reserved = 0;
+    }
+    int64_t now = now_ms();
+    if (now >= deadline) return SHMRING_ERR_TIMEOUT;
+    int64_t sleep = deadline - now;
+    if (sleep > PRODUCER_CHECK_INTERVAL_MS) sleep = PRODUCER_CHECK_INTERVAL_MS; /* to notice a dead producer */
+    if (poll_only && sleep > READ_ONLY_POLL_MS) sleep = READ_ONLY_POLL_MS;     /* no wake is certain */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += sleep / 1000;
+    until.tv_nsec += (long)(sleep % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec += 1;
+      until.tv_nsec -= 1000000000L;
+    }
+    long woken = syscall(SYS_futex_waitv, words, (unsigned)count, 0u, &until, CLOCK_MONOTONIC);
+    if (woken < 0 && errno == ENOSYS) {
+      /* Before Linux 5.16: poll, sleeping on the first ring's tail. */
+      futex_wait_ms((void *)(uintptr_t)words[0].uaddr, (uint32_t)words[0].val, sleep < READ_ONLY_POLL_MS ? (int)sleep : READ_ONLY_POLL_MS);
+    }
+    int ready = first_ready(consumers, count);
+    if (ready >= 0) return ready;
+    if (woken < 0 && errno == ETIMEDOUT) {
+      for (size_t i = 0; i < count; i++) {
+        if (check_producer(consumers[i], 1) != SHMRING_OK || consumers[i]->ended) return (int)i;
+      }
+    }
+  }
+}
+
 int shmring_ended(const shmring_consumer *c) { return c ? c->ended : SHMRING_ERR_INVALID_ARGUMENT; }
 int shmring_consumer_read_only(const shmring_consumer *c) { return c != NULL && c->m.read_only; }
 
