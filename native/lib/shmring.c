@@ -42,6 +42,8 @@
 #endif
 /* A read-only consumer cannot announce its sleep: it polls (and hears the wakes meant for the others). */
 #define READ_ONLY_POLL_MS 10
+/* How long close() with wipe_on_close waits for tethered consumers to read everything (producer.ts). */
+#define WIPE_DRAIN_MS 1000
 
 /*
  * A test seam: test/c/lapped_reader.c defines it (before including this file) to make a producer lap the
@@ -531,6 +533,7 @@ struct shmring_producer {
   int corked;
   int trailing_wake;       /* the last publish took a sleeper's announcement: the next one wakes (flush) */
   int release_publish;     /* PRODUCER_PUBLISH_FENCE is MEMBARRIER: publish with a release store (flush) */
+  int wipe_on_close;
   uint32_t liveness_interval_ms;
   int64_t last_liveness_check;
   uint64_t tail;           /* just past the last committed record */
@@ -889,6 +892,7 @@ int shmring_producer_create(const char *name, const shmring_producer_options *op
   snprintf(p->name, sizeof p->name, "%s", name);
   p->me = current_process();
   p->liveness_interval_ms = o.liveness_interval_ms;
+  p->wipe_on_close = o.wipe_on_close;
   p->reserved_length = -1;
   p->blocking_slot = -1;
   status = SHMRING_ERR_SEGMENT_EXISTS;
@@ -1354,6 +1358,30 @@ int shmring_producer_reclaim_dead(shmring_producer *p) {
 }
 
 /* close and abort: the final record (waiting at most 100 ms for room), the state word, the wake, the lock. */
+/*
+ * wipe_on_close (wipe.ts wipeData): zeroes the data region, after giving tethered consumers up to `drain_ms`
+ * to read what they were promised. Whatever is still unread is announced first (FLAGS bit WIPED, and
+ * TAIL_INTENT a full ring ahead so untethered readers see themselves lapped): readers count it as lost and
+ * end, instead of taking zeroed memory for corruption.
+ */
+static void wipe_data(shmring_producer *p, int drain_ms) {
+  int64_t deadline = now_ms() + drain_ms;
+  unsigned char *space_wake = CONSUMER(&p->m, SHMRING_SPACE_WAKE_OFFSET);
+  unsigned char *waiting = CONSUMER(&p->m, SHMRING_PRODUCER_WAITING_OFFSET);
+  for (;;) {
+    uint32_t ticket = load32(space_wake, 0);
+    store32(waiting, 0, 1);
+    if (refresh_limit(p) - p->tail >= p->m.g.capacity || now_ms() >= deadline) break;
+    futex_wait_ms(space_wake, ticket, 5);
+  }
+  store32(waiting, 0, 0);
+  __atomic_or_fetch(WORD(p->m.control, SHMRING_FLAGS_OFFSET), SHMRING_FLAG_WIPED, __ATOMIC_SEQ_CST);
+  store_pair(p->m.control, SHMRING_TAIL_INTENT_OFFSET, p->tail + p->m.g.capacity + SHMRING_RECORD_ALIGNMENT,
+             &p->intent_high_stored);
+  /* explicit_bzero: zeroing memory about to be unmapped is exactly what a compiler may think it can drop. */
+  explicit_bzero(p->m.data, p->m.g.capacity);
+}
+
 static int finish(shmring_producer *p, uint32_t type, const void *payload, uint32_t length, int unlink_name) {
   if (p == NULL) return SHMRING_ERR_INVALID_ARGUMENT;
   p->reserved_length = -1;
@@ -1381,6 +1409,7 @@ static int finish(shmring_producer *p, uint32_t type, const void *payload, uint3
           type == SHMRING_RECORD_ABORT ? SHMRING_PRODUCER_STATE_ABORTED : SHMRING_PRODUCER_STATE_CLOSED);
   store32(waiting, 0, 0);
   wake_consumers(p);
+  if (p->wipe_on_close) wipe_data(p, WIPE_DRAIN_MS);
   cas32(p->m.control, SHMRING_PRODUCER_PID_OFFSET, (uint32_t)p->me.pid, 0);
   if (unlink_name) {
     /* Only our ring: a name that now refers to another segment is left alone. */

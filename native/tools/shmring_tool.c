@@ -4,7 +4,7 @@
  *
  *   shmring_tool send NAME [key=value...]   capacity, max_message, count, lengths=a,b,..., mode=send|wait|claim|batch
  *                                            (batch: shmring_send_batch of up to 16 messages, retried while full),
- *                                            close=end|abort|none, unlink=0|1, start=now|signal (SIGUSR2)|stdin,
+ *                                            close=end|abort|none, unlink=0|1, wipe=0|1, start=now|signal (SIGUSR2)|stdin,
  *                                            hang_after=N (then claim, write half, print inClaim and spin)
  *                                            start=stdin: each line N on stdin sends N more messages (then
  *                                            prints {"sent":total}); end of input closes
@@ -65,6 +65,7 @@ static int run_send(int argc, char **argv) {
   options.max_message_length = (uint32_t)number(argc, argv, "max_message", 0);
   options.max_consumers = 8;
   options.liveness_interval_ms = 50;
+  options.wipe_on_close = (int)number(argc, argv, "wipe", 0);
   sigset_t usr2;
   sigemptyset(&usr2);
   sigaddset(&usr2, SIGUSR2);
