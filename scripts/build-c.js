@@ -22,6 +22,7 @@ const PROGRAMS = [
   ['trailing_wake', ['test/c/trailing_wake.c'], [], { includesLibrary: true }],
   ['fence_stress', ['test/c/fence_stress.c'], [], { includesLibrary: true }],
   ['wait_any', ['test/c/wait_any.c'], [], { includesLibrary: true }],
+  ['wipe_hold', ['test/c/wipe_hold.c'], []],
   ['membarrier_shim.so', ['test/c/membarrier_shim.c'], ['-ldl'], { shared: true }],
   ['send_batch', ['test/c/send_batch.c'], []],
   ['signal_source', ['examples/signal/c/source.c'], ['-lm']],

@@ -215,11 +215,13 @@ int shmring_wait(shmring_consumer *consumer, int timeout_ms);
 /*
  * Sleeps until any of `count` consumers (1..SHMRING_WAIT_ANY_MAX, on different rings) has something to read
  * or has ended, at most `timeout_ms` (-1: forever): announces on every ring, re-checks every tail, then one
- * futex_waitv (Linux 5.16+; older kernels poll every 10 ms) over all of them. Returns the index of the first
- * such consumer (>= 0: read it; shmring_ended says whether it ended), TIMEOUT, or INVALID_ARGUMENT (count out
- * of range, a NULL consumer). Like a Node Selector's wait, for a C stage fed by several producers.
+ * futex_waitv (Linux 5.16+; without it, polls every 10 ms) over all of them. Returns the index of the first
+ * such consumer looking from `first` on, round the array (>= 0: read it; shmring_ended says whether it
+ * ended), TIMEOUT, or INVALID_ARGUMENT (count out of range, a NULL consumer). Pass the last index returned
+ * plus one as `first`, and read a bounded batch each time, so that a flooding ring cannot starve the others.
+ * Like a Node Selector's wait, for a C stage fed by several producers.
  */
-int shmring_wait_any(shmring_consumer *const *consumers, size_t count, int timeout_ms);
+int shmring_wait_any(shmring_consumer *const *consumers, size_t count, size_t first, int timeout_ms);
 
 /* 0 while the stream goes on; END, PRODUCER_ABORTED or the error that ended it. */
 int shmring_ended(const shmring_consumer *consumer);

@@ -908,6 +908,9 @@ int shmring_producer_create(const char *name, const shmring_producer_options *op
     return status;
   }
   p->intent_chunk = p->m.g.capacity / 8 > SHMRING_RECORD_ALIGNMENT ? p->m.g.capacity / 8 : SHMRING_RECORD_ALIGNMENT;
+  /* Before our first publish: readers, tethered too, copy and check every record of a ring that will be
+   * wiped, so none delivers a record zeroed under it (layout.ts FLAG_WIPE_ON_CLOSE). */
+  if (o.wipe_on_close) __atomic_or_fetch(WORD(p->m.control, SHMRING_FLAGS_OFFSET), SHMRING_FLAG_WIPE_ON_CLOSE, __ATOMIC_SEQ_CST);
   publish_start(p);
   *out = p;
   return SHMRING_OK;
@@ -1368,9 +1371,16 @@ static void wipe_data(shmring_producer *p, int drain_ms) {
   int64_t deadline = now_ms() + drain_ms;
   unsigned char *space_wake = CONSUMER(&p->m, SHMRING_SPACE_WAKE_OFFSET);
   unsigned char *waiting = CONSUMER(&p->m, SHMRING_PRODUCER_WAITING_OFFSET);
+  int64_t last_reclaim = 0;
   for (;;) {
     uint32_t ticket = load32(space_wake, 0);
     store32(waiting, 0, 1);
+    /* A tethered consumer that was killed reads nothing more: free its slot rather than wait for it (at
+     * once, then every 100 ms). */
+    if (now_ms() - last_reclaim >= 100) {
+      last_reclaim = now_ms();
+      reclaim(p, 1);
+    }
     if (refresh_limit(p) - p->tail >= p->m.g.capacity || now_ms() >= deadline) break;
     futex_wait_ms(space_wake, ticket, 5);
   }
@@ -1703,7 +1713,9 @@ static int read_record(shmring_consumer *c, shmring_record *record) {
       c->cached_tail = tail_of(c);
       if (position == c->cached_tail) return SHMRING_EMPTY;
     }
-    int validate = !c->tethered;
+    /* A ring that will be wiped on close: every record is copied and checked, tethered or not
+     * (FLAG_WIPE_ON_CLOSE; read after the tail: the producer sets it before its first publish). */
+    int validate = !c->tethered || (peek32(c->m.control, SHMRING_FLAGS_OFFSET) & SHMRING_FLAG_WIPE_ON_CLOSE) != 0;
     if (c->cached_tail < position || c->cached_tail - position > capacity || (validate && lapped(c))) {
       /* Lapped, or behind a tail a restarted producer moved back. */
       if (wiped(c)) return end_after_wipe(c);
@@ -1925,16 +1937,18 @@ struct waitv_entry {
 #endif
 #define WAITV_FUTEX_32 2 /* FUTEX_32, and never FUTEX_PRIVATE_FLAG: the wakers are other processes */
 
-/* The first consumer with something to read, or ended; -1 when none. */
-static int first_ready(shmring_consumer *const *consumers, size_t count) {
-  for (size_t i = 0; i < count; i++) {
+/* The first consumer from `first` on (round the array) with something to read, or ended; -1 when none. */
+static int first_ready(shmring_consumer *const *consumers, size_t count, size_t first) {
+  for (size_t k = 0; k < count; k++) {
+    size_t i = (first + k) % count;
     if (consumers[i]->ended || tail_of(consumers[i]) != consumers[i]->position) return (int)i;
   }
   return -1;
 }
 
-int shmring_wait_any(shmring_consumer *const *consumers, size_t count, int timeout_ms) {
+int shmring_wait_any(shmring_consumer *const *consumers, size_t count, size_t first, int timeout_ms) {
   if (consumers == NULL || count == 0 || count > SHMRING_WAIT_ANY_MAX) return SHMRING_ERR_INVALID_ARGUMENT;
+  first %= count;
   uint32_t spin_microseconds = UINT32_MAX;
   for (size_t i = 0; i < count; i++) {
     if (consumers[i] == NULL) return SHMRING_ERR_INVALID_ARGUMENT;
@@ -1945,7 +1959,7 @@ int shmring_wait_any(shmring_consumer *const *consumers, size_t count, int timeo
   struct timespec spin_start, spin_now;
   clock_gettime(CLOCK_MONOTONIC, &spin_start);
   for (;;) {
-    int ready = first_ready(consumers, count);
+    int ready = first_ready(consumers, count, first);
     if (ready >= 0) return ready;
     clock_gettime(CLOCK_MONOTONIC, &spin_now);
     int64_t spent = (spin_now.tv_sec - spin_start.tv_sec) * 1000000 + (spin_now.tv_nsec - spin_start.tv_nsec) / 1000;
@@ -1996,13 +2010,15 @@ int shmring_wait_any(shmring_consumer *const *consumers, size_t count, int timeo
       until.tv_nsec -= 1000000000L;
     }
     long woken = syscall(SYS_futex_waitv, words, (unsigned)count, 0u, &until, CLOCK_MONOTONIC);
-    if (woken < 0 && errno == ENOSYS) {
-      /* Before Linux 5.16: poll, sleeping on the first ring's tail. */
+    int waitv_error = woken < 0 ? errno : 0;
+    if (waitv_error != 0 && waitv_error != EAGAIN && waitv_error != ETIMEDOUT && waitv_error != EINTR) {
+      /* No futex_waitv (before Linux 5.16: ENOSYS; a seccomp filter: EPERM, ...): poll, sleeping on the
+       * first ring's tail. Never retry at once: that would spin, announcing and fencing every time. */
       futex_wait_ms((void *)(uintptr_t)words[0].uaddr, (uint32_t)words[0].val, sleep < READ_ONLY_POLL_MS ? (int)sleep : READ_ONLY_POLL_MS);
     }
-    int ready = first_ready(consumers, count);
+    int ready = first_ready(consumers, count, first);
     if (ready >= 0) return ready;
-    if (woken < 0 && errno == ETIMEDOUT) {
+    if (waitv_error == ETIMEDOUT) {
       for (size_t i = 0; i < count; i++) {
         if (check_producer(consumers[i], 1) != SHMRING_OK || consumers[i]->ended) return (int)i;
       }

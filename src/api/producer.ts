@@ -17,6 +17,7 @@ import { currentProcess, ProcessIdentity } from '../core/liveness';
 import { describe, durationOption, waitOptions } from './options';
 import {
   CONSUMERS_RECLAIMED_F64,
+  FLAGS_I32,
   PRODUCER_PID_I32,
   PRODUCER_STALLS_F64,
   PRODUCER_STATE_I32,
@@ -101,6 +102,9 @@ export class Producer<T = unknown> extends EventEmitter {
     this.identity = currentProcess();
     this.tookOver = opened.tookOver;
     this.writer = new RingWriter(opened.memory, opened.start);
+    // Before our first publish: readers (tethered too) copy and check every record of a ring that will be
+    // wiped, so none delivers a record zeroed under it (layout.ts FLAG_WIPE_ON_CLOSE).
+    if (options.wipeOnClose) Atomics.or(opened.memory.controlI32, FLAGS_I32, L.FLAG_WIPE_ON_CLOSE);
     if (opened.tookOver) this.writer.wakeAtNextPublish();
     this.writer.publishStart();
     this.stalls = this.memory.controlF64[PRODUCER_STALLS_F64];
@@ -320,7 +324,7 @@ export class Producer<T = unknown> extends EventEmitter {
     Atomics.store(words, PRODUCER_STATE_I32, type === L.RecordType.ABORT ? L.ProducerState.ABORTED : L.ProducerState.CLOSED);
     withdrawSpaceWait(this.memory);
     this.writer.wakeConsumers();
-    if (this.options.wipeOnClose) wipeData(this.memory, this.writer, WIPE_DRAIN_MS);
+    if (this.options.wipeOnClose) wipeData(this.memory, this.writer, WIPE_DRAIN_MS, () => this.reclaimDeadConsumers(true, false));
     Atomics.compareExchange(words, PRODUCER_PID_I32, this.identity.pid, 0);
     if (this.options.unlinkOnClose) {
       try {

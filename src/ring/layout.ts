@@ -173,6 +173,12 @@ export const PublishFence = { FULL: 0, MEMBARRIER: 1 } as const;
 
 /** FLAGS bit: the producer zeroed the data region on close (wipeOnClose); unread messages are gone. */
 export const FLAG_WIPED = 1;
+/**
+ * FLAGS bit: the producer will zero the data region on close (wipeOnClose), set before its first publish.
+ * Every reader of such a ring, tethered too, copies each record and checks it after the copy (TAIL_INTENT,
+ * WIPED), as untethered readers do, so a reader still busy when the wipe comes never delivers zeroes.
+ */
+export const FLAG_WIPE_ON_CLOSE = 2;
 
 /** Bytes of the control region for a ring with `maxConsumers` slots: a whole number of pages. */
 export function controlLength(maxConsumers: number): number {

@@ -182,6 +182,9 @@ export class RingReader {
         if (position === this.cachedTail) return NOTHING;
       }
       const available = distance(this.cachedTail, position);
+      // A ring that will be wiped on close: every record is copied and checked (FLAG_WIPE_ON_CLOSE). Read
+      // after the tail: its producer sets it before its first publish.
+      if (!this.validates && (this.words[FLAGS_I32] & L.FLAG_WIPE_ON_CLOSE) !== 0) this.validates = true;
       const validate = this.validates;
       if (available < 0 || available > this.capacity) {
         // Behind by more than a ring (lapped), or ahead of the tail (a producer restarted the positions).
@@ -295,7 +298,7 @@ export class RingReader {
    * not add up).
    */
   readRun(handler: (bytes: Uint8Array, offset: number, length: number, sequence: number, type: number) => void, limit: number): number {
-    if (this.validates) return -1;
+    if (this.validates || (this.words[FLAGS_I32] & L.FLAG_WIPE_ON_CLOSE) !== 0) return -1;
     let position = this.position;
     let tail = this.cachedTail;
     if (position === tail) {

@@ -8,12 +8,20 @@ import type { RingWriter } from './writer';
  * Zeroes the data region, after giving tethered consumers up to `drainMs` to read what they were
  * promised. Whatever is still unread is announced first (FLAGS bit WIPED, and TAIL_INTENT a full ring
  * ahead so untethered readers see themselves lapped): readers count it as lost and end, instead of taking
- * zeroed memory for corruption.
+ * zeroed memory for corruption. `reclaimDead` frees the slots of consumers that were killed (the producer's
+ * own reclaim, which counts them), so the drain does not wait for them.
  */
-export function wipeData(memory: RingMemory, writer: RingWriter, drainMs: number): void {
+export function wipeData(memory: RingMemory, writer: RingWriter, drainMs: number, reclaimDead: () => void): void {
   const deadline = Date.now() + drainMs;
+  let lastReclaim = 0;
   for (;;) {
     const ticket = announceSpaceWait(memory);
+    // A tethered consumer that was killed reads nothing more: free its slot rather than wait for it (at
+    // once, then every 100 ms).
+    if (Date.now() - lastReclaim >= 100) {
+      lastReclaim = Date.now();
+      reclaimDead();
+    }
     writer.refreshLimit();
     if (writer.freeBytes >= memory.capacity || Date.now() >= deadline) break;
     sleepForSpace(memory, ticket, 5);

@@ -6,6 +6,8 @@
  *
  *   SHMRING_TEST_MEMBARRIER_COUNT=PATH   at exit, write the number of calls to PATH
  *   SHMRING_TEST_REFUSE_MEMBARRIER=1     fail every such call with EPERM (counted all the same)
+ *   SHMRING_TEST_REFUSE_WAITV=1          fail every futex_waitv with EPERM, as a seccomp filter would, and
+ *                                        count those calls (written after the membarrier count)
  *
  * Every other system call goes to libc's syscall() unchanged.
  */
@@ -18,7 +20,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 
-static long calls;
+static long calls, waitv_calls;
 
 long syscall(long number, ...) {
   static long (*real)(long, ...);
@@ -36,6 +38,12 @@ long syscall(long number, ...) {
       return -1;
     }
   }
+  const char *refuse_waitv = getenv("SHMRING_TEST_REFUSE_WAITV");
+  if (number == 449 /* futex_waitv */ && refuse_waitv != NULL && refuse_waitv[0] == '1') {
+    __atomic_add_fetch(&waitv_calls, 1, __ATOMIC_RELAXED);
+    errno = EPERM;
+    return -1;
+  }
   if (real == NULL) real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
   return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
@@ -45,6 +53,6 @@ __attribute__((destructor)) static void report(void) {
   if (path == NULL) return;
   FILE *file = fopen(path, "w");
   if (file == NULL) return;
-  fprintf(file, "%ld\n", __atomic_load_n(&calls, __ATOMIC_RELAXED));
+  fprintf(file, "%ld %ld\n", __atomic_load_n(&calls, __ATOMIC_RELAXED), __atomic_load_n(&waitv_calls, __ATOMIC_RELAXED));
   fclose(file);
 }

@@ -93,7 +93,7 @@ function shimEnv(refuse = false): { env: NodeJS.ProcessEnv; calls: () => number 
   return {
     env,
     calls: () => {
-      const count = Number(fs.readFileSync(file, 'utf8'));
+      const count = Number(fs.readFileSync(file, 'utf8').split(' ')[0]);
       fs.rmSync(file, { force: true });
       return count;
     },

@@ -4,6 +4,8 @@
  * checking every byte and each ring's order, with its periodic producer check stretched to 10 minutes so
  * that a lost wake on any ring hangs it (and fails the bounded wait). Built plain and with ASan + UBSan.
  */
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { buildC, finished, killPeers, Peer, runPeer, runProgram } from '../support/c-client';
 import { trackRings } from '../support/teardown';
@@ -49,3 +51,28 @@ it.each(['', 'asan'])('reads two C producers and a TypeScript producer to their 
   expect(result.waits).toBeGreaterThan(PER_RING / 10);
   expect(result.waits).toBeLessThan(3 * PER_RING + 3);
 }, 150000);
+
+it('without futex_waitv (refused, as by a seccomp filter) it polls every 10 ms instead of spinning', async () => {
+  const names = [0, 1].map((i) => ringName(`wait-any-idle-${i}`));
+  const producers = [];
+  for (const name of names) {
+    const producer = runPeer('c', 'send', name, { start: 'stdin' });
+    await producer.line((line) => line.ready || line.error);
+    producers.push(producer);
+  }
+  const counts = path.join(os.tmpdir(), `shmring-waitv-${process.pid}-${Date.now()}`);
+  const consumer = runProgram(path.join(buildC(), 'wait_any'), ['idle', '500', ...names], {
+    LD_PRELOAD: path.join(buildC(), 'membarrier_shim.so'),
+    SHMRING_TEST_MEMBARRIER_COUNT: counts,
+    SHMRING_TEST_REFUSE_WAITV: '1',
+  });
+  expect(await finished(consumer)).toMatchObject({ result: 'TIMEOUT' });
+  const waitvCalls = Number(fs.readFileSync(counts, 'utf8').split(' ')[1]);
+  fs.rmSync(counts, { force: true });
+  // One refused futex_waitv per 10 ms poll: about 50 in 500 ms (fewer on a loaded machine), where a
+  // retry at once made millions.
+  expect(waitvCalls).toBeGreaterThan(0);
+  expect(waitvCalls).toBeLessThanOrEqual(60);
+  for (const producer of producers) producer.process.stdin!.end();
+  for (const producer of producers) await finished(producer);
+});

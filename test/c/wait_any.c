@@ -1,6 +1,8 @@
 /*
  * shmring_wait_any across several rings (run by test/c/wait-any.test.ts).
  *
+ *   wait_any idle MS NAME...   joins every ring and waits once, MS ms, on rings nobody writes to: prints
+ *       {"done":true,"result":"TIMEOUT"} (the test counts the futex_waitv calls that took)
  *   wait_any NAME...   joins every ring (tethered, no spinning), prints {"joined":true}, then reads all of
  *       them with shmring_wait_any until every one has ended, checking every byte and the order of each
  *       ring's messages (byte i of message s is (7 s + i) & 0xff, as fence_stress and shmring_tool);
@@ -15,6 +17,19 @@
 #define MAX_RINGS 8
 
 int main(int argc, char **argv) {
+  if (argc >= 4 && strcmp(argv[1], "idle") == 0) {
+    shmring_consumer *idle[MAX_RINGS];
+    size_t n = (size_t)argc - 3;
+    if (n > MAX_RINGS) return 2;
+    for (size_t i = 0; i < n; i++) {
+      int status = shmring_consumer_open(argv[i + 3], NULL, &idle[i]);
+      if (status != SHMRING_OK) return printf("{\"error\":\"%s\",\"where\":\"open\"}\n", shmring_strerror(status)), 1;
+    }
+    int result = shmring_wait_any(idle, n, 0, atoi(argv[2]));
+    printf("{\"done\":true,\"result\":\"%s\"}\n", result >= 0 ? "READY" : shmring_strerror(result));
+    for (size_t i = 0; i < n; i++) shmring_consumer_close(idle[i]);
+    return 0;
+  }
   size_t count = (size_t)argc - 1;
   if (count == 0 || count > MAX_RINGS) return 2;
   shmring_consumer *consumers[MAX_RINGS];
@@ -27,13 +42,14 @@ int main(int argc, char **argv) {
   }
   /* Misuse first: each is INVALID_ARGUMENT before anything is touched. */
   shmring_consumer *with_null[2] = {consumers[0], NULL};
-  int invalid[3] = {shmring_wait_any(consumers, 0, 0), shmring_wait_any(consumers, SHMRING_WAIT_ANY_MAX + 1, 0),
-                    shmring_wait_any(with_null, 2, 0)};
+  int invalid[3] = {shmring_wait_any(consumers, 0, 0, 0), shmring_wait_any(consumers, SHMRING_WAIT_ANY_MAX + 1, 0, 0),
+                    shmring_wait_any(with_null, 2, 0, 0)};
   printf("{\"joined\":true}\n");
   fflush(stdout);
   uint64_t received[MAX_RINGS] = {0};
   int ended[MAX_RINGS] = {0};
   uint64_t waits = 0;
+  size_t next_ring = 0; /* round robin: where the next wait starts looking */
   for (;;) {
     /* The rings still open (an ended consumer stays "ready": it is left out of later waits). */
     shmring_consumer *waiting[MAX_RINGS];
@@ -42,10 +58,11 @@ int main(int argc, char **argv) {
       if (!ended[i]) ring_of[open_rings] = i, waiting[open_rings++] = consumers[i];
     }
     if (open_rings == 0) break;
-    int ready = shmring_wait_any(waiting, open_rings, 60000);
+    int ready = shmring_wait_any(waiting, open_rings, next_ring, 60000);
     waits++;
     if (ready < 0) return printf("{\"error\":\"%s\",\"where\":\"wait_any\"}\n", shmring_strerror(ready)), 1;
     size_t ring = ring_of[ready];
+    next_ring = (size_t)ready + 1;
     for (;;) {
       shmring_record record;
       int status = shmring_read(consumers[ring], &record);

@@ -4,9 +4,11 @@
  * second to read, and consumers still reading end cleanly (counting what they missed) instead of failing
  * with CORRUPT_SEGMENT on the zeroed records.
  */
-import { Consumer, Segment } from '../../src';
+import * as path from 'path';
+import { Consumer, Producer, Segment } from '../../src';
+import { readSnapshot } from '../../src/ring/snapshot';
 import * as L from '../../src/ring/layout';
-import { buildC, finished, killPeers, runPeer } from '../support/c-client';
+import { buildC, finished, killPeers, runPeer, runProgram } from '../support/c-client';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track } = trackRings();
@@ -62,4 +64,67 @@ it.each([true, false])('a Node consumer (tethered: %p) still reading when a C pr
   expect(consumer.ended).toBe(true);
   // Nothing unread survived the wipe: both unread messages are counted lost, none delivered from zeroes.
   expect({ rest, received: consumer.stats.received, lost: consumer.stats.lost }).toEqual({ rest: [], received: 1, lost: 2 });
+});
+
+// A record is valid until the next read on its consumer: on a ring that will be wiped, records are copies
+// (FLAG_WIPE_ON_CLOSE), so one held across the wipe keeps its bytes, and what was not read is counted lost.
+it.each(['', 'asan'])('a C consumer holding a record across its producer\'s wipe keeps it whole (build: %s)', async (build) => {
+  const name = ringName('c-wipe-hold');
+  const producer = runPeer('c', 'send', name, { capacity: CAPACITY, lengths: '1000', wipe: 1, close: 'end', unlink: 0, start: 'stdin' });
+  await producer.line((line) => line.ready || line.error);
+  const consumer = runProgram(path.join(buildC(), build, 'wipe_hold'), [name], { ASAN_OPTIONS: 'abort_on_error=1:detect_leaks=1' }, 'pipe');
+  await consumer.line((line) => line.joined || line.error);
+  producer.process.stdin!.write('3\n');
+  await consumer.line((line) => line.read === 1000 || line.error);
+  // The producer closes: it gives the tethered consumer a second to read the other two, then wipes.
+  producer.process.stdin!.end();
+  await finished(producer);
+  consumer.process.stdin!.end('go\n');
+  expect(await finished(consumer)).toMatchObject({ damaged: 0, received: 1, lost: 2, end: 'END' });
+});
+
+it('a Node consumer holding a poll() view across a C producer\'s wipe keeps it whole', async () => {
+  const name = ringName('c-wipe-view');
+  const producer = runPeer('c', 'send', name, { capacity: CAPACITY, lengths: '1000', wipe: 1, close: 'end', unlink: 0, start: 'stdin' });
+  await producer.line((line) => line.ready || line.error);
+  const consumer = track(Consumer.open(name));
+  producer.process.stdin!.write('3\n');
+  await producer.line((line) => line.sent === 3 || line.error);
+  let held: { bytes: Uint8Array; offset: number; length: number; sequence: number } | undefined;
+  expect(consumer.poll((bytes, offset, length, sequence) => (held = { bytes, offset, length, sequence }), 1)).toBe(1);
+  producer.process.stdin!.end();
+  await finished(producer);
+  const { bytes, offset, length, sequence } = held!;
+  const view = bytes.subarray(offset, offset + length);
+  expect(view.filter((byte, i) => byte !== ((7 * sequence + i) & 0xff)).length).toBe(0);
+  expect(consumer.tryReceiveBytes()).toBeUndefined();
+  expect(consumer.ended).toBe(true);
+  expect({ received: consumer.stats.received, lost: consumer.stats.lost }).toEqual({ received: 1, lost: 2 });
+});
+
+it.each(['c', 'ts'])('a %s producer closing with a wipe frees a killed tethered consumer\'s slot instead of waiting for it', async (language) => {
+  const name = ringName('c-wipe-dead');
+  let cProducer: ReturnType<typeof runPeer> | undefined;
+  let tsProducer: Producer | undefined;
+  if (language === 'c') {
+    cProducer = runPeer('c', 'send', name, { capacity: CAPACITY, lengths: '100', wipe: 1, close: 'end', unlink: 0, start: 'stdin' });
+    await cProducer.line((line) => line.ready || line.error);
+  } else {
+    tsProducer = Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS, wipeOnClose: true, unlinkOnClose: false });
+  }
+  const consumer = runPeer('ts', 'recv', name, { tethered: 1, timeout_ms: 60000 });
+  await consumer.line((line) => line.ready || line.error);
+  consumer.process.kill('SIGKILL');
+  await consumer.exited;
+  // Three messages the dead consumer holds unread: the drain would wait its whole second for them.
+  if (cProducer) {
+    cProducer.process.stdin!.write('3\n');
+    await cProducer.line((line) => line.sent === 3 || line.error);
+    cProducer.process.stdin!.end();
+    await finished(cProducer);
+  } else {
+    for (let n = 0; n < 3; n++) expect(tsProducer!.sendBytes(new Uint8Array(100))).toBe(true);
+    tsProducer!.close();
+  }
+  expect(readSnapshot(name).counters?.consumersReclaimed).toBe(1);
 });
