@@ -21,7 +21,6 @@ const CAPACITY = 4096;
 const MAX_CONSUMERS = 4;
 const PAYLOAD = 48;
 const PER_RING = CAPACITY / L.recordLength(PAYLOAD);
-const QUARTER = PER_RING / 4;
 
 function memoryOf(endpoint: Producer | Consumer): RingMemory {
   return (endpoint as unknown as { memory: RingMemory }).memory;
