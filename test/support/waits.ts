@@ -48,3 +48,21 @@ export function withInstantDrain(close: () => void): void {
     now.mockRestore();
   }
 }
+
+/**
+ * Runs `fn` with a clock that moves on by `stepMs` at every read of Date.now(), on top of real time: a
+ * synchronous wait bounded by a deadline on that clock (open's wait for a creator still writing the
+ * header, create's wait for a segment still being sized) reaches its deadline after a few dozen short
+ * sleeps instead of seconds of them. The code under test still waits until its own clock says the time is
+ * up; only that clock is faster. Every mutation run of such a test would otherwise pay the whole wait.
+ */
+export function withFastClock<T>(fn: () => T, stepMs = 100): T {
+  const realNow = Date.now.bind(Date);
+  let reads = 0;
+  const now = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + stepMs * reads++);
+  try {
+    return fn();
+  } finally {
+    now.mockRestore();
+  }
+}
