@@ -57,6 +57,11 @@ describe('decoding a payload read from the ring', () => {
     expect(decodeAbortReason(utf8('{"message":"disk full"}'))).toEqual({ message: 'disk full' });
   });
 
+  it('keeps the code when the message is missing or not a string', () => {
+    expect(decodeAbortReason(utf8('{"code":"ENOSPC"}'))).toEqual({ message: 'no reason given', code: 'ENOSPC' });
+    expect(decodeAbortReason(utf8('{"message":42,"code":"ENOSPC"}'))).toEqual({ message: 'no reason given', code: 'ENOSPC' });
+  });
+
   it('reads a payload that is a view into a larger buffer (as the ring hands it out)', () => {
     const ring = utf8('garbage{"message":"inside"}garbage');
     expect(decodeAbortReason(ring.subarray(7, 7 + '{"message":"inside"}'.length))).toEqual({ message: 'inside' });
@@ -75,6 +80,7 @@ describe('decoding a payload read from the ring', () => {
 
   it('ignores a code that is not a string, and cuts a long message to 4 KiB and a long code to 64 characters', () => {
     expect(decodeAbortReason(utf8('{"message":"m","code":7}'))).toEqual({ message: 'm' });
+    expect(decodeAbortReason(utf8('{"message":"m","code":["E","F"]}'))).toEqual({ message: 'm' });
     const long = JSON.stringify({ message: 'z'.repeat(MAX_ABORT_PAYLOAD_LENGTH + 10), code: 'K'.repeat(70) });
     expect(decodeAbortReason(utf8(long))).toEqual({ message: 'z'.repeat(MAX_ABORT_PAYLOAD_LENGTH), code: 'K'.repeat(64) });
   });
