@@ -11,7 +11,7 @@
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
-import { Producer } from '../../src';
+import { Consumer, Producer } from '../../src';
 import { currentProcess } from '../../src/core/liveness';
 import { bellPath } from '../../src/ring/bells';
 import * as L from '../../src/ring/layout';
@@ -141,4 +141,27 @@ it('the doorbell FIFO of a reclaimed slot is removed with it', async () => {
   } finally {
     fs.rmSync(path, { force: true });
   }
+});
+
+describe('a ring whose slot table ends exactly at the end of its control pages', () => {
+  // 30 slots of 128 bytes after the two blocks of the consumers' page: nothing follows the last slot.
+  const FULL = (L.PAGE_LENGTH - (L.SLOTS_OFFSET - L.CONSUMER_REGION_OFFSET)) / L.SLOT_LENGTH;
+
+  it('lists, scans and fills every slot without reading past the table', async () => {
+    expect(L.controlLength(FULL)).toBe(L.SLOTS_OFFSET + FULL * L.SLOT_LENGTH);
+    const name = ringName('slots-full-page');
+    const producer = track(Producer.create(name, { capacity: 4096, maxConsumers: FULL }));
+    const memory = (producer as unknown as { memory: RingMemory }).memory;
+    const consumers = Array.from({ length: FULL }, () => track(Consumer.open(name)));
+    expect(occupiedSlots(memory).map((slot) => slot.index)).toEqual(Array.from({ length: FULL }, (_, i) => i));
+    expect(reclaimDeadSlots(memory)).toBe(0);
+    // No free slot: the open scans the table for dead owners, then refuses.
+    expect(() => Consumer.open(name)).toThrow(expect.objectContaining({ code: 'NO_FREE_SLOT' }));
+    // The producer's wake scans every slot's doorbell word: a consumer asleep in receive() is woken.
+    const last = consumers[FULL - 1];
+    const received = last.receive({ timeout: 10000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    producer.send('to all');
+    await expect(received).resolves.toBe('to all');
+  });
 });

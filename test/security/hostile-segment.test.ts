@@ -9,6 +9,7 @@ import { readSnapshot } from '../../src/ring/snapshot';
 import * as L from '../../src/ring/layout';
 import { runFixture, within } from '../support/children';
 import { uniqueName } from '../support/names';
+import { withFastClock } from '../support/waits';
 import { trackRings } from '../support/teardown';
 
 const { trackName: track } = trackRings();
@@ -76,9 +77,12 @@ describe('header fields are validated at open', () => {
   it('a header whose version word is 0 (a creator that died initialising) gives INIT_TIMEOUT after a bounded wait', () => {
     const name = leftRing('init');
     writeI32(name, L.LAYOUT_VERSION_OFFSET, 0);
-    const started = Date.now();
-    expect(outcome(() => Consumer.open(name))).toBe('INIT_TIMEOUT');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    // On a fast clock (test/support/waits.ts): the wait is bounded by the consumer's clock, not by sleeps.
+    withFastClock(() => {
+      const started = Date.now();
+      expect(outcome(() => Consumer.open(name))).toBe('INIT_TIMEOUT');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    });
   });
 });
 
@@ -183,7 +187,9 @@ describe('truncated segments', () => {
     // A producer replaces a truncated ring of a dead producer with a whole new one.
     // Regression: below 4096 bytes Producer.create used to throw SEGMENT_TOO_SMALL (a producer killed
     // between shm_open and ftruncate leaves a 0-byte file that blocked every restart).
-    const producer = Producer.create(name, { capacity: CAPACITY });
+    // Below 4096 bytes it first waits (bounded, on a fast clock here: test/support/waits.ts) for a creator
+    // that may be between shm_open and ftruncate.
+    const producer = withFastClock(() => Producer.create(name, { capacity: CAPACITY }));
     try {
       expect(fs.statSync(`/dev/shm${name}`).size).toBe(CONTROL_LENGTH + CAPACITY);
     } finally {
