@@ -44,6 +44,8 @@
 #define READ_ONLY_POLL_MS 10
 /* How long close() with wipe_on_close waits for tethered consumers to read everything (producer.ts). */
 #define WIPE_DRAIN_MS 1000
+/* shmring_send_wait's spin for space before it sleeps (the consumer's default spin for data is the same). */
+#define DEFAULT_SPIN_MICROSECONDS 50
 
 /*
  * A test seam: test/c/lapped_reader.c defines it (before including this file) to make a producer lap the
@@ -534,6 +536,7 @@ struct shmring_producer {
   int trailing_wake;       /* the last publish took a sleeper's announcement: the next one wakes (flush) */
   int release_publish;     /* PRODUCER_PUBLISH_FENCE is MEMBARRIER: publish with a release store (flush) */
   int wipe_on_close;
+  uint32_t spin_microseconds; /* shmring_send_wait: spin for space this long before sleeping */
   uint32_t liveness_interval_ms;
   int64_t last_liveness_check;
   uint64_t tail;           /* just past the last committed record */
@@ -563,6 +566,7 @@ void shmring_producer_options_init(shmring_producer_options *options) {
   options->gid = -1;
   options->existing = SHMRING_EXISTING_TAKEOVER;
   options->liveness_interval_ms = DEFAULT_LIVENESS_INTERVAL_MS;
+  options->spin_microseconds = DEFAULT_SPIN_MICROSECONDS;
 }
 
 static int resolve_options(const shmring_producer_options *given, shmring_producer_options *o) {
@@ -893,6 +897,7 @@ int shmring_producer_create(const char *name, const shmring_producer_options *op
   p->me = current_process();
   p->liveness_interval_ms = o.liveness_interval_ms;
   p->wipe_on_close = o.wipe_on_close;
+  p->spin_microseconds = o.spin_microseconds;
   p->reserved_length = -1;
   p->blocking_slot = -1;
   status = SHMRING_ERR_SEGMENT_EXISTS;
@@ -1256,11 +1261,29 @@ int shmring_send_wait(shmring_producer *p, uint32_t type, const void *bytes, siz
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
   unsigned char *space_wake = CONSUMER(&p->m, SHMRING_SPACE_WAKE_OFFSET);
   unsigned char *waiting = CONSUMER(&p->m, SHMRING_PRODUCER_WAITING_OFFSET);
+  int spun = p->spin_microseconds == 0;
   for (;;) {
     int status = shmring_send(p, type, bytes, length);
     if (status != SHMRING_FULL) return status;
     int64_t now = now_ms();
     if (now >= deadline) return SHMRING_ERR_TIMEOUT;
+    if (!spun) {
+      /* Spin briefly for space (consumers free it a quarter ring at a time) before paying for a sleep
+       * and the consumer for a wake: once per call, then send again. */
+      spun = 1;
+      struct timespec spin_start, spin_now;
+      clock_gettime(CLOCK_MONOTONIC, &spin_start);
+      for (;;) {
+        if (record_end(p, (uint32_t)length) <= refresh_limit(p)) break;
+        clock_gettime(CLOCK_MONOTONIC, &spin_now);
+        int64_t spent = (spin_now.tv_sec - spin_start.tv_sec) * 1000000 + (spin_now.tv_nsec - spin_start.tv_nsec) / 1000;
+        if (spent >= p->spin_microseconds) break;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      continue;
+    }
     /* Event count: the ticket is read BEFORE the announcement, so any bump after it ends the sleep. */
     uint32_t ticket = load32(space_wake, 0);
     // SYNC POINT: Dekker pair with signal_space_if_waiting (store head, then load PRODUCER_WAITING).
