@@ -161,6 +161,25 @@ static void sleep_ms(int ms) {
   nanosleep(&pause, NULL);
 }
 
+/*
+ * Busy-polls `ready(ctx)` for up to `microseconds`, with a pause between polls: a waiter that spins briefly
+ * sees a change in ~100 ns where a futex sleep and wake cost tens of µs. Returns ready's first non-zero
+ * result, or 0 when the time ran out.
+ */
+static int spin_for(int (*ready)(void *ctx), void *ctx, uint32_t microseconds) {
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    int result = ready(ctx);
+    if (result != 0) return result;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - start.tv_sec) * 1000000 + (now.tv_nsec - start.tv_nsec) / 1000 >= (int64_t)microseconds) return 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
+
 static inline uint64_t record_length(uint32_t payload_length) {
   return shmring_layout_record_length((uint64_t)payload_length);
 }
@@ -1257,6 +1276,16 @@ int shmring_send(shmring_producer *p, uint32_t type, const void *bytes, size_t l
   return SHMRING_OK;
 }
 
+struct space_wanted {
+  shmring_producer *p;
+  uint32_t length;
+};
+/* spin_for's test in shmring_send_wait: 1 when a record of `length` bytes fits now. */
+static int space_for(void *ctx) {
+  struct space_wanted *wanted = ctx;
+  return record_end(wanted->p, wanted->length) <= refresh_limit(wanted->p);
+}
+
 int shmring_send_wait(shmring_producer *p, uint32_t type, const void *bytes, size_t length, int timeout_ms) {
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
   unsigned char *space_wake = CONSUMER(&p->m, SHMRING_SPACE_WAKE_OFFSET);
@@ -1271,17 +1300,8 @@ int shmring_send_wait(shmring_producer *p, uint32_t type, const void *bytes, siz
       /* Spin briefly for space (consumers free it a quarter ring at a time) before paying for a sleep
        * and the consumer for a wake: once per call, then send again. */
       spun = 1;
-      struct timespec spin_start, spin_now;
-      clock_gettime(CLOCK_MONOTONIC, &spin_start);
-      for (;;) {
-        if (record_end(p, (uint32_t)length) <= refresh_limit(p)) break;
-        clock_gettime(CLOCK_MONOTONIC, &spin_now);
-        int64_t spent = (spin_now.tv_sec - spin_start.tv_sec) * 1000000 + (spin_now.tv_nsec - spin_start.tv_nsec) / 1000;
-        if (spent >= p->spin_microseconds) break;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-      }
+      struct space_wanted wanted = {p, (uint32_t)length};
+      spin_for(space_for, &wanted, p->spin_microseconds);
       continue;
     }
     /* Event count: the ticket is read BEFORE the announcement, so any bump after it ends the sleep. */
@@ -1891,23 +1911,18 @@ static int check_producer(shmring_consumer *c, int force) {
   return c->ended = SHMRING_ERR_PRODUCER_DIED;
 }
 
+/* spin_for's test in shmring_wait: 1 when something is published past our position. */
+static int has_data(void *ctx) {
+  shmring_consumer *c = ctx;
+  return tail_of(c) != c->position;
+}
+
 int shmring_wait(shmring_consumer *c, int timeout_ms) {
   if (c == NULL) return SHMRING_ERR_INVALID_ARGUMENT;
   if (c->ended) return c->ended;
   int64_t start = now_ms();
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + timeout_ms;
-  /* Spin briefly: a busy reader sees a new tail in ~100 ns, a futex wake costs tens of µs. */
-  struct timespec spin_start, spin_now;
-  clock_gettime(CLOCK_MONOTONIC, &spin_start);
-  for (;;) {
-    if (tail_of(c) != c->position) return SHMRING_OK;
-    clock_gettime(CLOCK_MONOTONIC, &spin_now);
-    int64_t spent = (spin_now.tv_sec - spin_start.tv_sec) * 1000000 + (spin_now.tv_nsec - spin_start.tv_nsec) / 1000;
-    if (spent >= c->spin_microseconds) break;
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
+  if (spin_for(has_data, c, c->spin_microseconds)) return SHMRING_OK;
   unsigned char *waiters = CONSUMER(&c->m, SHMRING_DATA_WAITERS_OFFSET);
   unsigned char *tail_word = c->m.control + SHMRING_PUBLISHED_TAIL_OFFSET;
   for (;;) {
@@ -1969,6 +1984,16 @@ static int first_ready(shmring_consumer *const *consumers, size_t count, size_t 
   return -1;
 }
 
+struct ready_wanted {
+  shmring_consumer *const *consumers;
+  size_t count, first;
+};
+/* spin_for's test in shmring_wait_any: the ready index + 1, or 0. */
+static int any_ready(void *ctx) {
+  struct ready_wanted *wanted = ctx;
+  return first_ready(wanted->consumers, wanted->count, wanted->first) + 1;
+}
+
 int shmring_wait_any(shmring_consumer *const *consumers, size_t count, size_t first, int timeout_ms) {
   if (consumers == NULL || count == 0 || count > SHMRING_WAIT_ANY_MAX) return SHMRING_ERR_INVALID_ARGUMENT;
   first %= count;
@@ -1979,18 +2004,9 @@ int shmring_wait_any(shmring_consumer *const *consumers, size_t count, size_t fi
   }
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
   /* Spin briefly, as shmring_wait: the shortest spin any of them asked for. */
-  struct timespec spin_start, spin_now;
-  clock_gettime(CLOCK_MONOTONIC, &spin_start);
-  for (;;) {
-    int ready = first_ready(consumers, count, first);
-    if (ready >= 0) return ready;
-    clock_gettime(CLOCK_MONOTONIC, &spin_now);
-    int64_t spent = (spin_now.tv_sec - spin_start.tv_sec) * 1000000 + (spin_now.tv_nsec - spin_start.tv_nsec) / 1000;
-    if (spent >= spin_microseconds) break;
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
+  struct ready_wanted wanted = {consumers, count, first};
+  int spun = spin_for(any_ready, &wanted, spin_microseconds);
+  if (spun > 0) return spun - 1;
   struct waitv_entry words[SHMRING_WAIT_ANY_MAX];
   for (;;) {
     for (size_t i = 0; i < count; i++) {

@@ -11,26 +11,11 @@
  * consumer opens, then putting the producer's value back.
  */
 import { Consumer, Producer } from '../../src';
-import * as L from '../../src/ring/layout';
 import { loadPair, OLDEST_POSITION_I32, PUBLISHED_TAIL_I32, RingMemory, TAIL_INTENT_I32 } from '../../src/ring/memory';
 import { trackRings } from '../support/teardown';
+import { CAPACITY, MAX_CONSUMERS, RECORD, PER_RING, memoryOf, message } from './mutant-fixtures';
 
 const { ringName, track } = trackRings();
-
-const CAPACITY = 4096;
-const MAX_CONSUMERS = 4;
-/** 48-byte payloads: 64-byte records, 64 to a ring. */
-const PAYLOAD = 48;
-const RECORD = L.recordLength(PAYLOAD);
-const PER_RING = CAPACITY / RECORD;
-
-function memoryOf(endpoint: Producer | Consumer): RingMemory {
-  return (endpoint as unknown as { memory: RingMemory }).memory;
-}
-
-function message(n: number): Uint8Array {
-  return new Uint8Array(PAYLOAD).fill(n & 255);
-}
 
 /** Low word of a 64-bit pair of the control region (the tests stay far below 2^32). */
 function low(memory: RingMemory, index: number): number {

@@ -14,17 +14,9 @@ import { Consumer, Producer, Segment, ShmRingError } from '../../src';
 import * as L from '../../src/ring/layout';
 import { readSnapshot } from '../../src/ring/snapshot';
 import { trackRings } from '../support/teardown';
+import { CAPACITY, MAX_CONSUMERS, PAYLOAD, PER_RING, message } from './mutant-fixtures';
 
 const { ringName, track } = trackRings();
-
-const CAPACITY = 4096;
-const MAX_CONSUMERS = 4;
-const PAYLOAD = 48; // 64-byte records, 64 to a ring
-const PER_RING = CAPACITY / L.recordLength(PAYLOAD);
-
-function message(n: number): Uint8Array {
-  return new Uint8Array(PAYLOAD).fill(n & 255);
-}
 
 /** The control region of ring `name`, writable (what any process with write access to it can do). */
 function writableControl(name: string): Int32Array {

@@ -17,16 +17,10 @@ import { Consumer, Producer, Segment, ShmRingError } from '../../src';
 import * as L from '../../src/ring/layout';
 import { RingMemory } from '../../src/ring/memory';
 import { trackRings } from '../support/teardown';
+import { CAPACITY, MAX_CONSUMERS, PAYLOAD, RECORD, PER_RING, message } from './mutant-fixtures';
 import { withInstantDrain } from '../support/waits';
 
 const { ringName, track } = trackRings();
-
-const CAPACITY = 4096;
-const MAX_CONSUMERS = 4;
-/** 48-byte payloads: 64-byte records, 64 to a ring. */
-const PAYLOAD = 48;
-const RECORD = L.recordLength(PAYLOAD);
-const PER_RING = CAPACITY / RECORD;
 
 type Style = 'tryReceiveBytes' | 'poll';
 const STYLES: Array<[Style, boolean]> = [
@@ -40,11 +34,6 @@ const STYLES: Array<[Style, boolean]> = [
 function writableData(name: string): DataView {
   const segment = track(Segment.open(name));
   return new DataView(segment.map(0, segment.size, { writable: true }), L.controlLength(MAX_CONSUMERS), CAPACITY);
-}
-
-/** Message n: PAYLOAD bytes, each n & 255. */
-function message(n: number): Uint8Array {
-  return new Uint8Array(PAYLOAD).fill(n & 255);
 }
 
 /**

@@ -11,24 +11,12 @@
  */
 import { Consumer, Producer, Segment } from '../../src';
 import * as L from '../../src/ring/layout';
-import { PRODUCER_WAITING_CI32, RingMemory, SPACE_WAKE_CI32 } from '../../src/ring/memory';
+import { PRODUCER_WAITING_CI32, SPACE_WAKE_CI32 } from '../../src/ring/memory';
 import * as spaceWait from '../../src/ring/space-wait';
 import { trackRings } from '../support/teardown';
+import { CAPACITY, MAX_CONSUMERS, PER_RING, memoryOf, message } from './mutant-fixtures';
 
 const { ringName, track, trackName } = trackRings();
-
-const CAPACITY = 4096;
-const MAX_CONSUMERS = 4;
-const PAYLOAD = 48;
-const PER_RING = CAPACITY / L.recordLength(PAYLOAD);
-
-function memoryOf(endpoint: Producer | Consumer): RingMemory {
-  return (endpoint as unknown as { memory: RingMemory }).memory;
-}
-
-function message(n: number): Uint8Array {
-  return new Uint8Array(PAYLOAD).fill(n & 255);
-}
 
 afterEach(() => {
   jest.restoreAllMocks();

@@ -8,27 +8,13 @@
  *   - it wakes only when a consumer announced its sleep, once per sleep, not once per message.
  */
 import { Consumer, Producer } from '../../src';
-import * as L from '../../src/ring/layout';
-import { RingMemory } from '../../src/ring/memory';
 import { claimSlot, slotWordIndexes } from '../../src/ring/slots';
 import { currentProcess } from '../../src/core/liveness';
 import { sleeperAnnounced } from '../support/waits';
 import { trackRings } from '../support/teardown';
+import { CAPACITY, MAX_CONSUMERS, PER_RING, memoryOf, message } from './mutant-fixtures';
 
 const { ringName, track } = trackRings();
-
-const CAPACITY = 4096;
-const MAX_CONSUMERS = 4;
-const PAYLOAD = 48;
-const PER_RING = CAPACITY / L.recordLength(PAYLOAD);
-
-function memoryOf(endpoint: Producer | Consumer): RingMemory {
-  return (endpoint as unknown as { memory: RingMemory }).memory;
-}
-
-function message(n: number): Uint8Array {
-  return new Uint8Array(PAYLOAD).fill(n & 255);
-}
 
 describe('a ring held full by a tethered consumer', () => {
   it('an untethered consumer no further behind than the tethered one reads every message, none lost, no lap', () => {
