@@ -81,12 +81,12 @@ typedef struct shmring_producer_options {
   int sequential_publish;       /* 1: publish with a full barrier, never asking consumers for membarrier
                                    (PRODUCER_PUBLISH_FENCE = FULL, as the TypeScript producer). Default 0:
                                    a release store, when the process could register for membarrier */
-  uint32_t spin_microseconds;   /* shmring_send_wait on a full ring spins this long for space before it
-                                   sleeps (a consumer frees a quarter ring at a time: sleeping costs a
-                                   wake of tens of µs). 0: no spin. Default 50 */
   int wipe_on_close;            /* 1: close/abort zero the data region (after giving tethered consumers up
                                    to 1 s to read what they were promised), so no message outlives the
                                    producer in memory; consumers count what they missed and end. Default 0 */
+  uint32_t spin_microseconds;   /* shmring_send_wait on a full ring spins this long for space before it
+                                   sleeps (a consumer frees a quarter ring at a time: sleeping costs a
+                                   wake of tens of µs). 0: no spin. Default 50 */
 } shmring_producer_options;
 
 /* Fills `options` with the defaults. */

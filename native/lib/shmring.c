@@ -935,6 +935,8 @@ int shmring_producer_create(const char *name, const shmring_producer_options *op
   /* Before our first publish: readers, tethered too, copy and check every record of a ring that will be
    * wiped, so none delivers a record zeroed under it (layout.ts FLAG_WIPE_ON_CLOSE). */
   if (o.wipe_on_close) __atomic_or_fetch(WORD(p->m.control, SHMRING_FLAGS_OFFSET), SHMRING_FLAG_WIPE_ON_CLOSE, __ATOMIC_SEQ_CST);
+  /* Taking over without wiping: the dead producer can wipe nothing now; readers go back to reading in place. */
+  else if (p->took_over) __atomic_and_fetch(WORD(p->m.control, SHMRING_FLAGS_OFFSET), ~(uint32_t)SHMRING_FLAG_WIPE_ON_CLOSE, __ATOMIC_SEQ_CST);
   publish_start(p);
   *out = p;
   return SHMRING_OK;
@@ -1301,7 +1303,10 @@ int shmring_send_wait(shmring_producer *p, uint32_t type, const void *bytes, siz
        * and the consumer for a wake: once per call, then send again. */
       spun = 1;
       struct space_wanted wanted = {p, (uint32_t)length};
-      spin_for(space_for, &wanted, p->spin_microseconds);
+      uint32_t spin = p->spin_microseconds;
+      int64_t left_ms = deadline - now; /* never spin past the caller's deadline (INT64_MAX: none) */
+      if (left_ms < (int64_t)spin / 1000 + 1) spin = (uint32_t)(left_ms * 1000);
+      spin_for(space_for, &wanted, spin);
       continue;
     }
     /* Event count: the ticket is read BEFORE the announcement, so any bump after it ends the sleep. */

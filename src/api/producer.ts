@@ -75,6 +75,8 @@ export class Producer<T = unknown> extends EventEmitter {
   private readonly options: ResolvedProducerOptions;
   private readonly identity: ProcessIdentity;
   private closed = false;
+  /** Consumers reclaimed during close(): reported once it is done. */
+  private reclaimedWhileClosing = 0;
   private claimOpen = false;
   private stalls = 0;
   private lastLivenessCheck = 0;
@@ -104,7 +106,10 @@ export class Producer<T = unknown> extends EventEmitter {
     this.writer = new RingWriter(opened.memory, opened.start);
     // Before our first publish: readers (tethered too) copy and check every record of a ring that will be
     // wiped, so none delivers a record zeroed under it (layout.ts FLAG_WIPE_ON_CLOSE).
+    // A producer that takes over without wiping clears it: the dead one can wipe nothing now, and readers
+    // go back to reading in place.
     if (options.wipeOnClose) Atomics.or(opened.memory.controlI32, FLAGS_I32, L.FLAG_WIPE_ON_CLOSE);
+    else if (opened.tookOver) Atomics.and(opened.memory.controlI32, FLAGS_I32, ~L.FLAG_WIPE_ON_CLOSE);
     if (opened.tookOver) this.writer.wakeAtNextPublish();
     this.writer.publishStart();
     this.stalls = this.memory.controlF64[PRODUCER_STALLS_F64];
@@ -334,7 +339,11 @@ export class Producer<T = unknown> extends EventEmitter {
       }
     }
     this.segment.close();
-    this.emit('close');
+    try {
+      if (this.reclaimedWhileClosing > 0) this.emit('consumer-reclaimed', this.reclaimedWhileClosing);
+    } finally {
+      this.emit('close');
+    }
   }
 
   [Symbol.dispose](): void {
@@ -470,7 +479,10 @@ export class Producer<T = unknown> extends EventEmitter {
     const reclaimed = reclaimDeadSlots(this.memory);
     if (reclaimed > 0) {
       this.memory.controlF64[CONSUMERS_RECLAIMED_F64] += reclaimed;
-      this.emit('consumer-reclaimed', reclaimed);
+      // During close() (the final record's wait, the wipe's drain), at its end: a listener that throws must
+      // not stop the close half-way (the data left unwiped, the ring still held).
+      if (this.closed) this.reclaimedWhileClosing += reclaimed;
+      else this.emit('consumer-reclaimed', reclaimed);
       this.writer.refreshLimit();
       // Space may have been freed: a wait of ours (sendAsync, 'drain') sleeps on SPACE_WAKE.
       signalSpace(this.memory);

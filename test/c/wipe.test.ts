@@ -128,3 +128,51 @@ it.each(['c', 'ts'])('a %s producer closing with a wipe frees a killed tethered 
   }
   expect(readSnapshot(name).counters?.consumersReclaimed).toBe(1);
 });
+
+it.each(['c', 'ts'])('a %s producer taking over a wiping producer\'s ring without wiping clears WIPE_ON_CLOSE', async (language) => {
+  const name = ringName('c-wipe-takeover');
+  // close=none: the C producer with wipe=1 sends, then exits without closing (_exit), as if it had died.
+  const first = runPeer('c', 'send', name, { capacity: CAPACITY, count: 3, lengths: '100', wipe: 1, close: 'none' });
+  expect((await first.exited).code).toBe(0);
+  const flags = (): number => {
+    const segment = Segment.open(name);
+    try {
+      return new Int32Array(segment.map(0, L.PAGE_LENGTH))[L.FLAGS_OFFSET >> 2]!;
+    } finally {
+      segment.close();
+    }
+  };
+  expect(flags() & L.FLAG_WIPE_ON_CLOSE).toBe(L.FLAG_WIPE_ON_CLOSE);
+  if (language === 'ts') {
+    const producer = Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS, unlinkOnClose: false });
+    expect(producer.tookOver).toBe(true);
+    expect(flags() & L.FLAG_WIPE_ON_CLOSE).toBe(0);
+    producer.close();
+  } else {
+    const second = runPeer('c', 'send', name, { capacity: CAPACITY, count: 1, lengths: '100', close: 'none' });
+    const ready = await second.line((line) => line.ready || line.error);
+    expect(ready.tookOver).toBe(true);
+    await second.exited;
+    expect(flags() & L.FLAG_WIPE_ON_CLOSE).toBe(0);
+  }
+});
+
+it('a consumer-reclaimed listener that throws during a wiping close() cannot stop the close half-way', async () => {
+  const name = ringName('c-wipe-listener');
+  const producer = Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS, wipeOnClose: true });
+  const consumer = runPeer('ts', 'recv', name, { tethered: 1, timeout_ms: 60000 });
+  await consumer.line((line) => line.ready || line.error);
+  consumer.process.kill('SIGKILL');
+  await consumer.exited;
+  for (let n = 0; n < 3; n++) expect(producer.sendBytes(new Uint8Array(100).fill(7))).toBe(true);
+  producer.on('consumer-reclaimed', () => {
+    throw new Error('listener threw');
+  });
+  let closed = false;
+  producer.on('close', () => (closed = true));
+  expect(() => producer.close()).toThrow('listener threw');
+  // The close completed all the same: 'close' emitted, the ring unlinked, a new producer may take the name.
+  expect(closed).toBe(true);
+  expect(() => Segment.open(name)).toThrow(expect.objectContaining({ code: 'SEGMENT_NOT_FOUND' }));
+  track(Producer.create(name, { capacity: CAPACITY })).close();
+});
