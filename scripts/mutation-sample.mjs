@@ -1,0 +1,360 @@
+#!/usr/bin/env node
+// Estimates the mutation score of the whole of Stryker's scope from a random sample of its mutants.
+//
+// Why: a full `npm run mutate` is thousands of mutants, and a surviving mutant of the writer or of a
+// consumer costs a run of most of the suite: many hours on a 2-core machine. A simple random sample of a
+// few hundred mutants gives the score of the whole scope with a known margin (a Wilson 95% interval)
+// in under an hour. docs/testing.md, "Mutation testing", says how the figures compare with Stryker's.
+//
+// What it does:
+// - lists the mutants of the files in stryker.config.json's `mutate` with Stryker's own instrumenter (the
+//   same mutators, the same replacements as `npm run mutate`), and draws a seeded sample of them;
+// - copies the project into a sandbox (.stryker-tmp/sample-<seed>/; node_modules is linked), runs the
+//   mutation-test files (stryker.config.json's `jest.config.testMatch`) once unmutated, then once per
+//   mutant: the mutant applied to the source, and the same file re-transpiled into dist/, so the tests'
+//   child processes run the mutant too. A mutant is *killed* when a test fails (jest stops at the first
+//   failing file; stryker-environment.js skips the rest of that file), *timed out* when the run takes
+//   more than three times the unmutated run (counted as detected, as Stryker does), and *survived* when
+//   every test passes. Mutants are applied as plain JavaScript, without a type check, as Stryker runs them.
+// - keeps every result in reports/mutation-sample-<seed>.json as it goes: a rerun with the same seed and
+//   size resumes (and `--retest` reruns the survivors, after new tests).
+//
+//   node scripts/mutation-sample.mjs --size 200 --seed 1      (npm run mutate:sample -- --size 200 --seed 1)
+//   node scripts/mutation-sample.mjs --size 200 --seed 1 --report   (the summary of what has run)
+import { Instrumenter } from '@stryker-mutator/instrumenter';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const ts = require('typescript');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function parseArguments(argv) {
+  const options = { size: 200, seed: 1, report: false, retest: false, workers: 2 };
+  for (let index = 0; index < argv.length; index++) {
+    const argument = argv[index];
+    const value = () => {
+      const next = argv[++index];
+      if (next === undefined) throw new Error(`${argument} needs a value`);
+      return next;
+    };
+    if (argument === '--size') options.size = Number(value());
+    else if (argument === '--seed') options.seed = Number(value());
+    else if (argument === '--workers') options.workers = Number(value());
+    else if (argument === '--report') options.report = true;
+    else if (argument === '--retest') options.retest = true;
+    else throw new Error(`unknown argument ${argument} (--size N, --seed N, --workers N, --report, --retest)`);
+  }
+  for (const key of ['size', 'seed', 'workers']) {
+    if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new Error(`--${key} must be a positive integer`);
+  }
+  return options;
+}
+
+/** mulberry32: the sample must be the same for the same seed on every machine. */
+function random(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function scopeFiles(config) {
+  const files = new Set();
+  for (const pattern of config.mutate) {
+    if (!pattern.includes('*')) {
+      files.add(pattern);
+      continue;
+    }
+    const directory = pattern.slice(0, pattern.indexOf('*')).replace(/\/$/, '');
+    const suffix = pattern.slice(pattern.lastIndexOf('*') + 1);
+    for (const name of fs.readdirSync(path.join(root, directory))) {
+      if (name.endsWith(suffix)) files.add(`${directory}/${name}`);
+    }
+  }
+  return [...files].sort();
+}
+
+async function listMutants(files) {
+  const silent = () => false;
+  const logger = { isTraceEnabled: silent, isDebugEnabled: silent, isInfoEnabled: silent, isWarnEnabled: silent,
+    isErrorEnabled: silent, isFatalEnabled: silent, trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {} };
+  const instrumenter = new Instrumenter(logger);
+  const input = files.map((name) => ({ name, content: fs.readFileSync(path.join(root, name), 'utf8'), mutate: true }));
+  const result = await instrumenter.instrument(input, { plugins: null, excludedMutations: [], ignorers: [], noHeader: true });
+  return result.mutants.map((mutant) => ({
+    file: mutant.fileName,
+    mutator: mutant.mutatorName,
+    location: mutant.location,
+    replacement: mutant.replacement,
+  }));
+}
+
+/** Where a line/column position (lines from 0, as Stryker's locations) lies in a text. */
+function offsetOf(text, position) {
+  let offset = 0;
+  for (let line = 0; line < position.line; line++) {
+    offset = text.indexOf('\n', offset) + 1;
+    if (offset === 0) throw new Error(`line ${position.line + 1} is past the end of the file`);
+  }
+  return offset + position.column;
+}
+
+function mutatedText(original, mutant) {
+  const start = offsetOf(original, mutant.location.start);
+  const end = offsetOf(original, mutant.location.end);
+  return { text: original.slice(0, start) + mutant.replacement + original.slice(end), original: original.slice(start, end) };
+}
+
+function copyProject(sandbox) {
+  fs.rmSync(sandbox, { recursive: true, force: true });
+  fs.mkdirSync(sandbox, { recursive: true });
+  const skip = new Set(['node_modules', '.git', 'reports', '.stryker-tmp', 'bench']);
+  for (const name of fs.readdirSync(root)) {
+    if (skip.has(name)) continue;
+    fs.cpSync(path.join(root, name), path.join(sandbox, name), { recursive: true });
+  }
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(sandbox, 'node_modules'), 'dir');
+  // Tests that run the examples or the benchmarks' helpers find them where they expect.
+  fs.cpSync(path.join(root, 'bench'), path.join(sandbox, 'bench'), { recursive: true, filter: (source) => !source.includes(`${path.sep}results`) });
+}
+
+function writeJestConfig(sandbox, strykerConfig) {
+  const config = `'use strict';
+// Written by scripts/mutation-sample.mjs: the mutation runs' jest configuration without Stryker's runner.
+const path = require('path');
+const base = require('./jest.config');
+module.exports = {
+  ...base,
+  rootDir: __dirname,
+  // EXTRA_TESTS: the test files that reach a mutated file only through child processes (EXTRA_TESTS below).
+  testMatch: [...${JSON.stringify(strykerConfig.jest.config.testMatch)}, ...(process.env.SAMPLE_EXTRA_TESTS ? process.env.SAMPLE_EXTRA_TESTS.split(',') : [])],
+  testEnvironment: path.join(__dirname, 'test', 'support', 'stryker-environment.js'),
+  testSequencer: path.join(__dirname, 'test', 'support', 'stryker-sequencer.js'),
+  transform: { '^.+\\\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
+  bail: 1,
+};
+`;
+  fs.writeFileSync(path.join(sandbox, 'jest.sample.config.js'), config);
+}
+
+function transpileInto(sandbox, file, text) {
+  const output = ts.transpileModule(text, {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, esModuleInterop: true, sourceMap: false },
+    fileName: file,
+  });
+  const target = path.join(sandbox, 'dist', path.relative('src', file)).replace(/\.ts$/, '.js');
+  fs.writeFileSync(target, output.outputText);
+}
+
+// Source files whose code the mutation-test files reach too little, because their users are other
+// commands run as child processes: a mutant of them also runs these tests (only this script can count
+// what child processes catch, since it rebuilds dist/ with the mutant).
+const EXTRA_TESTS = {
+  'src/ring/snapshot.ts': ['<rootDir>/test/cli/*.test.ts'],
+};
+
+function runTests(sandbox, options, activeMutant, timeoutMs, extraTests = []) {
+  return new Promise((resolve) => {
+    const outputFile = path.join(sandbox, 'jest-result.json');
+    fs.rmSync(outputFile, { force: true });
+    const started = Date.now();
+    const child = spawn(process.execPath, [path.join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--config', 'jest.sample.config.js',
+      '--ci', '--silent', '--json', '--outputFile', outputFile, '--maxWorkers', String(options.workers)], {
+      cwd: sandbox,
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, __STRYKER_ACTIVE_MUTANT__: activeMutant, CI: 'true', SAMPLE_EXTRA_TESTS: extraTests.join(',') },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr = (stderr + chunk).slice(-20000);
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const elapsedMs = Date.now() - started;
+      let result;
+      try {
+        result = JSON.parse(fs.readFileSync(outputFile, 'utf8'));
+      } catch {
+        result = undefined;
+      }
+      resolve({ code, timedOut, elapsedMs, result, stderr });
+    });
+  });
+}
+
+/** The first failing test: from jest's JSON when it wrote one (with --bail it may not), else its output. */
+function firstFailure(result, stderr) {
+  for (const file of result?.testResults ?? []) {
+    const failed = file.assertionResults.find((test) => test.status === 'failed');
+    if (failed) return `${path.basename(file.name)} › ${failed.fullName}`;
+    if (file.status === 'failed') return `${path.basename(file.name)}: ${String(file.message).split('\n').find((line) => line.trim()) ?? 'failed to run'}`;
+  }
+  const plain = stderr.replace(/\x1b\[[0-9;]*m/g, '');
+  const file = /^FAIL (\S+)/m.exec(plain);
+  if (!file) return undefined;
+  const test = /^ {2}● (.+)$/m.exec(plain);
+  return `${path.basename(file[1])} › ${test ? test[1] : 'failed to run'}`;
+}
+
+/** The Wilson score interval: sound for proportions near 0 or 1 and for small samples. */
+function wilson(successes, total, z = 1.96) {
+  if (total === 0) return [0, 1];
+  const p = successes / total;
+  const denominator = 1 + (z * z) / total;
+  const centre = (p + (z * z) / (2 * total)) / denominator;
+  const margin = (z * Math.sqrt((p * (1 - p)) / total + (z * z) / (4 * total * total))) / denominator;
+  return [Math.max(0, centre - margin), Math.min(1, centre + margin)];
+}
+
+function percent(value) {
+  return `${(100 * value).toFixed(1)}%`;
+}
+
+function summarise(state, population) {
+  // Runs that broke (jest itself failed, no test failed) are left out of the score, as Stryker's errors are.
+  const done = state.sample.filter((entry) => entry.status !== undefined && entry.status !== 'RuntimeError');
+  const detected = done.filter((entry) => entry.status === 'Killed' || entry.status === 'Timeout').length;
+  const [low, high] = wilson(detected, done.length);
+  const lines = [];
+  lines.push(`Sample of ${state.sample.length} of ${population} mutants (seed ${state.seed}) at ${state.commit}; ${done.length} tested.`);
+  lines.push(`Score: ${detected} of ${done.length} detected = ${percent(detected / Math.max(1, done.length))} (95% interval ${percent(low)}–${percent(high)}).`);
+  const counts = {};
+  for (const entry of done) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
+  lines.push(`By status: ${Object.entries(counts).map(([status, count]) => `${status} ${count}`).join(', ')}.`);
+  const byFile = new Map();
+  for (const entry of done) {
+    const row = byFile.get(entry.file) ?? { total: 0, detected: 0 };
+    row.total++;
+    if (entry.status === 'Killed' || entry.status === 'Timeout') row.detected++;
+    byFile.set(entry.file, row);
+  }
+  lines.push('', '| File | Sampled | Detected | Score |', '| --- | ---: | ---: | ---: |');
+  for (const [file, row] of [...byFile].sort()) lines.push(`| \`${file}\` | ${row.total} | ${row.detected} | ${percent(row.detected / row.total)} |`);
+  const survivors = done.filter((entry) => entry.status === 'Survived');
+  if (survivors.length > 0) {
+    lines.push('', 'Survivors:');
+    for (const entry of survivors) {
+      lines.push(`- #${entry.index} ${entry.file}:${entry.location.start.line + 1}:${entry.location.start.column} ${entry.mutator}: ` +
+        `\`${entry.original.replace(/\s+/g, ' ').slice(0, 100)}\` → \`${entry.replacement.replace(/\s+/g, ' ').slice(0, 60)}\``);
+    }
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const options = parseArguments(process.argv.slice(2));
+  const strykerConfig = JSON.parse(fs.readFileSync(path.join(root, 'stryker.config.json'), 'utf8'));
+  const resultsFile = path.join(root, 'reports', `mutation-sample-${options.seed}.json`);
+  const files = scopeFiles(strykerConfig);
+  const mutants = await listMutants(files);
+
+  let state;
+  if (fs.existsSync(resultsFile)) {
+    state = JSON.parse(fs.readFileSync(resultsFile, 'utf8'));
+    if (state.size !== options.size) throw new Error(`${resultsFile} holds a sample of ${state.size}; remove it or pass --size ${state.size}`);
+  }
+  if (options.report) {
+    if (!state) throw new Error(`no results yet in ${resultsFile}`);
+    console.log(summarise(state, state.population));
+    return;
+  }
+  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'test'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+  if (!state) {
+    // A partial Fisher–Yates shuffle: a simple random sample without replacement.
+    const order = mutants.map((_, index) => index);
+    const next = random(options.seed);
+    for (let index = 0; index < Math.min(options.size, order.length); index++) {
+      const pick = index + Math.floor(next() * (order.length - index));
+      [order[index], order[pick]] = [order[pick], order[index]];
+    }
+    const sample = order.slice(0, Math.min(options.size, order.length)).sort((a, b) => a - b).map((index) => {
+      const text = fs.readFileSync(path.join(root, mutants[index].file), 'utf8');
+      return { index, ...mutants[index], original: mutatedText(text, mutants[index]).original };
+    });
+    state = { seed: options.seed, size: options.size, population: mutants.length, commit: `${commit}${dirty ? ' (with uncommitted changes)' : ''}`, files, sample };
+  } else {
+    // The sources may have changed since the sample was drawn (new tests are fine; changed code is not).
+    for (const entry of state.sample) {
+      const text = fs.readFileSync(path.join(root, entry.file), 'utf8');
+      const now = mutatedText(text, entry).original;
+      if (now !== entry.original) throw new Error(`${entry.file} changed since the sample was drawn (mutant #${entry.index}); draw a new sample`);
+    }
+    state.retestedAt = `${commit}${dirty ? ' (with uncommitted changes)' : ''}`;
+  }
+  if (options.retest) for (const entry of state.sample) if (entry.status === 'Survived') entry.status = undefined;
+  const save = () => {
+    fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
+    fs.writeFileSync(resultsFile, JSON.stringify(state, null, 1));
+  };
+  save();
+
+  const sandbox = path.join(root, '.stryker-tmp', `sample-${options.seed}`);
+  console.log(`building and copying into ${sandbox}`);
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+  copyProject(sandbox);
+  writeJestConfig(sandbox, strykerConfig);
+
+  const allExtraTests = [...new Set(Object.values(EXTRA_TESTS).flat())];
+  const baseline = await runTests(sandbox, options, '', 30 * 60 * 1000, allExtraTests);
+  if (baseline.code !== 0 || baseline.timedOut) {
+    console.error(baseline.stderr);
+    throw new Error(`the unmutated run failed (${firstFailure(baseline.result, baseline.stderr) ?? `exit ${baseline.code}`}): fix the suite first`);
+  }
+  const timeoutMs = 3 * baseline.elapsedMs + 10000;
+  console.log(`unmutated run: ${(baseline.elapsedMs / 1000).toFixed(1)} s; a mutant times out after ${(timeoutMs / 1000).toFixed(0)} s`);
+
+  const pending = state.sample.filter((entry) => entry.status === undefined);
+  const originals = new Map();
+  let count = 0;
+  for (const entry of pending) {
+    count++;
+    const sourcePath = path.join(sandbox, entry.file);
+    // The sandbox's copy: the project itself may be edited while this runs.
+    const original = originals.get(entry.file) ?? fs.readFileSync(sourcePath, 'utf8');
+    originals.set(entry.file, original);
+    const { text } = mutatedText(original, entry);
+    fs.writeFileSync(sourcePath, text);
+    transpileInto(sandbox, entry.file, text);
+    const run = await runTests(sandbox, options, String(entry.index), timeoutMs, EXTRA_TESTS[entry.file]);
+    fs.writeFileSync(sourcePath, original);
+    transpileInto(sandbox, entry.file, original);
+    const failure = firstFailure(run.result, run.stderr);
+    if (run.timedOut) entry.status = 'Timeout';
+    else if (run.code === 0) entry.status = 'Survived';
+    else if (failure !== undefined) entry.status = 'Killed';
+    else entry.status = 'RuntimeError';
+    entry.killedBy = failure;
+    entry.seconds = Math.round(run.elapsedMs / 100) / 10;
+    if (entry.status === 'RuntimeError') entry.error = run.stderr.slice(-2000);
+    save();
+    console.log(`[${count}/${pending.length}] #${entry.index} ${entry.file}:${entry.location.start.line + 1} ${entry.mutator} ${entry.status} ` +
+      `(${entry.seconds} s)${failure ? ` by ${failure.slice(0, 120)}` : ''}`);
+  }
+  fs.rmSync(sandbox, { recursive: true, force: true });
+  console.log('');
+  console.log(summarise(state, state.population));
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});
