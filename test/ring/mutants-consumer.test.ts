@@ -5,6 +5,7 @@
  *   slot is free;
  * - a consumer whose slot was taken learns it at its next empty read, also in slot 0;
  * - poll() hands over what came before a failure, then throws it on every later call;
+ * - a ring closed while held full (no END record) ends cleanly;
  * - a codec that throws something that is not an Error still gives DECODE_ERROR;
  * - receiveSync's timeout bounds its sleep, whatever the producer-check interval, and 'spin' consumers
  *   spin until it (they never sleep on the futex).
@@ -83,6 +84,21 @@ describe('poll() and a failure', () => {
       expect(() => consumer.poll(handler)).toThrow(expect.objectContaining({ code: 'PRODUCER_ABORTED' }));
     }
     expect(seen).toEqual([0, 1, 2]);
+  });
+});
+
+describe('the end of a ring', () => {
+  it('ends cleanly, after every message, when the producer closed a ring held full (no room for its END)', () => {
+    const p = producer('closed-full');
+    const consumer = track(Consumer.open(p.name, { tethered: true }));
+    let sent = 0;
+    while (p.sendBytes(message(sent))) sent++;
+    p.close();
+    const got: number[] = [];
+    for (let bytes = consumer.tryReceiveBytes(); bytes !== undefined; bytes = consumer.tryReceiveBytes()) got.push(bytes[0]);
+    expect(got).toEqual(Array.from({ length: sent }, (_, n) => n));
+    expect(consumer.ended).toBe(true);
+    expect(consumer.receiveSync(0)).toBeUndefined();
   });
 });
 
