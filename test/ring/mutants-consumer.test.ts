@@ -85,6 +85,13 @@ describe('poll() and a failure', () => {
     }
     expect(seen).toEqual([0, 1, 2]);
   });
+
+  it('throws PRODUCER_ABORTED from the first call when nothing came before the abort', () => {
+    const p = producer('poll-abort-empty');
+    const consumer = track(Consumer.open(p.name));
+    p.abort(new Error('stopped'));
+    expect(() => consumer.poll(() => undefined)).toThrow(expect.objectContaining({ code: 'PRODUCER_ABORTED' }));
+  });
 });
 
 describe('the end of a ring', () => {
@@ -130,6 +137,33 @@ describe('a codec that throws', () => {
     expect((error as ShmRingError).code).toBe('DECODE_ERROR');
     expect((error as ShmRingError).message).toContain(String(thrown));
     expect(consumer.tryReceive()).toBe('second');
+  });
+});
+
+describe('drain() with a codec of its own', () => {
+  const codec = {
+    encode: (value: unknown) => new TextEncoder().encode(JSON.stringify(value)),
+    decode: (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)) as unknown,
+  };
+
+  it('hands over at most max messages, stops when none is left, and at the end', () => {
+    const p = track(Producer.create(ringName('drain-codec'), { capacity: CAPACITY, codec }));
+    const consumer = track(Consumer.open(p.name, { codec }));
+    for (let n = 0; n < 3; n++) expect(p.send({ n })).toBe(true);
+    const seen: unknown[] = [];
+    const collect = (value: unknown): void => {
+      seen.push(value);
+    };
+    expect(consumer.drain(collect, 2)).toBe(2);
+    expect(consumer.drain(collect)).toBe(1);
+    expect(consumer.drain(collect)).toBe(0);
+    expect(seen).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+    expect(p.send({ n: 3 })).toBe(true);
+    p.close();
+    expect(consumer.drain(collect)).toBe(1);
+    expect(consumer.drain(collect)).toBe(0);
+    expect(consumer.ended).toBe(true);
+    expect(seen).toHaveLength(4);
   });
 });
 
