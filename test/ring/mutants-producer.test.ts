@@ -188,3 +188,20 @@ describe('the batch paths', () => {
     expect(consumer.tryReceiveBytes()?.[0]).toBe(3);
   });
 });
+
+describe('the oldest record', () => {
+  it('evicts exactly the records the space up to TAIL_INTENT overwrites, not one more', () => {
+    const p = track(Producer.create(ringName('oldest-exact'), { capacity: CAPACITY }));
+    for (let n = 0; n <= PER_RING; n++) expect(p.sendBytes(message(n))).toBe(true);
+    // TAIL_INTENT runs ahead of the tail in steps; everything from intent - capacity on is intact. With
+    // records of one size from position 0, the oldest kept is the first record boundary at or past it.
+    const words = memoryOf(p).controlI32;
+    const intent = words[L.TAIL_INTENT_OFFSET >> 2];
+    const firstKept = Math.ceil((intent - CAPACITY) / RECORD);
+    expect(words[L.OLDEST_POSITION_OFFSET >> 2]).toBe(firstKept * RECORD);
+    const consumer = track(Consumer.open(p.name, { from: 'oldest' }));
+    const got: number[] = [];
+    for (let bytes = consumer.tryReceiveBytes(); bytes !== undefined; bytes = consumer.tryReceiveBytes()) got.push(bytes[0]);
+    expect(got).toEqual(Array.from({ length: PER_RING + 1 - firstKept }, (_, n) => n + firstKept));
+  });
+});
