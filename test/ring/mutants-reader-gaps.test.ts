@@ -1,12 +1,13 @@
 /**
- * Three promises of the reader (src/ring/reader.ts, docs/protocol.md "Reading") that no in-process test
+ * Promises of the reader (src/ring/reader.ts, docs/protocol.md "Reading") that no in-process test
  * checked (docs/testing.md, "Mutation testing", the gaps left):
  *   - positions are 64-bit: a reader crossing 2^32 bytes carries into the high word, so it is neither
  *     "lapped" (untethered) nor publishes a head 4 GiB behind (tethered);
  *   - loss is exact also when the first record a lapped reader meets is the END: the messages missed
  *     before it are counted at the END;
  *   - the batch read never steps past the published tail inside a padding record: a tail that points into
- *     a padding is CORRUPT_SEGMENT, with nothing delivered from beyond it.
+ *     a padding is CORRUPT_SEGMENT, with nothing delivered from beyond it; nor takes a tail more than a
+ *     ring ahead (the ring's old records would be delivered again): read() resynchronises.
  * Damage is written through a second, writable mapping of the segment, at offsets named in
  * src/ring/layout.ts.
  */
@@ -138,5 +139,30 @@ describe('the batch read and a published tail inside a padding record', () => {
       lost: 0,
       laps: 0,
     });
+  });
+});
+
+describe('the batch read and a published tail more than a ring ahead', () => {
+  it('delivers none of the old records the ring still holds (read() resynchronises instead)', () => {
+    const name = ringName('tail-ring-ahead');
+    const producer = track(Producer.create(name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const consumer = track(Consumer.open(name));
+    // A whole lap written and read: every byte of the ring now holds a valid record.
+    for (let n = 0; n < PER_RING; n++) expect(producer.sendBytes(message(n))).toBe(true);
+    let read = 0;
+    while (consumer.poll(() => read++) > 0);
+    expect(read).toBe(PER_RING);
+    const control = writableControl(name);
+    const tail = Atomics.load(control, L.PUBLISHED_TAIL_OFFSET >> 2);
+    Atomics.store(control, L.PUBLISHED_TAIL_OFFSET >> 2, tail + CAPACITY + L.recordLength(PAYLOAD));
+    const delivered: number[] = [];
+    let code: string | undefined;
+    try {
+      for (let calls = 0; calls < 4; calls++) consumer.poll((bytes, offset) => delivered.push(bytes[offset]));
+    } catch (error) {
+      if (!(error instanceof ShmRingError)) throw error;
+      code = error.code;
+    }
+    expect({ delivered, code }).toEqual({ delivered: [], code: undefined });
   });
 });
