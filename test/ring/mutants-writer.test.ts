@@ -5,14 +5,19 @@
  *   - it never announces an overwrite (TAIL_INTENT) past what the tethered consumers allow, so an
  *     untethered consumer no further behind than the slowest tethered one never looks lapped;
  *   - a slot in the middle of a reclaim (its tombstone in the pid word) holds nobody back;
- *   - it wakes only when a consumer announced its sleep, once per sleep, not once per message.
+ *   - it wakes only when a consumer announced its sleep, once per sleep, not once per message;
+ *   - a claim committed with fewer bytes takes only the space it used, an aborted one none;
+ *   - under cork() a quarter of the ring is published by itself, not less;
+ *   - NEXT_SEQUENCE, PUBLISHED_TAIL and the counters go out with each publish, high words included.
  */
+import * as fs from 'fs';
 import { Consumer, Producer } from '../../src';
+import * as L from '../../src/ring/layout';
 import { claimSlot, slotWordIndexes } from '../../src/ring/slots';
 import { currentProcess } from '../../src/core/liveness';
 import { sleeperAnnounced } from '../support/waits';
 import { trackRings } from '../support/teardown';
-import { CAPACITY, MAX_CONSUMERS, PER_RING, memoryOf, message } from './mutant-fixtures';
+import { CAPACITY, MAX_CONSUMERS, PAYLOAD, PER_RING, RECORD, memoryOf, message } from './mutant-fixtures';
 
 const { ringName, track } = trackRings();
 
@@ -86,5 +91,75 @@ describe('waking sleeping consumers', () => {
     expect(producer.stats.wakesSent).toBe(2);
     producer.uncork();
     expect(producer.stats.wakesSent).toBe(3);
+  });
+});
+
+describe('claims', () => {
+  it('a claim committed with fewer bytes takes only the space it used; an aborted one takes none', () => {
+    const producer = track(Producer.create(ringName('claim-shrink'), { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const consumer = track(Consumer.open(producer.name));
+    const claim = producer.claim(10 * PAYLOAD)!;
+    claim.bytes.fill(3, 0, 20);
+    claim.commit(20);
+    const dropped = producer.claim(PAYLOAD)!;
+    dropped.bytes.fill(9);
+    dropped.abort();
+    expect(producer.sendBytes(message(4))).toBe(true);
+    const words = memoryOf(producer).controlI32;
+    expect(words[L.PUBLISHED_TAIL_OFFSET >> 2]).toBe(L.recordLength(20) + RECORD);
+    expect(producer.stats).toMatchObject({ messagesSent: 2, bytesSent: 20 + PAYLOAD });
+    expect(producer.nextSequence).toBe(2);
+    expect(Array.from(consumer.tryReceiveBytes()!)).toEqual(new Array(20).fill(3));
+    expect(consumer.tryReceiveBytes()?.[0]).toBe(4);
+    expect(consumer.tryReceiveBytes()).toBeUndefined();
+  });
+});
+
+describe('cork()', () => {
+  it('publishes by itself once a quarter of the ring is pending, not a record sooner', () => {
+    const producer = track(Producer.create(ringName('cork-quarter'), { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const consumer = track(Consumer.open(producer.name));
+    const quarter = CAPACITY / 4 / RECORD;
+    producer.cork();
+    for (let n = 0; n < quarter - 1; n++) expect(producer.sendBytes(message(n))).toBe(true);
+    expect(consumer.tryReceiveBytes()).toBeUndefined();
+    expect(producer.sendBytes(message(quarter - 1))).toBe(true);
+    let read = 0;
+    while (consumer.tryReceiveBytes() !== undefined) read++;
+    expect(read).toBe(quarter);
+    expect(producer.sendBytes(message(quarter))).toBe(true);
+    expect(consumer.tryReceiveBytes()).toBeUndefined();
+    producer.uncork();
+    expect(consumer.tryReceiveBytes()?.[0]).toBe(quarter);
+  });
+});
+
+describe('the published words', () => {
+  function words(name: string): { tail: number; tailHigh: number; next: number; nextHigh: number; messages: number; bytes: number } {
+    const file = fs.readFileSync(`/dev/shm${name}`);
+    return {
+      tail: file.readUInt32LE(L.PUBLISHED_TAIL_OFFSET),
+      tailHigh: file.readUInt32LE(L.PUBLISHED_TAIL_HIGH_OFFSET),
+      next: file.readUInt32LE(L.NEXT_SEQUENCE_OFFSET),
+      nextHigh: file.readUInt32LE(L.NEXT_SEQUENCE_HIGH_OFFSET),
+      messages: file.readDoubleLE(L.MESSAGES_SENT_OFFSET),
+      bytes: file.readDoubleLE(L.BYTES_SENT_OFFSET),
+    };
+  }
+
+  it('carry into their high words: the tail past 2^32 bytes, the sequence past 2^32 messages', () => {
+    const producer = track(Producer.create(ringName('high-words'), {
+      capacity: CAPACITY, maxConsumers: MAX_CONSUMERS, startPosition: L.HIGH_WORD - 2 * RECORD, startSequence: L.HIGH_WORD - 2,
+    }));
+    const consumer = track(Consumer.open(producer.name));
+    expect(words(producer.name)).toMatchObject({ tail: L.HIGH_WORD - 2 * RECORD, tailHigh: 0, next: L.HIGH_WORD - 2, nextHigh: 0 });
+    expect(producer.sendBytes(message(0))).toBe(true);
+    expect(words(producer.name)).toMatchObject({ tail: L.HIGH_WORD - RECORD, tailHigh: 0, next: L.HIGH_WORD - 1, nextHigh: 0, messages: 1, bytes: PAYLOAD });
+    expect(producer.sendBytes(message(1))).toBe(true);
+    expect(words(producer.name)).toMatchObject({ tail: 0, tailHigh: 1, next: 0, nextHigh: 1, messages: 2, bytes: 2 * PAYLOAD });
+    expect(producer.sendBytes(message(2))).toBe(true);
+    expect(words(producer.name)).toMatchObject({ tail: RECORD, tailHigh: 1, next: 1, nextHigh: 1, messages: 3 });
+    for (let n = 0; n < 3; n++) expect(consumer.tryReceiveBytes()?.[0]).toBe(n);
+    expect(consumer.lastSequence).toBe(L.HIGH_WORD);
   });
 });
