@@ -54,6 +54,18 @@ describe('joining', () => {
   });
 });
 
+describe('ref() and unref()', () => {
+  it('work before any wait (no waiter, no doorbell yet) and return the consumer', () => {
+    const p = producer('ref-early');
+    for (const wake of ['thread', 'doorbell'] as const) {
+      const consumer = track(Consumer.open(p.name, { wake }));
+      expect(consumer.unref()).toBe(consumer);
+      expect(consumer.ref()).toBe(consumer);
+      expect(consumer.unref()).toBe(consumer);
+    }
+  });
+});
+
 describe('eviction', () => {
   it.each([0, 1])('a tethered consumer in slot %i whose slot was taken fails with CONSUMER_EVICTED at its next empty read', (index) => {
     const p = producer(`evicted-${index}`);
