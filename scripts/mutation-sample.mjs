@@ -17,7 +17,10 @@
 //   more than three times the unmutated run (counted as detected, as Stryker does), and *survived* when
 //   every test passes. Mutants are applied as plain JavaScript, without a type check, as Stryker runs them.
 // - keeps every result in reports/mutation-sample-<seed>.json as it goes: a rerun with the same seed and
-//   size resumes (and `--retest` reruns the survivors, after new tests).
+//   size resumes. `--retest` reruns the survivors after new tests: only against the test files changed
+//   since the sample's commit (a survivor of the whole set is killed by the new set exactly when it fails
+//   one of the changed files), or against the whole set when anything else under test/ changed; the
+//   first result of each mutant is kept, and the report shows both.
 //
 //   node scripts/mutation-sample.mjs --size 200 --seed 1      (npm run mutate:sample -- --size 200 --seed 1)
 //   node scripts/mutation-sample.mjs --size 200 --seed 1 --report   (the summary of what has run)
@@ -135,7 +138,9 @@ module.exports = {
   ...base,
   rootDir: __dirname,
   // EXTRA_TESTS: the test files that reach a mutated file only through child processes (EXTRA_TESTS below).
-  testMatch: [...${JSON.stringify(strykerConfig.jest.config.testMatch)}, ...(process.env.SAMPLE_EXTRA_TESTS ? process.env.SAMPLE_EXTRA_TESTS.split(',') : [])],
+  testMatch: process.env.SAMPLE_ONLY_TESTS
+    ? process.env.SAMPLE_ONLY_TESTS.split(',')
+    : [...${JSON.stringify(strykerConfig.jest.config.testMatch)}, ...(process.env.SAMPLE_EXTRA_TESTS ? process.env.SAMPLE_EXTRA_TESTS.split(',') : [])],
   testEnvironment: path.join(__dirname, 'test', 'support', 'stryker-environment.js'),
   testSequencer: path.join(__dirname, 'test', 'support', 'stryker-sequencer.js'),
   transform: { '^.+\\\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
@@ -164,7 +169,7 @@ const EXTRA_TESTS = {
   'src/api/producer.ts': API_TESTS,
 };
 
-function runTests(sandbox, options, activeMutant, timeoutMs, extraTests = []) {
+function runTests(sandbox, options, activeMutant, timeoutMs, extraTests = [], onlyTests = undefined) {
   return new Promise((resolve) => {
     const outputFile = path.join(sandbox, 'jest-result.json');
     fs.rmSync(outputFile, { force: true });
@@ -174,7 +179,7 @@ function runTests(sandbox, options, activeMutant, timeoutMs, extraTests = []) {
       cwd: sandbox,
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, __STRYKER_ACTIVE_MUTANT__: activeMutant, CI: 'true', SAMPLE_EXTRA_TESTS: extraTests.join(',') },
+      env: { ...process.env, __STRYKER_ACTIVE_MUTANT__: activeMutant, CI: 'true', SAMPLE_EXTRA_TESTS: extraTests.join(','), SAMPLE_ONLY_TESTS: onlyTests ? onlyTests.join(',') : '' },
     });
     let stderr = '';
     child.stderr.on('data', (chunk) => {
@@ -239,6 +244,12 @@ function summarise(state, population) {
   const lines = [];
   lines.push(`Sample of ${state.sample.length} of ${population} mutants (seed ${state.seed}) at ${state.commit}; ${done.length} tested.`);
   lines.push(`Score: ${detected} of ${done.length} detected = ${percent(detected / Math.max(1, done.length))} (95% interval ${percent(low)}–${percent(high)}).`);
+  const retested = done.filter((entry) => entry.before !== undefined);
+  if (retested.length > 0) {
+    const before = done.filter((entry) => (entry.before ?? entry.status) === 'Killed' || (entry.before ?? entry.status) === 'Timeout').length;
+    const [beforeLow, beforeHigh] = wilson(before, done.length);
+    lines.push(`Before the retest of ${retested.length} survivors (${state.retestedAt}, with ${state.retestTests}): ${before} of ${done.length} = ${percent(before / done.length)} (95% interval ${percent(beforeLow)}–${percent(beforeHigh)}).`);
+  }
   const counts = {};
   for (const entry of done) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
   lines.push(`By status: ${Object.entries(counts).map(([status, count]) => `${status} ${count}`).join(', ')}.`);
@@ -260,6 +271,19 @@ function summarise(state, population) {
     }
   }
   return lines.join('\n');
+}
+
+/**
+ * The test files changed (or added) since `commit`, as jest paths; undefined (the whole set) when the
+ * sample was drawn from uncommitted sources or when anything but test files changed under test/
+ * (a helper or fixture may change what every test does).
+ */
+function changedTestFiles(commit) {
+  if (!/^[0-9a-f]+$/.test(commit)) return undefined;
+  const git = (...args) => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
+  const changed = [...git('diff', '--name-only', commit, '--', 'test'), ...git('ls-files', '--others', '--exclude-standard', '--', 'test')];
+  if (changed.length === 0 || changed.some((file) => !file.endsWith('.test.ts'))) return undefined;
+  return [...new Set(changed)].filter((file) => fs.existsSync(path.join(root, file))).map((file) => `<rootDir>/${file}`);
 }
 
 async function main() {
@@ -305,7 +329,16 @@ async function main() {
     }
     state.retestedAt = `${commit}${dirty ? ' (with uncommitted changes)' : ''}`;
   }
-  if (options.retest) for (const entry of state.sample) if (entry.status === 'Survived') entry.status = undefined;
+  let onlyTests;
+  if (options.retest) {
+    onlyTests = changedTestFiles(state.commit);
+    state.retestTests = onlyTests ? onlyTests.join(', ') : 'the whole set';
+    for (const entry of state.sample) {
+      if (entry.status !== 'Survived') continue;
+      entry.before ??= entry.status;
+      entry.status = undefined;
+    }
+  }
   const save = () => {
     fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
     fs.writeFileSync(resultsFile, JSON.stringify(state, null, 1));
@@ -324,7 +357,7 @@ async function main() {
   const allExtraTests = [...new Set(Object.values(EXTRA_TESTS).flat())];
   const baselineMs = {};
   for (const [label, extra] of [['plain', []], ['extra', allExtraTests]]) {
-    const baseline = await runTests(sandbox, options, '', 30 * 60 * 1000, extra);
+    const baseline = await runTests(sandbox, options, '', 30 * 60 * 1000, extra, onlyTests);
     if (baseline.code !== 0 || baseline.timedOut) {
       console.error(baseline.stderr);
       throw new Error(`the unmutated run failed (${firstFailure(baseline.result, baseline.stderr) ?? `exit ${baseline.code}`}): fix the suite first`);
@@ -346,7 +379,7 @@ async function main() {
     const { text } = mutatedText(original, entry);
     fs.writeFileSync(sourcePath, text);
     transpileInto(sandbox, entry.file, text);
-    const run = await runTests(sandbox, options, String(entry.index), timeoutFor(entry.file), EXTRA_TESTS[entry.file]);
+    const run = await runTests(sandbox, options, String(entry.index), timeoutFor(entry.file), EXTRA_TESTS[entry.file], onlyTests);
     fs.writeFileSync(sourcePath, original);
     transpileInto(sandbox, entry.file, original);
     const failure = firstFailure(run.result, run.stderr);
