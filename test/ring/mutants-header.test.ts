@@ -147,3 +147,27 @@ describe('hasMagic and isPowerOfTwo', () => {
     expect(isPowerOfTwo(value)).toBe(expected);
   });
 });
+
+describe('the geometry arithmetic of src/ring/layout.ts', () => {
+  // Literal values (worked out by hand from docs/protocol.md), not the formulas again.
+  it('controlLength: whole pages holding the producer’s page, two consumer blocks and 128 bytes per slot', () => {
+    expect(L.SLOTS_OFFSET).toBe(4352);
+    expect([1, 4, 16, 30, 31, 1024].map(L.controlLength)).toEqual([8192, 8192, 8192, 8192, 12288, 139264]);
+    expect([0, 1, 3].map(L.slotOffset)).toEqual([4352, 4480, 4736]);
+  });
+
+  it('recordLength: a 16-byte header and the payload, rounded up to 16', () => {
+    expect([0, 1, 15, 16, 17, 48, 1008].map(L.recordLength)).toEqual([16, 32, 32, 32, 48, 64, 1024]);
+  });
+
+  it('message length limits: half the ring less a header, a quarter by default', () => {
+    expect(L.maxMessageLengthLimit(4096)).toBe(2032);
+    expect(L.defaultMaxMessageLength(4096)).toBe(1008);
+    expect(L.defaultMaxMessageLength(L.DEFAULT_CAPACITY)).toBe(262128);
+  });
+
+  it('alignUp rounds up to the alignment, and leaves multiples alone', () => {
+    expect([0, 1, 16, 17].map((value) => L.alignUp(value, 16))).toEqual([0, 16, 16, 32]);
+    expect(L.alignUp(4353, 4096)).toBe(8192);
+  });
+});
