@@ -6,10 +6,15 @@
  * - its stats, exactly; close() and abort() (the reason a consumer is told, idempotence, an open claim,
  *   the name unlinked or kept, a name already removed); the batch paths on a full ring and with an open
  *   claim; cork nesting;
+ * - waiting for space: sendAsync and 'drain' once a quarter of the ring is free; a dead tethered consumer
+ *   that holds the ring full is reclaimed on the send path ('consumer-reclaimed', counted), a dead
+ *   untethered one by the liveness timer;
  * - a tethered slot marked active without an owner (a claimer that lost the slot to a reclaim in the
  *   same instant) holds nothing back.
  */
+import { spawn } from 'child_process';
 import * as fs from 'fs';
+import { once } from 'events';
 import { Consumer, Producer, ShmRingError } from '../../src';
 import * as futex from '../../src/core/futex';
 import * as L from '../../src/ring/layout';
@@ -203,5 +208,69 @@ describe('the oldest record', () => {
     const got: number[] = [];
     for (let bytes = consumer.tryReceiveBytes(); bytes !== undefined; bytes = consumer.tryReceiveBytes()) got.push(bytes[0]);
     expect(got).toEqual(Array.from({ length: PER_RING + 1 - firstKept }, (_, n) => n + firstKept));
+  });
+});
+
+async function deadPid(): Promise<number> {
+  const child = spawn('true', { stdio: 'ignore' });
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid!;
+}
+
+describe('waiting for space', () => {
+  it('sendAsync resolves once the consumer has read, and its message follows', async () => {
+    const { p, consumer } = heldFull('async-space');
+    const pending = p.sendBytesAsync(message(200));
+    let read = 0;
+    const timer = setInterval(() => {
+      while (read < PER_RING && consumer.tryReceiveBytes() !== undefined) read++;
+    }, 1);
+    try {
+      await pending;
+    } finally {
+      clearInterval(timer);
+    }
+    expect(read).toBeGreaterThanOrEqual(PER_RING / 4);
+    let last: number | undefined;
+    for (let bytes = consumer.tryReceiveBytes(); bytes !== undefined; bytes = consumer.tryReceiveBytes()) last = bytes[0];
+    expect(last).toBe(200);
+  });
+
+  it("'drain' follows a refused send once a quarter of the ring is free", async () => {
+    const { p, consumer } = heldFull('drain');
+    expect(p.sendBytes(message(0))).toBe(false);
+    const drained = once(p, 'drain');
+    for (let n = 0; n < PER_RING / 4; n++) expect(consumer.tryReceiveBytes()).toBeDefined();
+    // The consumer releases its head when it catches up or crosses its release step: read to the end.
+    while (consumer.tryReceiveBytes() !== undefined);
+    await drained;
+    expect(p.sendBytes(message(1))).toBe(true);
+  });
+});
+
+describe('dead consumers', () => {
+  it('a dead tethered consumer holding the ring full is reclaimed on the send path, counted and reported', async () => {
+    const p = track(Producer.create(ringName('reclaim-send'), { capacity: CAPACITY, livenessIntervalMs: 60_000 }));
+    const memory = memoryOf(p);
+    const identity = currentProcess();
+    expect(claimSlot(memory, { pid: await deadPid(), startTime: 0, pidNamespace: identity.pidNamespace }, true, 0, 0)).toBe(0);
+    const reclaimed: number[] = [];
+    p.on('consumer-reclaimed', (count: number) => reclaimed.push(count));
+    for (let n = 0; n < PER_RING; n++) expect(p.sendBytes(message(n))).toBe(true);
+    expect(p.sendBytes(message(PER_RING))).toBe(true);
+    expect(reclaimed).toEqual([1]);
+    expect(p.stats.consumersReclaimed).toBe(1);
+    expect(p.consumers).toBe(0);
+  });
+
+  it('a dead untethered consumer is reclaimed by the liveness timer, though it never holds anything back', async () => {
+    const p = track(Producer.create(ringName('reclaim-timer'), { capacity: CAPACITY, livenessIntervalMs: 20 }));
+    const memory = memoryOf(p);
+    const identity = currentProcess();
+    expect(claimSlot(memory, { pid: await deadPid(), startTime: 0, pidNamespace: identity.pidNamespace }, false, 0, 0)).toBe(0);
+    const [count] = await once(p, 'consumer-reclaimed');
+    expect(count).toBe(1);
+    expect(p.consumers).toBe(0);
+    expect(p.stats.consumersReclaimed).toBe(1);
   });
 });
