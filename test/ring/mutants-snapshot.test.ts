@@ -12,8 +12,10 @@ import { Consumer, Producer } from '../../src';
 import { currentProcess } from '../../src/core/liveness';
 import type { ShmUsage } from '../../src/core/procmaps';
 import * as L from '../../src/ring/layout';
-import { assessUse, describeStatus, isShmringSegment, readSnapshot, RingSnapshot, SegmentNotFoundError } from '../../src/ring/snapshot';
-import { CAPACITY, MAX_CONSUMERS, PAYLOAD, RECORD, message } from './mutant-fixtures';
+import { assessUse, describeStatus, isShmringSegment, listSegmentNames, readSnapshot, RingSnapshot, SegmentNotFoundError, snapshotAll } from '../../src/ring/snapshot';
+import { CREATING_PREFIX } from '../../src/ring/create';
+import { bellPath } from '../../src/ring/bells';
+import { CAPACITY, MAX_CONSUMERS, PAYLOAD, RECORD, memoryOf, message } from './mutant-fixtures';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track, onTeardown } = trackRings();
@@ -375,5 +377,27 @@ describe('assessUse', () => {
     expect(describeStatus('stopped')).toBe('alive (stopped)');
     expect(describeStatus('unknown')).toBe('in another pid namespace (cannot be checked)');
     expect(describeStatus('dead')).toBe('dead');
+  });
+});
+
+describe('listSegmentNames and snapshotAll', () => {
+  it('list every entry of /dev/shm but temporaries and doorbells, sorted; snapshotAll follows a filter', () => {
+    const { name, producer } = liveRing('listed', 0);
+    const other = track(Producer.create(ringName('listed-b'), { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    const temporary = `${CREATING_PREFIX}${process.pid}-abcdef123456`;
+    fs.writeFileSync(path(temporary), Buffer.alloc(10));
+    onTeardown(() => fs.rmSync(path(temporary), { force: true }));
+    const bell = bellPath(memoryOf(producer), 0);
+    const bellName = bell.slice('/dev/shm'.length);
+    fs.writeFileSync(bell, '');
+    onTeardown(() => fs.rmSync(bell, { force: true }));
+    const names = listSegmentNames();
+    expect(names).toEqual([...names].sort());
+    expect(names).toEqual(expect.arrayContaining([name, other.name]));
+    expect(names).not.toContain(temporary);
+    expect(names).not.toContain(bellName);
+    const mine = snapshotAll((entry) => entry === name || entry === other.name);
+    expect(mine.map((snapshot) => snapshot.file.name)).toEqual([name, other.name].sort());
+    expect(mine.every((snapshot) => snapshot.kind === 'ring')).toBe(true);
   });
 });
