@@ -76,7 +76,10 @@ describe('eviction', () => {
     // What a reclaimer that judged this process dead leaves: the slot under another owner.
     Atomics.store(memory.consumerI32, (L.slotOffset(index) + L.SLOT_PID_OFFSET - L.CONSUMER_REGION_OFFSET) >> 2, process.pid + 1);
     expect(() => victim.tryReceive()).toThrow(expect.objectContaining({ code: 'CONSUMER_EVICTED' }));
-    expect(consumers[1 - index].tryReceive()).toBeUndefined();
+    // The failure stays: a later read does not go on as if nothing happened, even with data waiting.
+    expect(p.sendBytes(message(1))).toBe(true);
+    expect(() => victim.tryReceive()).toThrow(expect.objectContaining({ code: 'CONSUMER_EVICTED' }));
+    expect(consumers[1 - index].tryReceiveBytes()?.[0]).toBe(1);
   });
 });
 
