@@ -16,9 +16,11 @@
  *   the doorbell is made once and wakes receive();
  * - a dead producer fails a waiting receive() with PRODUCER_DIED (naming its pid) after one producer-check
  *   interval, not the 64 empty polls of the idle path; with waitForRestartMs the consumer waits and follows
- *   the producer that takes the ring over; a consumer follows a new producer's exit through the kernel; a
- *   name that now holds another ring (or none) gives RING_REPLACED; an ABORTED state without a record
- *   gives PRODUCER_ABORTED.
+ *   the producer that takes the ring over, and fails once that time passed without one; a new producer is
+ *   followed whether its pid or only its epoch tells it apart, and its exit learnt through the kernel; a pid
+ *   of 0 in a live ring is a dead producer; a name that now holds another ring (or none) gives
+ *   RING_REPLACED; an ABORTED state without a producer gives PRODUCER_ABORTED, while an ABORTED or CLOSED
+ *   state with the producer still registered is not the end yet.
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
@@ -184,6 +186,13 @@ describe('receive()', () => {
     expect(closes).toHaveBeenCalledTimes(1);
     expect(consumer.isClosed).toBe(true);
     expect(readSlot(memoryOf(p), 0).state).toBe(L.SlotState.FREE);
+  });
+
+  it('names itself when its options are wrong', async () => {
+    const p = producer('recv-options');
+    const consumer = track(Consumer.open(p.name));
+    const error = await rejection(consumer.receive({ timeout: -1 }));
+    expect((error as Error).message).toMatch(/^receive: timeout must be/);
   });
 
   it('rejects with CLOSED on a consumer closed before the call', async () => {
@@ -418,7 +427,9 @@ describe('the producer check', () => {
       expect(await consumer.receive()).toEqual(message(1));
       const error = await rejection(consumer.receive());
       expect((error as ShmRingError).code).toBe('PRODUCER_DIED');
-      expect((error as ShmRingError).message).toContain(`(pid ${dead})`);
+      expect((error as ShmRingError).message).toContain(`the producer of ${p.name} (pid ${dead}) died`);
+      expect((error as ShmRingError).segment).toBe(p.name);
+      expect((error as ShmRingError).hint).toMatch(/^Restart the producer/);
       expect(consumer.ended).toBe(true);
       // Failed for good: every later read says so.
       expect(() => consumer.tryReceive()).toThrow(expect.objectContaining({ code: 'PRODUCER_DIED' }));
@@ -460,7 +471,51 @@ describe('the producer check', () => {
     expect(await consumer.receive()).toEqual(message(1));
     const error = await rejection(consumer.receive());
     expect((error as ShmRingError).code).toBe('RING_REPLACED');
+    expect((error as ShmRingError).message).toContain(`the producer of ${p.name} died and the name now refers to another ring`);
+    expect((error as ShmRingError).segment).toBe(p.name);
+    expect((error as ShmRingError).hint).toMatch(/^Reopen the consumer/);
     expect(() => consumer.tryReceive()).toThrow(expect.objectContaining({ code: 'RING_REPLACED' }));
+  });
+
+  it('follows a producer of the same pid that took the ring over (the epoch tells it apart)', async () => {
+    const p = untracked('same-pid');
+    const consumer = track(Consumer.open(p.name));
+    // This process's own producer is judged dead (another start time), and this process takes the ring over.
+    memoryOf(p).controlF64[PRODUCER_START_TIME_F64] = 1;
+    const restarted = track(Producer.create(p.name, { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS }));
+    expect(restarted.tookOver).toBe(true);
+    const watches = jest.spyOn(exitWatch, 'watchExit');
+    expect(consumer.receiveSync(0)).toBeUndefined();
+    expect(consumer.tryReceive()).toBeUndefined();
+    expect(watches).toHaveBeenCalledWith(process.pid, expect.any(Function));
+  });
+
+  it('with waitForRestartMs, fails with PRODUCER_DIED once it has passed without a restart', async () => {
+    const p = untracked('restart-late');
+    const consumer = track(Consumer.open(p.name, { wait: 'sleep', producerCheckIntervalMs: 20, waitForRestartMs: 100 }));
+    await producerDies(p);
+    const error = await rejection(consumer.receive());
+    expect((error as ShmRingError).code).toBe('PRODUCER_DIED');
+  });
+
+  it.each([
+    ['ABORTED', L.ProducerState.ABORTED],
+    ['CLOSED', L.ProducerState.CLOSED],
+  ])('the %s state with the producer still registered is not the end yet (its last record is on the way)', (_label, state) => {
+    const p = untracked('state-live');
+    const consumer = track(Consumer.open(p.name));
+    Atomics.store(memoryOf(p).controlI32, PRODUCER_STATE_I32, state);
+    expect(consumer.tryReceive()).toBeUndefined();
+    expect(consumer.ended).toBe(false);
+  });
+
+  it('takes a producer pid of 0 in a ring still marked live for a dead producer, not for an end', () => {
+    const p = untracked('pid-zero');
+    const consumer = track(Consumer.open(p.name));
+    Atomics.store(memoryOf(p).controlI32, PRODUCER_PID_I32, 0);
+    // A wait that found nothing has the next read check the producer.
+    expect(consumer.receiveSync(0)).toBeUndefined();
+    expect(() => consumer.tryReceive()).toThrow(expect.objectContaining({ code: 'PRODUCER_DIED' }));
   });
 
   it('fails with PRODUCER_ABORTED when the state says aborted and no record came', () => {
@@ -475,19 +530,17 @@ describe('the producer check', () => {
     expect(consumer.ended).toBe(true);
   });
 
-  it('follows a producer that took over and learns of its exit from the kernel, not from a periodic check', async () => {
-    const p = untracked('follow');
+  it.each(['thread', 'doorbell'] as const)('follows a producer that took over and learns of its exit from the kernel, not from a periodic check (wake %s)', async (wake) => {
+    const p = untracked(`follow-${wake}`);
     const first = idleChild();
     const second = idleChild();
     producerIs(p, first.pid!);
     // A check interval of a minute: only the kernel's word on an exit ends these waits in time.
-    const consumer = track(Consumer.open(p.name, { wait: 'sleep', producerCheckIntervalMs: 60_000 }));
+    const consumer = track(Consumer.open(p.name, { wait: 'sleep', wake, producerCheckIntervalMs: 60_000 }));
     const watches = jest.spyOn(exitWatch, 'watchExit');
     const pending = rejection(consumer.receive());
     await untilAsleep(p.name);
-    // The second producer takes over, then the first exits.
-    const memory = memoryOf(p);
-    Atomics.add(memory.controlI32, PRODUCER_EPOCH_I32, 1);
+    // Another producer's identity appears (the pid alone tells it apart), then the first exits.
     producerIs(p, second.pid!);
     first.kill('SIGKILL');
     await waitUntil(() => watches.mock.calls.some(([pid]) => pid === second.pid), 'the consumer to watch the new producer');

@@ -67,7 +67,7 @@ class SegmentFile {
     return this.pair(L.OLDEST_POSITION_OFFSET);
   }
   ringId(): string {
-    return readRingId(this.bytes.buffer.slice(this.bytes.byteOffset, this.bytes.byteOffset + L.PAGE_LENGTH));
+    return readRingId(this.bytes.buffer.slice(this.bytes.byteOffset, this.bytes.byteOffset + L.PAGE_LENGTH) as ArrayBuffer);
   }
   save(): void {
     fs.writeFileSync(`/dev/shm${this.name}`, this.bytes);
