@@ -59,7 +59,7 @@ function parseArguments(argv) {
   return options;
 }
 
-/** mulberry32: the sample must be the same for the same seed on every machine. */
+/** mulberry32 (as test/support/random.ts, which this plain script cannot import): the same seed draws the same sample on every machine. */
 function random(seed) {
   let state = seed >>> 0;
   return () => {

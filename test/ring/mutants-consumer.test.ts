@@ -10,23 +10,15 @@
  * - receiveSync's timeout bounds its sleep, whatever the producer-check interval, and 'spin' consumers
  *   spin until it (they never sleep on the futex).
  */
-import { spawn } from 'child_process';
 import { Consumer, Producer, ShmRingError } from '../../src';
 import * as futex from '../../src/core/futex';
 import { currentProcess } from '../../src/core/liveness';
 import * as L from '../../src/ring/layout';
 import { claimSlot, readSlot } from '../../src/ring/slots';
-import { CAPACITY, MAX_CONSUMERS, memoryOf, message } from './mutant-fixtures';
+import { CAPACITY, MAX_CONSUMERS, deadPid, memoryOf, message } from './mutant-fixtures';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track } = trackRings();
-
-/** The pid of a process that has exited (and been reaped). */
-async function deadPid(): Promise<number> {
-  const child = spawn('true', { stdio: 'ignore' });
-  await new Promise((resolve) => child.once('exit', resolve));
-  return child.pid!;
-}
 
 function producer(tag: string, maxConsumers = MAX_CONSUMERS): Producer {
   return track(Producer.create(ringName(tag), { capacity: CAPACITY, maxConsumers }));

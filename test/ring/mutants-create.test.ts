@@ -12,55 +12,20 @@
  * - `startPosition` and `startSequence` (the high words too).
  * Damage is written with plain file I/O at offsets named in src/ring/layout.ts.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import { Consumer, Producer, ShmRingError } from '../../src';
 import { readRingId } from '../../src/ring/header';
 import { abandonedTemporaries, CREATING_PREFIX, removeAbandonedTemporaries } from '../../src/ring/create';
 import * as L from '../../src/ring/layout';
-import { CAPACITY, PAYLOAD, memoryOf, message } from './mutant-fixtures';
+import { CAPACITY, PAYLOAD, codeOf, deadPid, memoryOf, message, readI32, segmentPath as path, writeI32 } from './mutant-fixtures';
 import { trackRings } from '../support/teardown';
 import { withFastClock } from '../support/waits';
 
 const { ringName, track, onTeardown } = trackRings();
 
-function path(name: string): string {
-  return `/dev/shm${name}`;
-}
-
-function readI32(name: string, offset: number): number {
-  return fs.readFileSync(path(name)).readInt32LE(offset);
-}
-
-function writeI32(name: string, offset: number, value: number): void {
-  const fd = fs.openSync(path(name), 'r+');
-  try {
-    const word = Buffer.alloc(4);
-    word.writeInt32LE(value | 0, 0);
-    fs.writeSync(fd, word, 0, 4, offset);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 function ringId(name: string): string {
   const bytes = fs.readFileSync(path(name));
   return readRingId(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + L.PAGE_LENGTH));
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (error) {
-    return error instanceof ShmRingError ? error.code : String(error);
-  }
-}
-
-async function deadPid(): Promise<number> {
-  const child = spawn('true', { stdio: 'ignore' });
-  await new Promise((resolve) => child.once('exit', resolve));
-  return child.pid!;
 }
 
 const SHAPE = { capacity: CAPACITY, maxConsumers: 4, maxMessageLength: 500 };

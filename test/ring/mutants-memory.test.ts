@@ -6,13 +6,13 @@
  * 2^31, 2^32, negative low words, high words that carry or borrow.
  */
 import * as fs from 'fs';
-import { Consumer, Producer, ShmRingError } from '../../src';
+import { Consumer, Producer } from '../../src';
 import * as L from '../../src/ring/layout';
 import {
   distance, distance64, highNear, loadPair, loadPairNumber, RingMemory, sequenceHigh, sequenceLow, sequenceOf,
 } from '../../src/ring/memory';
 import { geometryFor } from '../../src/ring/header';
-import { CAPACITY, memoryOf } from './mutant-fixtures';
+import { CAPACITY, codeOf, memoryOf } from './mutant-fixtures';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track } = trackRings();
@@ -110,15 +110,6 @@ describe('opening a ring whose header is not finished', () => {
     bytes.set(firstBytes);
     fs.writeFileSync(`/dev/shm${name}`, bytes);
     return name;
-  }
-
-  function codeOf(fn: () => unknown): string {
-    try {
-      fn();
-      return 'ok';
-    } catch (error) {
-      return error instanceof ShmRingError ? error.code : String(error);
-    }
   }
 
   /** Date.now() moving 100 ms per read, and `onRead` called at each read: the wait runs without sleeping. */

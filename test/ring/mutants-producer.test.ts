@@ -12,7 +12,6 @@
  * - a tethered slot marked active without an owner (a claimer that lost the slot to a reclaim in the
  *   same instant) holds nothing back.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import { once } from 'events';
 import { Consumer, Producer, ShmRingError } from '../../src';
@@ -20,7 +19,7 @@ import * as futex from '../../src/core/futex';
 import * as L from '../../src/ring/layout';
 import { claimSlot } from '../../src/ring/slots';
 import { currentProcess } from '../../src/core/liveness';
-import { CAPACITY, PAYLOAD, PER_RING, RECORD, memoryOf, message } from './mutant-fixtures';
+import { CAPACITY, PAYLOAD, PER_RING, RECORD, deadPid, memoryOf, message } from './mutant-fixtures';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track } = trackRings();
@@ -210,12 +209,6 @@ describe('the oldest record', () => {
     expect(got).toEqual(Array.from({ length: PER_RING + 1 - firstKept }, (_, n) => n + firstKept));
   });
 });
-
-async function deadPid(): Promise<number> {
-  const child = spawn('true', { stdio: 'ignore' });
-  await new Promise((resolve) => child.once('exit', resolve));
-  return child.pid!;
-}
 
 describe('waiting for space', () => {
   it('sendAsync resolves once the consumer has read, and its message follows', async () => {

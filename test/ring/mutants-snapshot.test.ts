@@ -6,7 +6,6 @@
  * snapshot must report as a problem (written with plain file I/O at offsets named in src/ring/layout.ts),
  * and each kind of segment that is not a ring.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import { Consumer, Producer } from '../../src';
 import { currentProcess } from '../../src/core/liveness';
@@ -15,47 +14,10 @@ import * as L from '../../src/ring/layout';
 import { assessUse, describeStatus, isShmringSegment, listSegmentNames, readSnapshot, RingSnapshot, SegmentNotFoundError, snapshotAll } from '../../src/ring/snapshot';
 import { CREATING_PREFIX } from '../../src/ring/create';
 import { bellPath } from '../../src/ring/bells';
-import { CAPACITY, MAX_CONSUMERS, PAYLOAD, RECORD, memoryOf, message } from './mutant-fixtures';
+import { CAPACITY, MAX_CONSUMERS, PAYLOAD, RECORD, deadPid, memoryOf, message, segmentPath as path, writeF64, writeI32, writePair } from './mutant-fixtures';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track, onTeardown } = trackRings();
-
-function path(name: string): string {
-  return `/dev/shm${name}`;
-}
-
-function writeI32(name: string, offset: number, value: number): void {
-  const word = Buffer.alloc(4);
-  word.writeInt32LE(value | 0, 0);
-  const fd = fs.openSync(path(name), 'r+');
-  try {
-    fs.writeSync(fd, word, 0, 4, offset);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function writeF64(name: string, offset: number, value: number): void {
-  const word = Buffer.alloc(8);
-  word.writeDoubleLE(value, 0);
-  const fd = fs.openSync(path(name), 'r+');
-  try {
-    fs.writeSync(fd, word, 0, 8, offset);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function writePair(name: string, offset: number, value: number): void {
-  writeI32(name, offset, value % L.HIGH_WORD);
-  writeI32(name, offset + 4, Math.floor(value / L.HIGH_WORD));
-}
-
-async function deadPid(): Promise<number> {
-  const child = spawn('true', { stdio: 'ignore' });
-  await new Promise((resolve) => child.once('exit', resolve));
-  return child.pid!;
-}
 
 const slotField = (slot: number, field: number) => L.slotOffset(slot) + field;
 

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import { Consumer, Producer } from '../../src';
 import { readRingId } from '../../src/ring/header';
 import * as L from '../../src/ring/layout';
+import { readI32, writeI32 } from './mutant-fixtures';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track } = trackRings();
@@ -24,28 +25,6 @@ function ringId(name: string): string {
     const header = Buffer.alloc(L.PAGE_LENGTH);
     fs.readSync(fd, header, 0, header.length, 0);
     return readRingId(header.buffer.slice(header.byteOffset, header.byteOffset + header.length));
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function readI32(name: string, offset: number): number {
-  const fd = fs.openSync(`/dev/shm${name}`, 'r');
-  try {
-    const word = Buffer.alloc(4);
-    fs.readSync(fd, word, 0, 4, offset);
-    return word.readInt32LE(0);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function writeI32(name: string, offset: number, value: number): void {
-  const fd = fs.openSync(`/dev/shm${name}`, 'r+');
-  try {
-    const word = Buffer.alloc(4);
-    word.writeInt32LE(value | 0, 0);
-    fs.writeSync(fd, word, 0, 4, offset);
   } finally {
     fs.closeSync(fd);
   }
