@@ -237,12 +237,14 @@ static int run_recv(int argc, char **argv) {
     status = shmring_wait(consumer, timeout_ms);
     if (status != SHMRING_OK) break;
   }
+  // The abort reason is JSON from the ring; an abort known only from the state word (its record damaged
+  // or never written) has none: then null, so the line stays JSON.
+  const char *reason = status == SHMRING_ERR_PRODUCER_ABORTED ? shmring_abort_reason(consumer) : NULL;
+  const char *abort_json = status != SHMRING_ERR_PRODUCER_ABORTED ? "\"\"" : (reason != NULL && reason[0] != '\0' ? reason : "null");
   printf("{\"done\":true,\"status\":\"%s\",\"received\":%lld,\"lost\":%llu,\"first\":%llu,\"last\":%llu,\"gaps\":%lld,"
-         "\"dups\":%lld,\"bad\":%lld,\"abort\":%s%s%s}\n",
+         "\"dups\":%lld,\"bad\":%lld,\"abort\":%s}\n",
          shmring_strerror(status), t.received, (unsigned long long)shmring_consumer_lost(consumer), t.first, t.last,
-         t.gaps, t.dups, t.bad, status == SHMRING_ERR_PRODUCER_ABORTED ? "" : "\"",
-         status == SHMRING_ERR_PRODUCER_ABORTED ? shmring_abort_reason(consumer) : "",
-         status == SHMRING_ERR_PRODUCER_ABORTED ? "" : "\"");
+         t.gaps, t.dups, t.bad, abort_json);
   fflush(stdout);
   shmring_consumer_close(consumer);
   return 0;
