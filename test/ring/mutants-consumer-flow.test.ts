@@ -15,7 +15,7 @@
  * - ref()/unref() reach the pending waiter and the doorbell; the 'spin' strategy never sleeps on a waiter;
  *   the doorbell is made once and wakes receive();
  * - a dead producer fails a waiting receive() with PRODUCER_DIED (naming its pid) after one producer-check
- *   interval, not the 64 empty polls of the idle path; with waitForRestartMs the consumer waits and follows
+ *   interval, not the 64 empty polls of the idle path, and empty polls look at it at most once per interval; with waitForRestartMs the consumer waits and follows
  *   the producer that takes the ring over, and fails once that time passed without one; a new producer is
  *   followed whether its pid or only its epoch tells it apart, and its exit learnt through the kernel; a pid
  *   of 0 in a live ring is a dead producer; a name that now holds another ring (or none) gives
@@ -38,20 +38,13 @@ import {
   PRODUCER_STATE_I32,
 } from '../../src/ring/memory';
 import { readSlot } from '../../src/ring/slots';
-import { CAPACITY, MAX_CONSUMERS, memoryOf, message, RECORD } from './mutant-fixtures';
+import { CAPACITY, MAX_CONSUMERS, deadPid, memoryOf, message, RECORD } from './mutant-fixtures';
 import { trackRings } from '../support/teardown';
 import { untilAsleep, waitUntil } from '../support/waits';
 
 const { ringName, track, trackPid } = trackRings();
 
 afterEach(() => jest.restoreAllMocks());
-
-/** The pid of a process that has exited (and been reaped). */
-async function deadPid(): Promise<number> {
-  const child = spawn('true', { stdio: 'ignore' });
-  await new Promise((resolve) => child.once('exit', resolve));
-  return child.pid!;
-}
 
 /** A live process that does nothing: stands in for a producer that runs elsewhere. */
 function idleChild(): ChildProcess {
@@ -507,6 +500,19 @@ describe('the producer check', () => {
     Atomics.store(memoryOf(p).controlI32, PRODUCER_STATE_I32, state);
     expect(consumer.tryReceive()).toBeUndefined();
     expect(consumer.ended).toBe(false);
+  });
+
+  it('looks at the producer at most once per producerCheckIntervalMs while polling an empty ring', async () => {
+    const p = untracked('check-rate');
+    const consumer = track(Consumer.open(p.name, { producerCheckIntervalMs: 60_000 }));
+    await producerDies(p);
+    // Hundreds of empty polls (the idle path reads the clock every 64) within one interval: no check yet,
+    // so the dead producer is not noticed.
+    for (let poll = 0; poll < 500; poll++) expect(consumer.tryReceive()).toBeUndefined();
+    expect(consumer.ended).toBe(false);
+    // A wait that timed out makes the next read check at once.
+    expect(consumer.receiveSync(0)).toBeUndefined();
+    expect(() => consumer.tryReceive()).toThrow(expect.objectContaining({ code: 'PRODUCER_DIED' }));
   });
 
   it('takes a producer pid of 0 in a ring still marked live for a dead producer, not for an end', () => {
