@@ -14,8 +14,12 @@
 //   mutant: the mutant applied to the source, and the same file re-transpiled into dist/, so the tests'
 //   child processes run the mutant too. A mutant is *killed* when a test fails (jest stops at the first
 //   failing file; stryker-environment.js skips the rest of that file), *timed out* when the run takes
-//   more than three times the unmutated run (counted as detected, as Stryker does), and *survived* when
-//   every test passes. Mutants are applied as plain JavaScript, without a type check, as Stryker runs them.
+//   more than twice the unmutated run plus 10 s twice in a row, the second time with twice that budget
+//   (counted as detected, as Stryker does: the retry keeps a slow moment of a shared machine from passing
+//   for a hang), *survived* when every test passes, and a *runtime error* (left out of the score, as
+//   Stryker leaves its errors out) when jest broke without a failing test or a test file failed to load.
+//   Every run has the same random seeds (SHMRING_SEED, SHMRING_FUZZ_SEED, FUZZ_SEED, FANIN_SEED, from
+//   --seed), so a mutant meets the tests the unmutated run passed; a kill keeps the failure's first lines. Mutants are applied as plain JavaScript, without a type check, as Stryker runs them.
 // - keeps every result in reports/mutation-sample-<seed>.json as it goes: a rerun with the same seed and
 //   size resumes. `--retest` reruns the survivors after new tests: only against the test files changed
 //   since the sample's commit (a survivor of the whole set is killed by the new set exactly when it fails
@@ -25,6 +29,8 @@
 //
 //   node scripts/mutation-sample.mjs --size 200 --seed 1      (npm run mutate:sample -- --size 200 --seed 1)
 //   node scripts/mutation-sample.mjs --size 200 --seed 1 --report   (the summary of what has run)
+//   node scripts/mutation-sample.mjs --size 200 --seed 1 --redo 12,345   (tests those mutants again,
+//     replacing their results: after a fix to this script, or a timeout that looks like a slow moment)
 import { Instrumenter } from '@stryker-mutator/instrumenter';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,7 +43,7 @@ const ts = require('typescript');
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function parseArguments(argv) {
-  const options = { size: 200, seed: 1, report: false, retest: false, workers: 2, tests: undefined };
+  const options = { size: 200, seed: 1, report: false, retest: false, workers: 2, tests: undefined, redo: undefined };
   for (let index = 0; index < argv.length; index++) {
     const argument = argv[index];
     const value = () => {
@@ -51,7 +57,8 @@ function parseArguments(argv) {
     else if (argument === '--report') options.report = true;
     else if (argument === '--retest') options.retest = true;
     else if (argument === '--tests') options.tests = value().split(',').filter(Boolean);
-    else throw new Error(`unknown argument ${argument} (--size N, --seed N, --workers N, --report, --retest [--tests a.test.ts,b.test.ts])`);
+    else if (argument === '--redo') options.redo = value().split(',').filter(Boolean).map(Number);
+    else throw new Error(`unknown argument ${argument} (--size N, --seed N, --workers N, --report, --retest [--tests a.test.ts,b.test.ts], --redo 12,345)`);
   }
   for (const key of ['size', 'seed', 'workers']) {
     if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new Error(`--${key} must be a positive integer`);
@@ -112,10 +119,15 @@ function offsetOf(text, position) {
   return offset + position.column;
 }
 
+// Mutators whose replacement is always a binary expression: spliced in as text it must keep its own
+// grouping (Stryker replaces a syntax node), or `a || b && c` would test a different, harsher mutant.
+const BINARY_MUTATORS = new Set(['LogicalOperator', 'EqualityOperator', 'ArithmeticOperator']);
+
 function mutatedText(original, mutant) {
   const start = offsetOf(original, mutant.location.start);
   const end = offsetOf(original, mutant.location.end);
-  return { text: original.slice(0, start) + mutant.replacement + original.slice(end), original: original.slice(start, end) };
+  const replacement = BINARY_MUTATORS.has(mutant.mutator) ? `(${mutant.replacement})` : mutant.replacement;
+  return { text: original.slice(0, start) + replacement + original.slice(end), original: original.slice(start, end) };
 }
 
 function copyProject(sandbox) {
@@ -181,7 +193,12 @@ function runTests(sandbox, options, activeMutant, timeoutMs, extraTests = [], on
       cwd: sandbox,
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, __STRYKER_ACTIVE_MUTANT__: activeMutant, CI: 'true', SAMPLE_EXTRA_TESTS: extraTests.join(','), SAMPLE_ONLY_TESTS: onlyTests ? onlyTests.join(',') : '' },
+      env: {
+        ...process.env, __STRYKER_ACTIVE_MUTANT__: activeMutant, CI: 'true', SAMPLE_EXTRA_TESTS: extraTests.join(','), SAMPLE_ONLY_TESTS: onlyTests ? onlyTests.join(',') : '',
+        // The seeded tests draw the same cases in every run: a mutant is killed by what the unmutated run
+        // passed, never by a case only its own run happened to draw (a flaky kill).
+        SHMRING_SEED: String(options.seed), SHMRING_FUZZ_SEED: String(options.seed), FUZZ_SEED: String(options.seed), FANIN_SEED: String(options.seed),
+      },
     });
     let stderr = '';
     child.stderr.on('data', (chunk) => {
@@ -210,18 +227,28 @@ function runTests(sandbox, options, activeMutant, timeoutMs, extraTests = [], on
   });
 }
 
-/** The first failing test: from jest's JSON when it wrote one (with --bail it may not), else its output. */
+/**
+ * The first failing test, from jest's JSON when it wrote one (with --bail it may not), else its output:
+ * `{ test, message }`, with `loadFailure` when a test file failed to run rather than a test failing (a
+ * runtime error, as Stryker counts it: a crashed worker or a syntax error is not a kill).
+ */
 function firstFailure(result, stderr) {
   for (const file of result?.testResults ?? []) {
     const failed = file.assertionResults.find((test) => test.status === 'failed');
-    if (failed) return `${path.basename(file.name)} › ${failed.fullName}`;
-    if (file.status === 'failed') return `${path.basename(file.name)}: ${String(file.message).split('\n').find((line) => line.trim()) ?? 'failed to run'}`;
+    if (failed) return { test: `${path.basename(file.name)} › ${failed.fullName}`, message: firstLines(failed.failureMessages.join('\n')) };
+    if (file.status === 'failed') return { test: `${path.basename(file.name)}: failed to run`, message: firstLines(String(file.message)), loadFailure: true };
   }
   const plain = stderr.replace(/\x1b\[[0-9;]*m/g, '');
   const file = /^FAIL (\S+)/m.exec(plain);
   if (!file) return undefined;
   const test = /^ {2}● (.+)$/m.exec(plain);
-  return `${path.basename(file[1])} › ${test ? test[1] : 'failed to run'}`;
+  const message = firstLines(plain.slice(test ? test.index + test[0].length : file.index));
+  if (!test || /Test suite failed to run/.test(test[1])) return { test: `${path.basename(file[1])}: failed to run`, message, loadFailure: true };
+  return { test: `${path.basename(file[1])} › ${test[1]}`, message };
+}
+
+function firstLines(text) {
+  return text.replace(/\x1b\[[0-9;]*m/g, '').trim().split('\n').slice(0, 8).join('\n').slice(0, 600);
 }
 
 /** The Wilson score interval: sound for proportions near 0 or 1 and for small samples. */
@@ -240,17 +267,27 @@ function percent(value) {
 
 function summarise(state, population) {
   // Runs that broke (jest itself failed, no test failed) are left out of the score, as Stryker's errors are.
-  const done = state.sample.filter((entry) => entry.status !== undefined && entry.status !== 'RuntimeError');
+  // A survivor whose retest has not run yet (or broke) still counts as a survivor.
+  const done = state.sample
+    .map((entry) => (entry.before !== undefined && (entry.status === undefined || entry.status === 'RuntimeError') ? { ...entry, status: entry.before } : entry))
+    .filter((entry) => entry.status !== undefined && entry.status !== 'RuntimeError');
   const detected = done.filter((entry) => entry.status === 'Killed' || entry.status === 'Timeout').length;
   const [low, high] = wilson(detected, done.length);
   const lines = [];
   lines.push(`Sample of ${state.sample.length} of ${population} mutants (seed ${state.seed}) at ${state.commit}; ${done.length} tested.`);
   lines.push(`Score: ${detected} of ${done.length} detected = ${percent(detected / Math.max(1, done.length))} (95% interval ${percent(low)}–${percent(high)}).`);
-  const retested = done.filter((entry) => entry.before !== undefined);
+  // The figure before a retest is the unbiased one: over every mutant tested once, whatever the retest
+  // has reached (a survivor not retested yet, or one the retest could not run, counts as it first did).
+  const retested = state.sample.filter((entry) => entry.before !== undefined);
   if (retested.length > 0) {
-    const before = done.filter((entry) => (entry.before ?? entry.status) === 'Killed' || (entry.before ?? entry.status) === 'Timeout').length;
-    const [beforeLow, beforeHigh] = wilson(before, done.length);
-    lines.push(`Before the retest of ${retested.length} survivors (${state.retestedAt}, with ${state.retestTests}): ${before} of ${done.length} = ${percent(before / done.length)} (95% interval ${percent(beforeLow)}–${percent(beforeHigh)}).`);
+    const firstResult = (entry) => entry.before ?? entry.status;
+    const tested = state.sample.filter((entry) => firstResult(entry) !== undefined && firstResult(entry) !== 'RuntimeError');
+    const before = tested.filter((entry) => firstResult(entry) === 'Killed' || firstResult(entry) === 'Timeout').length;
+    const [beforeLow, beforeHigh] = wilson(before, tested.length);
+    const pendingRetest = retested.filter((entry) => entry.status === undefined || entry.status === 'RuntimeError').length;
+    lines.push(`Before the retest (the unbiased estimate): ${before} of ${tested.length} = ${percent(before / Math.max(1, tested.length))} (95% interval ${percent(beforeLow)}–${percent(beforeHigh)}).`);
+    lines.push(`The score above is after retesting ${retested.length - pendingRetest} of ${retested.length} survivors (${state.retestedAt}, with ${state.retestTests})` +
+      `${pendingRetest > 0 ? `; ${pendingRetest} not retested yet count as survivors` : ''}: tests written against this sample's survivors, so not an estimate for the scope.`);
   }
   const counts = {};
   for (const entry of done) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
@@ -336,12 +373,6 @@ async function main() {
     // --tests: the operator's list, for when a helper under test/ changed in a way that cannot change
     // the other files' tests (say, new exports only); otherwise worked out from git.
     onlyTests = options.tests ? options.tests.map((file) => `<rootDir>/${file}`) : changedTestFiles(state.commit);
-    state.retestTests = onlyTests ? onlyTests.join(', ') : 'the whole set';
-    for (const entry of state.sample) {
-      if (entry.status !== 'Survived') continue;
-      entry.before ??= entry.status;
-      entry.status = undefined;
-    }
   }
   const save = () => {
     fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
@@ -364,12 +395,32 @@ async function main() {
     const baseline = await runTests(sandbox, options, '', 30 * 60 * 1000, extra, onlyTests);
     if (baseline.code !== 0 || baseline.timedOut) {
       console.error(baseline.stderr);
-      throw new Error(`the unmutated run failed (${firstFailure(baseline.result, baseline.stderr) ?? `exit ${baseline.code}`}): fix the suite first`);
+      throw new Error(`the unmutated run failed (${firstFailure(baseline.result, baseline.stderr)?.test ?? `exit ${baseline.code}`}): fix the suite first`);
     }
     baselineMs[label] = baseline.elapsedMs;
     console.log(`unmutated run (${label === 'plain' ? 'mutation-test files' : 'with the extra files'}): ${(baseline.elapsedMs / 1000).toFixed(1)} s`);
   }
   const timeoutFor = (file) => 2 * baselineMs[EXTRA_TESTS[file] ? 'extra' : 'plain'] + 10000;
+
+  // Only now that the unmutated run passed are results replaced: a retest or redo that cannot run leaves
+  // the results file as it was.
+  if (options.retest) {
+    state.retestTests = onlyTests ? onlyTests.join(', ') : 'the whole set';
+    for (const entry of state.sample) {
+      if (entry.status !== 'Survived') continue;
+      entry.before ??= entry.status;
+      entry.status = undefined;
+    }
+  }
+  if (options.redo) {
+    for (const index of options.redo) {
+      const entry = state.sample.find((candidate) => candidate.index === index);
+      if (!entry) throw new Error(`mutant #${index} is not in this sample`);
+      for (const key of ['status', 'killedBy', 'failure', 'seconds', 'error', 'before']) delete entry[key];
+      entry.redoneAt = state.retestedAt;
+    }
+  }
+  save();
 
   // A retest runs the survivors only: mutants never tested yet need the whole set, in a plain run.
   const pending = state.sample.filter((entry) => entry.status === undefined && (!options.retest || entry.before !== undefined));
@@ -384,20 +435,24 @@ async function main() {
     const { text } = mutatedText(original, entry);
     fs.writeFileSync(sourcePath, text);
     transpileInto(sandbox, entry.file, text);
-    const run = await runTests(sandbox, options, String(entry.index), timeoutFor(entry.file), EXTRA_TESTS[entry.file], onlyTests);
+    let run = await runTests(sandbox, options, String(entry.index), timeoutFor(entry.file), EXTRA_TESTS[entry.file], onlyTests);
+    // A timeout counts as detected, so it must be a hang, not a slow moment of a shared machine: once
+    // more, with twice the budget.
+    if (run.timedOut) run = await runTests(sandbox, options, String(entry.index), 2 * timeoutFor(entry.file), EXTRA_TESTS[entry.file], onlyTests);
     fs.writeFileSync(sourcePath, original);
     transpileInto(sandbox, entry.file, original);
-    const failure = firstFailure(run.result, run.stderr);
+    const failure = run.timedOut || run.code === 0 ? undefined : firstFailure(run.result, run.stderr);
     if (run.timedOut) entry.status = 'Timeout';
     else if (run.code === 0) entry.status = 'Survived';
-    else if (failure !== undefined) entry.status = 'Killed';
+    else if (failure !== undefined && !failure.loadFailure) entry.status = 'Killed';
     else entry.status = 'RuntimeError';
-    entry.killedBy = failure;
+    entry.killedBy = failure?.test;
+    entry.failure = failure?.message;
     entry.seconds = Math.round(run.elapsedMs / 100) / 10;
     if (entry.status === 'RuntimeError') entry.error = run.stderr.slice(-2000);
     save();
     console.log(`[${count}/${pending.length}] #${entry.index} ${entry.file}:${entry.location.start.line + 1} ${entry.mutator} ${entry.status} ` +
-      `(${entry.seconds} s)${failure ? ` by ${failure.slice(0, 120)}` : ''}`);
+      `(${entry.seconds} s)${failure ? ` by ${failure.test.slice(0, 120)}` : ''}`);
   }
   fs.rmSync(sandbox, { recursive: true, force: true });
   console.log('');
