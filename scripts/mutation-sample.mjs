@@ -215,6 +215,7 @@ function runTests(sandbox, options, activeMutant, timeoutMs, extraTests = [], on
     }, timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
+      if (timedOut) killStragglers(sandbox);
       const elapsedMs = Date.now() - started;
       let result;
       try {
@@ -225,6 +226,29 @@ function runTests(sandbox, options, activeMutant, timeoutMs, extraTests = [], on
       resolve({ code, timedOut, elapsedMs, result, stderr });
     });
   });
+}
+
+/**
+ * Kills every process still running in the sandbox. The process-group kill of a timed-out run has been
+ * seen to leave jest workers behind (three of seed 4's five timeouts, each spinning a mutant's endless
+ * loop at 60% of a core for an hour, slowing every later run): anything whose working directory is the
+ * sandbox is this script's.
+ */
+function killStragglers(sandbox) {
+  for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let cwd;
+    try {
+      cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+    } catch {
+      continue;
+    }
+    if (cwd !== sandbox && !cwd.startsWith(`${sandbox}/`) && !cwd.startsWith(`${sandbox} (deleted)`)) continue;
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /**
@@ -454,6 +478,7 @@ async function main() {
     console.log(`[${count}/${pending.length}] #${entry.index} ${entry.file}:${entry.location.start.line + 1} ${entry.mutator} ${entry.status} ` +
       `(${entry.seconds} s)${failure ? ` by ${failure.test.slice(0, 120)}` : ''}`);
   }
+  killStragglers(sandbox);
   fs.rmSync(sandbox, { recursive: true, force: true });
   console.log('');
   console.log(summarise(state, state.population));
