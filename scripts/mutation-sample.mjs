@@ -21,9 +21,11 @@
 //   Every run has the same random seeds (SHMRING_SEED, SHMRING_FUZZ_SEED, FUZZ_SEED, FANIN_SEED, from
 //   --seed), so a mutant meets the tests the unmutated run passed; a kill keeps the failure's first lines. Mutants are applied as plain JavaScript, without a type check, as Stryker runs them.
 // - keeps every result in reports/mutation-sample-<seed>.json as it goes: a rerun with the same seed and
-//   size resumes. `--retest` reruns the survivors after new tests: only against the test files changed
-//   since the sample's commit (a survivor of the whole set is killed by the new set exactly when it fails
-//   one of the changed files), or against the whole set when anything else under test/ changed; the
+//   size resumes (each result keeps a fingerprint of the suite, and the report warns when they differ).
+//   `--retest` reruns the survivors after new tests: only against the test files changed since the
+//   sample's commit that the mutant's first run included (when tests were only added, a survivor of the
+//   old set is killed by the new set exactly when it fails one of them), or against the whole set when
+//   anything else under test/ changed; the
 //   first result of each mutant is kept, and the report shows both. `--tests a,b` names the changed
 //   test files instead (when a helper changed only by additions, which cannot change the other tests).
 //
@@ -33,6 +35,7 @@
 //     replacing their results: after a fix to this script, or a timeout that looks like a slow moment)
 import { Instrumenter } from '@stryker-mutator/instrumenter';
 import { spawn, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -107,6 +110,28 @@ async function listMutants(files) {
     location: mutant.location,
     replacement: mutant.replacement,
   }));
+}
+
+/**
+ * A fingerprint of what judges a mutant: every file under test/, the Jest and Stryker configurations and
+ * this script. Kept with each result, so a report says when a sample's mutants met different suites
+ * (tests edited while it ran, or a resumed run): then it is no longer one suite's score.
+ */
+function suiteFingerprint() {
+  const hash = createHash('sha256');
+  const add = (file) => hash.update(file).update(fs.readFileSync(path.join(root, file)));
+  const walk = (directory) => {
+    for (const entry of fs.readdirSync(path.join(root, directory), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const file = `${directory}/${entry.name}`;
+      if (entry.isDirectory()) walk(file);
+      else if (entry.isFile()) add(file);
+    }
+  };
+  walk('test');
+  for (const file of ['jest.config.js', 'jest.stryker.config.js', 'stryker.config.json', 'scripts/mutation-sample.mjs']) {
+    if (fs.existsSync(path.join(root, file))) add(file);
+  }
+  return hash.digest('hex').slice(0, 12);
 }
 
 /** Where a line/column position (lines from 0, as Stryker's locations) lies in a text. */
@@ -316,6 +341,8 @@ function summarise(state, population) {
   const counts = {};
   for (const entry of done) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
   lines.push(`By status: ${Object.entries(counts).map(([status, count]) => `${status} ${count}`).join(', ')}.`);
+  const suites = new Set(state.sample.filter((entry) => entry.suite !== undefined && entry.before === undefined && entry.redoneAt === undefined).map((entry) => entry.suite));
+  if (suites.size > 1) lines.push(`Warning: the first results came from ${suites.size} different suites (tests or configuration changed while the sample ran): not one suite's score.`);
   const byFile = new Map();
   for (const entry of done) {
     const row = byFile.get(entry.file) ?? { total: 0, detected: 0 };
@@ -334,6 +361,12 @@ function summarise(state, population) {
     }
   }
   return lines.join('\n');
+}
+
+/** A jest testMatch glob (`*` within a folder, `**` across folders) as a regular expression. */
+function globPattern(glob) {
+  const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '\u0000').replace(/\*/g, '[^/]*').replace(/\u0000/g, '(?:.*/)?');
+  return new RegExp(`^${source}$`);
 }
 
 /**
@@ -397,6 +430,11 @@ async function main() {
     // --tests: the operator's list, for when a helper under test/ changed in a way that cannot change
     // the other files' tests (say, new exports only); otherwise worked out from git.
     onlyTests = options.tests ? options.tests.map((file) => `<rootDir>/${file}`) : changedTestFiles(state.commit);
+    // Only files a first run could have run count: a changed test outside the set (say test/c/) must not
+    // kill in a retest what the set's own tests never met.
+    const inSet = [...strykerConfig.jest.config.testMatch, ...Object.values(EXTRA_TESTS).flat()].map(globPattern);
+    if (onlyTests) onlyTests = onlyTests.filter((file) => inSet.some((pattern) => pattern.test(file)));
+    if (onlyTests && onlyTests.length === 0) throw new Error('no changed test file is in the mutation-test set: nothing to retest with');
   }
   const save = () => {
     fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
@@ -424,6 +462,8 @@ async function main() {
     baselineMs[label] = baseline.elapsedMs;
     console.log(`unmutated run (${label === 'plain' ? 'mutation-test files' : 'with the extra files'}): ${(baseline.elapsedMs / 1000).toFixed(1)} s`);
   }
+  // Taken from the project, not the sandbox copy: what the sandbox was copied from at this run's start.
+  const suite = suiteFingerprint();
   const timeoutFor = (file) => 2 * baselineMs[EXTRA_TESTS[file] ? 'extra' : 'plain'] + 10000;
 
   // Only now that the unmutated run passed are results replaced: a retest or redo that cannot run leaves
@@ -456,13 +496,20 @@ async function main() {
     // The sandbox's copy: the project itself may be edited while this runs.
     const original = originals.get(entry.file) ?? fs.readFileSync(sourcePath, 'utf8');
     originals.set(entry.file, original);
+    // A retest runs only the changed files this mutant's first run included (its file's extra tests).
+    const ownTests = onlyTests?.filter((file) => [...strykerConfig.jest.config.testMatch, ...(EXTRA_TESTS[entry.file] ?? [])].map(globPattern).some((pattern) => pattern.test(file)));
+    if (ownTests && ownTests.length === 0) {
+      entry.status = entry.before;
+      save();
+      continue;
+    }
     const { text } = mutatedText(original, entry);
     fs.writeFileSync(sourcePath, text);
     transpileInto(sandbox, entry.file, text);
-    let run = await runTests(sandbox, options, String(entry.index), timeoutFor(entry.file), EXTRA_TESTS[entry.file], onlyTests);
+    let run = await runTests(sandbox, options, String(entry.index), timeoutFor(entry.file), EXTRA_TESTS[entry.file], ownTests);
     // A timeout counts as detected, so it must be a hang, not a slow moment of a shared machine: once
     // more, with twice the budget.
-    if (run.timedOut) run = await runTests(sandbox, options, String(entry.index), 2 * timeoutFor(entry.file), EXTRA_TESTS[entry.file], onlyTests);
+    if (run.timedOut) run = await runTests(sandbox, options, String(entry.index), 2 * timeoutFor(entry.file), EXTRA_TESTS[entry.file], ownTests);
     fs.writeFileSync(sourcePath, original);
     transpileInto(sandbox, entry.file, original);
     const failure = run.timedOut || run.code === 0 ? undefined : firstFailure(run.result, run.stderr);
@@ -470,6 +517,7 @@ async function main() {
     else if (run.code === 0) entry.status = 'Survived';
     else if (failure !== undefined && !failure.loadFailure) entry.status = 'Killed';
     else entry.status = 'RuntimeError';
+    entry.suite = suite;
     entry.killedBy = failure?.test;
     entry.failure = failure?.message;
     entry.seconds = Math.round(run.elapsedMs / 100) / 10;
