@@ -4,12 +4,16 @@
 // Node side sends and prints each as a JSON line. Build the C side first: `node scripts/build-c.js`.
 //   node examples/c-msgpack/run.js [--name /ring]
 const { spawn } = require('child_process');
+const fs = require('fs');
 const path = require('path');
 const { Producer } = require('shmring');
 
 const index = process.argv.indexOf('--name');
 const name = index === -1 ? `/shmring-c-msgpack.${process.pid}` : process.argv[index + 1];
 const reader = path.join(__dirname, '..', '..', 'build', 'c', 'msgpack_reader');
+if (!fs.existsSync(reader)) {
+  throw new Error(`${reader} is missing: run \`node scripts/build-c.js\` first (it needs libmsgpack-dev: apt-get install libmsgpack-dev)`);
+}
 
 const producer = Producer.create(name, { capacity: 1 << 16 });
 const child = spawn(reader, [name], { stdio: ['ignore', 'pipe', 'inherit'] });

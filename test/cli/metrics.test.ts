@@ -17,11 +17,15 @@ import { trackRings } from '../support/teardown';
 import { Producer } from '../../src';
 import { registerRingMetrics } from '../../src/integrations/metrics';
 import { MAIN } from './cli-helpers';
+import { hasSystemPackage } from '../support/system-packages';
 
 jest.setTimeout(30_000);
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
+/** The suite that starts a real Prometheus and checks with promtool (both in Debian's prometheus). */
+const describeWithPrometheus =
+  hasSystemPackage(PROMETHEUS, 'prometheus', 'cli/metrics') && hasSystemPackage(PROMTOOL, 'prometheus', 'cli/metrics') ? describe : describe.skip;
 const OPERATIONS_MD = path.join(__dirname, '..', '..', 'docs', 'operations.md');
 
 const rings = trackRings();
@@ -127,7 +131,7 @@ async function queryUntil(base: string, query: string, accept: (result: any[]) =
 
 const value = (result: any[]): number => Number(result[0]?.value?.[1]);
 
-describe('shmring metrics, scraped by a real Prometheus', () => {
+describeWithPrometheus('shmring metrics, scraped by a real Prometheus', () => {
   it('serves every counter of a live ring, Prometheus reads them back, and a killed producer shows as dead and fires the alert', async () => {
     const name = rings.ringName('metrics');
     const prefix = name; // only this test's ring

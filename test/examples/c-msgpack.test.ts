@@ -4,9 +4,12 @@
  */
 import * as fs from 'fs';
 import { within } from '../support/children';
-import { buildC } from '../support/c-client';
+import { buildC, MSGPACK_HEADER } from '../support/c-client';
 import { killExamples, runExample } from '../support/examples';
 import { removeSegment, uniqueName } from '../support/names';
+import { hasSystemPackage } from '../support/system-packages';
+
+const describeWithMsgpack = hasSystemPackage(MSGPACK_HEADER, 'libmsgpack-dev', 'examples/c-msgpack') ? describe : describe.skip;
 
 const names: string[] = [];
 
@@ -19,7 +22,7 @@ afterEach(() => {
   for (const name of names.splice(0)) removeSegment(name);
 });
 
-describe('examples/c-msgpack', () => {
+describeWithMsgpack('examples/c-msgpack', () => {
   it('prints every object the Node producer sent, decoded in C with msgpack-c', async () => {
     const name = uniqueName('c-msgpack');
     names.push(name);

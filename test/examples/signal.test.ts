@@ -6,7 +6,8 @@ import * as fs from 'fs';
 import { within } from '../support/children';
 import { ExampleRun, killExamples, runExample, waitForOutput } from '../support/examples';
 import { removeSegment, uniqueName } from '../support/names';
-import { buildC } from '../support/c-client';
+import { buildC, MSGPACK_HEADER } from '../support/c-client';
+import { hasSystemPackage } from '../support/system-packages';
 
 const names: string[] = [];
 
@@ -57,7 +58,7 @@ describe('examples/signal', () => {
   });
 });
 
-describe('examples/signal with C stages (examples/signal/c)', () => {
+(hasSystemPackage(MSGPACK_HEADER, 'libmsgpack-dev', 'examples/signal with C stages') ? describe : describe.skip)('examples/signal with C stages (examples/signal/c)', () => {
   beforeAll(() => {
     buildC();
   }, 120000);

@@ -12,7 +12,11 @@ import * as fs from 'fs';
 import { Bridge, landingLogName } from '../../src/integrations/bridge';
 import { LandingLog } from '../../src/integrations/bridge/landing-log';
 import { isShmRingError } from '../../src/errors';
-import { startNatsServer } from '../support/nats';
+import { NATS_SERVER, startNatsServer } from '../support/nats';
+import { hasSystemPackage } from '../support/system-packages';
+
+/** The suites that start a real nats-server. */
+const describeWithNats = hasSystemPackage(NATS_SERVER, 'nats-server', 'integrations/bridge-exactly-once') ? describe : describe.skip;
 import { bridgeHarness } from './bridge-support';
 
 jest.setTimeout(150_000);
@@ -101,7 +105,7 @@ describe('LandingLog', () => {
   });
 });
 
-describe('Bridge (NATS → ring) with a damaged landing log', () => {
+describeWithNats('Bridge (NATS → ring) with a damaged landing log', () => {
   it('refuses to start with CORRUPT_SEGMENT and leaves the ring it made removed', async () => {
     const server = await startNatsServer();
     servers.push(server);
@@ -119,7 +123,7 @@ describe('Bridge (NATS → ring) with a damaged landing log', () => {
   });
 });
 
-describe('Bridge: exactly once into the target ring across crashes of the receiving bridge', () => {
+describeWithNats('Bridge: exactly once into the target ring across crashes of the receiving bridge', () => {
   it(`writes each of ${RECEIVER_KILL_COUNT} messages once, in order, while the receiving bridge is SIGKILLed and restarted 5 times`, async () => {
     const server = await startNatsServer();
     servers.push(server);

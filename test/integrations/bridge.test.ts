@@ -12,7 +12,11 @@ import { Bridge, renderSubject } from '../../src/integrations/bridge';
 import { isShmRingError } from '../../src/errors';
 import { runFixture, within } from '../support/children';
 import { waitUntil } from '../support/waits';
-import { freePort, startNatsCluster, startNatsServer } from '../support/nats';
+import { freePort, NATS_SERVER, startNatsCluster, startNatsServer } from '../support/nats';
+import { hasSystemPackage } from '../support/system-packages';
+
+/** The suites that start a real nats-server. */
+const describeWithNats = hasSystemPackage(NATS_SERVER, 'nats-server', 'integrations/bridge') ? describe : describe.skip;
 import { bridgeHarness, CLI } from './bridge-support';
 
 jest.setTimeout(120_000);
@@ -56,7 +60,7 @@ describe('Bridge: errors', () => {
   });
 });
 
-describe('Bridge: ring → JetStream → ring across two bridge processes', () => {
+describeWithNats('Bridge: ring → JetStream → ring across two bridge processes', () => {
   it(`delivers ${PLAIN_COUNT} messages in order, exactly once, and the stream holds each once`, async () => {
     const server = await startNatsServer();
     servers.push(server);
@@ -117,7 +121,7 @@ describe('Bridge: ring → JetStream → ring across two bridge processes', () =
   });
 });
 
-describe('Bridge: other topologies', () => {
+describeWithNats('Bridge: other topologies', () => {
   it(`a three-server cluster (routes on loopback): ${CLUSTER_COUNT} messages cross from a bridge on one server to a bridge on another`, async () => {
     const cluster = await startNatsCluster();
     servers.push(...cluster);
@@ -145,7 +149,7 @@ describe('Bridge: other topologies', () => {
   });
 });
 
-describe('Bridge: headers', () => {
+describeWithNats('Bridge: headers', () => {
   it('carries the ring name, ring id, epoch and sequence; a producer takeover bumps the epoch and keeps ringId:sequence unique in the stream', async () => {
     const server = await startNatsServer();
     servers.push(server);
@@ -200,7 +204,7 @@ describe('Bridge: subjects', () => {
   });
 });
 
-describe('Bridge: shutdown', () => {
+describeWithNats('Bridge: shutdown', () => {
   it('`shmring bridge` exits 0 on SIGTERM with a last status line saying closed', async () => {
     const server = await startNatsServer();
     servers.push(server);

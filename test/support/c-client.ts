@@ -7,7 +7,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { FIXTURES, linesOf, within } from './children';
 
-const { build } = require('../../scripts/build-c.js') as { build(options?: { asan?: boolean; only?: string[] }): string };
+const { build, MSGPACK_HEADER: msgpackHeader } = require('../../scripts/build-c.js') as {
+  build(options?: { asan?: boolean; only?: string[] }): string;
+  MSGPACK_HEADER: string;
+};
+
+/** msgpack-c's header: the C programs that decode MessagePack are built only where it is installed. */
+export const MSGPACK_HEADER = msgpackHeader;
 
 export const ROOT = path.join(__dirname, '..', '..');
 
