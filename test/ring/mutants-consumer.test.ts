@@ -188,6 +188,13 @@ describe('receiveSync and its timeout', () => {
     for (const call of wait.mock.calls) expect(call[3]).toBeLessThanOrEqual(20);
   }, 20_000);
 
+  it('receiveBytesSync too returns undefined at its timeout, not an internal marker', () => {
+    const p = producer('sync-bytes-timeout');
+    const consumer = track(Consumer.open(p.name, { wait: 'sleep', producerCheckIntervalMs: 60_000 }));
+    expect(consumer.receiveBytesSync(0)).toBeUndefined();
+    expect(consumer.receiveBytesSync(5)).toBeUndefined();
+  }, 20_000);
+
   it("'spin' consumers spin until the timeout and never sleep on the futex", () => {
     const p = producer('sync-spin');
     const consumer = track(Consumer.open(p.name, { wait: 'spin', producerCheckIntervalMs: 60_000 }));
