@@ -16,4 +16,18 @@ module.exports = async () => {
   if (leaked.length > 0) {
     console.warn(`\nshmring tests leaked ${leaked.length} segment(s), now removed:\n  ${leaked.join('\n  ')}`);
   }
+  // Doorbell FIFOs carry no pid: one this run made that nobody holds open for reading any more is an
+  // orphan (a consumer killed by a crash test after its ring was unlinked, so no reclaim removed it).
+  // Older than the bells' grace, so a consumer of another run between mkfifo and open is not touched.
+  let bells = [];
+  try {
+    const { sweepOrphanBells } = require('../../dist/ring/bells');
+    bells = sweepOrphanBells({ dryRun: true }).removed.filter((path) => !before.has(path.slice('/dev/shm/'.length)));
+  } catch {
+    // No dist/ (jest run without `npm run build`): no bell sweep, the segments' net above still ran.
+  }
+  for (const path of bells) {
+    try { fs.unlinkSync(path); } catch { /* raced with its reclaim */ }
+  }
+  if (bells.length > 0) console.warn(`\nshmring tests left ${bells.length} doorbell FIFO(s), now removed:\n  ${bells.join('\n  ')}`);
 };
