@@ -43,6 +43,18 @@ export function readI32(name: string, offset: number): number {
   }
 }
 
+/** Reads a double (a counter or a time) of segment `name` with plain file I/O. */
+export function readF64(name: string, offset: number): number {
+  const fd = fs.openSync(segmentPath(name), 'r');
+  try {
+    const word = Buffer.alloc(8);
+    fs.readSync(fd, word, 0, 8, offset);
+    return word.readDoubleLE(0);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function writeAt(name: string, offset: number, bytes: Buffer): void {
   const fd = fs.openSync(segmentPath(name), 'r+');
   try {

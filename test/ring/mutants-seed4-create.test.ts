@@ -19,7 +19,7 @@ import { Producer, ShmRingError } from '../../src';
 import { abandonedTemporaries, CREATING_PREFIX } from '../../src/ring/create';
 import * as L from '../../src/ring/layout';
 import { readSnapshot } from '../../src/ring/snapshot';
-import { CAPACITY, MAX_CONSUMERS, deadPid, memoryOf, message, readI32, segmentPath as path, writeF64, writeI32, writePair } from './mutant-fixtures';
+import { CAPACITY, MAX_CONSUMERS, deadPid, memoryOf, message, readF64, readI32, segmentPath as path, writeF64, writeI32, writePair } from './mutant-fixtures';
 import { trackRings } from '../support/teardown';
 
 const { ringName, track, onTeardown } = trackRings();
@@ -33,10 +33,6 @@ const nodeFs: typeof fs = jest.requireActual('fs');
 const SHAPE = { capacity: CAPACITY, maxConsumers: MAX_CONSUMERS, maxMessageLength: 500 };
 
 /** Reads a double (a counter) of segment `name`. */
-function readF64(name: string, offset: number): number {
-  return fs.readFileSync(path(name)).readDoubleLE(offset);
-}
-
 interface Left {
   name: string;
   /** Byte offset of the data region in the segment. */
